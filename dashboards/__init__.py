@@ -1,0 +1,1 @@
+"""HTML reports and plots built from the results DataFrame (see sweeper.results)."""

@@ -1,0 +1,41 @@
+"""The ``sweeper`` command line: ``main(argv)`` is callable from tests.
+
+Bad input raises :class:`trainables.errors.InputError`; it is printed as one line on stderr and the
+exit code is 2, before any compute starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from trainables.errors import InputError
+
+from sweeper.commands import zoo as zoo_command
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sweeper", description="Hyperparameter sweeps for robust fine-tuning of CLIP models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    zoo_command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except InputError as error:
+        print(f"sweeper: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

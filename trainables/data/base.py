@@ -1,0 +1,96 @@
+"""What every data source hands to a trial: labelled splits of named domains.
+
+A source (the synthetic `shapes` world, a DomainNet-style folder, ImageNet variants) exposes its
+class names and domains, and builds a :class:`DomainSplit` per (domain, split). A split knows its
+labels, an optional class subset (ImageNet-R/-A score only 200 of the 1000 classes) and a
+fingerprint for caches, and turns into a torch ``Dataset`` given a transform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+from PIL import Image
+from torch.utils.data import Dataset
+
+Transform = Callable[[Any], torch.Tensor]
+# The 80 OpenAI ImageNet templates; Lipsum-FT uses them for DomainNet too.
+OPENAI_TEMPLATES: tuple[str, ...] = tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
+
+
+def cache_root() -> Path:
+    """Sweeper's on-disk cache: $SWEEPER_CACHE, else ~/.cache/sweeper."""
+    return Path(os.environ.get("SWEEPER_CACHE", "~/.cache/sweeper")).expanduser()
+
+
+def digest(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+class TensorImages(Dataset):
+    """Images held in memory as a uint8 tensor [N, 3, H, W]."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Transform | None) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.images[index]
+        return (self.transform(image) if self.transform else image), int(self.labels[index])
+
+
+class ImageFiles(Dataset):
+    """Images read from files on demand, as RGB."""
+
+    def __init__(self, paths: Sequence[Path], labels: torch.Tensor, transform: Transform | None) -> None:
+        self.paths, self.labels, self.transform = list(paths), labels, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        with Image.open(self.paths[index]) as image:
+            rgb = image.convert("RGB")
+        return (self.transform(rgb) if self.transform else rgb), int(self.labels[index])
+
+
+@dataclass
+class DomainSplit:
+    """One labelled split of one domain."""
+
+    domain: str
+    split: str
+    labels: torch.Tensor
+    fingerprint: str
+    images: torch.Tensor | None = None  # in-memory sources
+    paths: list[Path] | None = None  # file-backed sources
+    class_subset: torch.Tensor | None = None  # indices of the classes this domain can contain
+
+    def dataset(self, transform: Transform | None) -> Dataset:
+        if self.images is not None:
+            return TensorImages(self.images, self.labels, transform)
+        assert self.paths is not None
+        return ImageFiles(self.paths, self.labels, transform)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class DataSource(Protocol):
+    """The interface every data source implements."""
+
+    classnames: tuple[str, ...]
+    domains: tuple[str, ...]
+    templates: tuple[str, ...]  # prompt templates for the zero-shot head
+    fingerprint: str
+
+    def split(self, domain: str, split: str) -> DomainSplit: ...

@@ -1,0 +1,66 @@
+"""The `shapes` world as a data source, with its splits cached on disk as safetensors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from trainables.data.base import DomainSplit, cache_root
+from trainables.data.captions import CLASS_TEMPLATES
+from trainables.data.shapes import CLASSES, DOMAINS, SPLITS, ShapesConfig, make_split
+from trainables.errors import InputError
+
+
+RENDERING_MODULES = ("shapes.py", "shape_render.py", "shape_sdf.py")
+
+
+@lru_cache(maxsize=1)
+def rendering_digest() -> str:
+    """Hash of the code that draws the pixels: any change to it invalidates cached splits (a
+    version number bumped by hand was forgotten once, and stale images skewed a zoo card)."""
+    here = Path(__file__).resolve().parent
+    text = b"".join((here / name).read_bytes() for name in RENDERING_MODULES)
+    return hashlib.sha256(text).hexdigest()[:12]
+
+
+class ShapesSource:
+    """Deterministic synthetic domains; the first request of a split renders and caches it."""
+
+    classnames = CLASSES
+    domains = DOMAINS
+    templates = CLASS_TEMPLATES
+
+    def __init__(self, config: ShapesConfig | None = None, cache_dir: Path | None = None) -> None:
+        self.config = config or ShapesConfig()
+        self.cache_dir = (cache_dir or cache_root()) / "shapes"
+        self.fingerprint = f"shapes-{self.config.key(sorted(self.config.per_class.items()))}"
+
+    def _cache_file(self, domain: str, split: str) -> Path:
+        key = self.config.key(domain, split, self.config.per_class[split], rendering_digest())
+        return self.cache_dir / f"{domain}-{split}-{key}.safetensors"
+
+    def split(self, domain: str, split: str) -> DomainSplit:
+        if domain not in DOMAINS:
+            raise InputError("data.domain", f"unknown shapes domain {domain!r}; known: {', '.join(DOMAINS)}")
+        if split not in SPLITS:
+            raise InputError("data.split", f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+        path = self._cache_file(domain, split)
+        if path.is_file():
+            tensors = load_file(path)
+            images, labels = tensors["images"], tensors["labels"]
+        else:
+            images, labels = make_split(self.config, domain, split)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so a crash or a concurrent trial never sees half a file.
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            save_file({"images": images.contiguous(), "labels": labels.contiguous()}, tmp)
+            os.replace(tmp, path)
+        return DomainSplit(
+            domain=domain, split=split, labels=labels, images=images,
+            fingerprint=f"{self.fingerprint}-{path.stem}",
+        )

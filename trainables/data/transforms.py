@@ -1,0 +1,55 @@
+"""Train (augmenting) and eval transforms; they accept PIL images and uint8 tensors alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import v2
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def eval_transform(
+    image_size: int, mean: Sequence[float] = OPENAI_MEAN, std: Sequence[float] = OPENAI_STD
+) -> v2.Compose:
+    """Resize the short side, centre-crop, scale to [0, 1] and normalise (CLIP's eval pipeline)."""
+    return v2.Compose([
+        v2.ToImage(),
+        v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
+        v2.CenterCrop(image_size),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(mean=list(mean), std=list(std)),
+    ])
+
+
+def train_transform(
+    image_size: int,
+    mean: Sequence[float] = OPENAI_MEAN,
+    std: Sequence[float] = OPENAI_STD,
+    scale: tuple[float, float] = (0.8, 1.0),
+    flip: bool = True,
+) -> v2.Compose:
+    """Random resized crop and horizontal flip, then the eval normalisation."""
+    steps: list[v2.Transform] = [
+        v2.ToImage(),
+        v2.RandomResizedCrop(
+            image_size, scale=scale, ratio=(0.9, 1.1), interpolation=InterpolationMode.BICUBIC,
+            antialias=True,
+        ),
+    ]
+    if flip:
+        steps.append(v2.RandomHorizontalFlip())
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+    return v2.Compose(steps)
+
+
+def normalize_batch(
+    images: torch.Tensor, mean: Sequence[float] = OPENAI_MEAN, std: Sequence[float] = OPENAI_STD
+) -> torch.Tensor:
+    """Fast path for uint8 batches already at the model's size: scale and normalise only."""
+    m = torch.tensor(mean).view(1, 3, 1, 1)
+    s = torch.tensor(std).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - m) / s

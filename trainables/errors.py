@@ -1,0 +1,16 @@
+"""The one error type for bad user input (paths, names, configs).
+
+Anything raised as ``InputError`` is the user's to fix: the CLI prints its message alone and exits
+with code 2, before any compute starts. Messages name the field or file at fault.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad user input; ``where`` names the field path or file it concerns."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message

@@ -1,0 +1,50 @@
+"""Evaluate a method on the ID domain and every OOD domain, with the standard metric names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader
+
+from trainables.data.base import DomainSplit
+from trainables.data.transforms import eval_transform, normalize_batch
+from trainables.methods.base import Method
+from trainables.metrics import classification_metrics, restrict, summarise
+from trainables.models.loading import ClipBundle
+
+
+def eval_batches(
+    split: DomainSplit, bundle: ClipBundle, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised image batches and labels; in-memory images at the model's size skip PIL."""
+    if split.images is not None and split.images.shape[-1] == bundle.image_size:
+        for start in range(0, len(split), batch_size):
+            end = start + batch_size
+            yield normalize_batch(split.images[start:end], bundle.mean, bundle.std), split.labels[start:end]
+        return
+    transform = eval_transform(bundle.image_size, bundle.mean, bundle.std)
+    yield from DataLoader(split.dataset(transform), batch_size=batch_size, shuffle=False)
+
+
+@torch.no_grad()
+def evaluate(
+    method: Method,
+    splits: dict[str, DomainSplit],
+    id_domain: str,
+    device: torch.device,
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """``id/*``, ``ood/<domain>/*`` and OOD averages of ``method`` on the given test splits."""
+    was_training = method.training
+    method.eval()
+    per_domain = {}
+    for domain, split in splits.items():
+        logits, labels = [], []
+        for images, y in eval_batches(split, method.context.bundle, batch_size):
+            logits.append(method.logits(images.to(device)).float().cpu())
+            labels.append(y)
+        joined = restrict(torch.cat(logits), split.class_subset)
+        per_domain[domain] = classification_metrics(joined, torch.cat(labels))
+    method.train(was_training)
+    return summarise(per_domain, id_domain)

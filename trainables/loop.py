@@ -1,0 +1,162 @@
+"""The one train/eval loop every method runs in, so that methods differ only in their own file.
+
+AdamW over the method's parameter groups, linear warmup then cosine decay per step, evaluation on
+the ID domain and every OOD domain after each epoch, and a checkpoint each epoch. The loop knows
+nothing of Ray or MLflow: it hands each epoch's metrics and a checkpoint writer to a reporter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch.utils.data import DataLoader
+
+from trainables import registry
+from trainables.data.sources import open_source
+from trainables.data.transforms import train_transform
+from trainables.evaluation import evaluate
+from trainables.methods.base import Method, TrialContext
+from trainables.models.loading import load_clip
+
+CheckpointWriter = Callable[[Path], None]
+Reporter = Callable[[int, dict[str, float], CheckpointWriter | None], None]
+STATE_FILE = "state.pt"
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str | dict[str, Any] = "shapes"
+    id: str
+    ood: list[str] = []
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup: float = Field(0.1, ge=0, lt=1)
+
+
+TRAIN_KEYS: tuple[str, ...] = tuple(TrainConfig.model_fields)
+
+
+class TrialConfig(BaseModel):
+    """Everything one trial needs; also the schema of ``python -m trainables.run trial.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: str
+    model: str | dict[str, Any] = "zoo/tiny-clip-v1"
+    data: DataConfig
+    train: TrainConfig = TrainConfig()
+    params: dict[str, Any] = {}
+    seed: int = 0
+    device: str = "auto"
+
+
+def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
+    """LR multiplier: linear warmup over ``warmup`` of the steps, then cosine decay to zero."""
+    warmup_steps = int(round(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dict]:
+    """Load model and data, and construct the method; returns it with the evaluation splits."""
+    method_cls = registry.get(config.method)
+    params = method_cls.Params(**config.params)
+    bundle = load_clip(config.model, device)
+    method_cls.check(params, bundle.context_length)
+    source = open_source(config.data.source)
+    splits = {d: source.split(d, "test") for d in [config.data.id, *config.data.ood]}
+    generator = torch.Generator().manual_seed(config.seed)
+    context = TrialContext(bundle, source.classnames, source.templates, generator, device)
+    torch.manual_seed(config.seed)
+    method = method_cls(context, params).to(device)
+    return method, {"source": source, "eval": splits}
+
+
+def run(
+    config: TrialConfig | dict[str, Any],
+    reporter: Reporter | None = None,
+    resume_from: Path | None = None,
+) -> dict[str, float]:
+    """Train and evaluate one trial; returns the last epoch's metrics."""
+    config = TrialConfig.model_validate(config)
+    device = _device(config.device)
+    method, data = build_method(config, device)
+    report = reporter or (lambda epoch, metrics, checkpoint: None)
+    if not method.trains:
+        metrics = evaluate(method, data["eval"], config.data.id, device)
+        report(0, metrics, None)
+        return metrics
+
+    train = config.train
+    split = data["source"].split(config.data.id, "train")
+    bundle = method.context.bundle
+    dataset = split.dataset(train_transform(bundle.image_size, bundle.mean, bundle.std))
+    steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
+    optimizer = torch.optim.AdamW(method.parameter_groups(), lr=train.lr, weight_decay=train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(train.epochs * steps_per_epoch, train.warmup)
+    )
+    start_epoch = 0
+    if resume_from is not None:
+        state = torch.load(resume_from / STATE_FILE, weights_only=True)
+        method.load_state_dict(state["method"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        method.context.generator.set_state(state["method_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch = state["epoch"] + 1
+
+    metrics: dict[str, float] = {}
+    for epoch in range(start_epoch, train.epochs):
+        method.train()
+        order = torch.Generator().manual_seed(config.seed * 10_007 + epoch)
+        loader = DataLoader(dataset, batch_size=train.batch_size, shuffle=True, generator=order)
+        totals: dict[str, float] = {}
+        for images, labels in loader:
+            terms = method.training_loss(images.to(device), labels.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            scheduler.step()
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + value.item()
+        if epoch == train.epochs - 1:
+            method.after_training()
+        metrics = evaluate(method, data["eval"], config.data.id, device)
+        metrics.update({f"train/{k}": v / steps_per_epoch for k, v in totals.items()})
+        metrics["train/lr"] = scheduler.get_last_lr()[0]
+
+        def write_checkpoint(folder: Path, epoch: int = epoch) -> None:
+            torch.save({
+                "method": method.trainable_state(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "method_rng": method.context.generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": epoch,
+            }, folder / STATE_FILE)
+
+        report(epoch, metrics, write_checkpoint)
+    return metrics

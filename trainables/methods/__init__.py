@@ -1,0 +1,1 @@
+"""One module per fine-tuning method; each registers itself with ``trainables.registry``."""

@@ -1,0 +1,107 @@
+"""The contract every fine-tuning method implements, and the shared image-classifier base.
+
+A method declares its hyperparameters (``Params``, a strict pydantic model with the papers'
+defaults and ranges), what it trains (``parameter_groups``), its per-step loss terms
+(``training_loss``), how it classifies at evaluation (``logits``) and an optional post-hoc step
+(``after_training``). Data, optimiser, schedule, evaluation, reporting and checkpointing belong to
+the loop, so every method is compared on identical terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
+
+from trainables.models.heads import zero_shot_head
+from trainables.models.loading import ClipBundle
+
+
+class MethodParams(BaseModel):
+    """Base of every method's hyperparameters: strict, immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class TrialContext:
+    """What a method may use: the model, the task's class names and prompts, a seeded RNG."""
+
+    bundle: ClipBundle
+    classnames: Sequence[str]
+    templates: Sequence[str]
+    generator: torch.Generator
+    device: torch.device
+
+
+class Method(torch.nn.Module):
+    """Base class; subclasses are registered with ``@trainables.registry.register(name)``."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    trains: ClassVar[bool] = True  # False: evaluated as is, no optimisation
+
+    def __init__(self, context: TrialContext, params: MethodParams) -> None:
+        super().__init__()
+        self.context = context
+        self.params = params
+
+    @classmethod
+    def check(cls, params: MethodParams, context_length: int) -> None:
+        """Reject parameter values that do not fit the model (raise ``InputError``)."""
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Optimiser parameter groups; by default every parameter that requires a gradient."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms of one step; the key ``loss`` is what is minimised, the others are logged."""
+        raise TypeError(f"method {self.name!r} does not train")
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits used for evaluation."""
+        raise TypeError(f"method {self.name!r} defines no classifier")
+
+    def after_training(self) -> None:
+        """Optional post-hoc step (weight interpolation, adapter merge)."""
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The state that training changes, for checkpoints: parameters that require a gradient."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v.detach().clone() for k, v in self.state_dict().items() if k in names}
+
+
+class ImageClassifier(Method):
+    """CLIP image tower plus a linear head W initialised to the zero-shot head.
+
+    Logits are ``s * normalize(F(x)) @ W`` with ``s = exp(logit_scale)`` of the pretrained model,
+    kept fixed (the Lipsum-FT reference fixes s = 100, CLIP's own value). The text tower is only
+    used to build the head and is frozen; so is the logit scale.
+    """
+
+    def __init__(self, context: TrialContext, params: MethodParams) -> None:
+        super().__init__(context, params)
+        bundle = context.bundle
+        self.model = bundle.model
+        head = zero_shot_head(self.model, bundle.tokenizer, context.classnames, context.templates)
+        self.head = torch.nn.Parameter(head.to(context.device))
+        self.register_buffer("scale", self.model.logit_scale.detach().exp().clone())
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        for parameter in self.model.visual.parameters():
+            parameter.requires_grad_(self.trains)
+        self.head.requires_grad_(self.trains)
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.encode_image(images), dim=-1)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.image_features(images) @ self.head
+
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        ce = F.cross_entropy(self.logits(images), labels)
+        return {"loss": ce, "ce": ce}

@@ -1,0 +1,64 @@
+"""Zero-shot classification heads built from an ensemble of prompt templates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Tokenizer = Callable[[Sequence[str]], torch.Tensor]
+
+
+@torch.no_grad()
+def zero_shot_head(
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    classnames: Sequence[str],
+    templates: Sequence[str],
+) -> torch.Tensor:
+    """Class weights W [D, K]: w_c = normalize(mean_j normalize(G(template_j(c)))), as in CLIP.
+
+    Class names are used as given (DomainNet's ``aircraft_carrier`` keeps its underscore, as the
+    Lipsum-FT reference does).
+    """
+    device = next(model.parameters()).device
+    prompts = [t.format(c) for c in classnames for t in templates]
+    tokens = tokenizer(prompts).to(device)
+    text = F.normalize(model.encode_text(tokens), dim=-1)
+    text = text.view(len(classnames), len(templates), -1).mean(dim=1)
+    return F.normalize(text, dim=-1).T.contiguous()
+
+
+@torch.no_grad()
+def context_head(
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    classnames: Sequence[str],
+    templates: Sequence[str],
+) -> torch.Tensor:
+    """Per-template "context" weights [D, J]: each template averaged over classes (CAR-FT)."""
+    device = next(model.parameters()).device
+    prompts = [t.format(c) for c in classnames for t in templates]
+    text = F.normalize(model.encode_text(tokenizer(prompts).to(device)), dim=-1)
+    text = text.view(len(classnames), len(templates), -1).mean(dim=0)
+    return F.normalize(text, dim=-1).T.contiguous()
+
+
+@torch.no_grad()
+def encode_images(
+    model: torch.nn.Module, images: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int = 512,
+) -> torch.Tensor:
+    """L2-normalised image features of a uint8 image tensor, in batches."""
+    device = next(model.parameters()).device
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        x = transform(images[start : start + batch_size]).to(device)
+        chunks.append(F.normalize(model.encode_image(x), dim=-1).float().cpu())
+    return torch.cat(chunks)
+
+
+def accuracy(features: torch.Tensor, head: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy of cosine-similarity classification."""
+    return (features @ head).argmax(dim=1).eq(labels).float().mean().item()

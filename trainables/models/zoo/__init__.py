@@ -1,0 +1,73 @@
+"""The tiny CLIP zoo shipped with Sweeper: open_clip configs, safetensors weights, model cards.
+
+Each model has three files beside this module: ``<name>.json`` (an open_clip model config),
+``<name>.safetensors`` (weights, stored in float16 to stay under 10 MB) and ``<name>.card.json``
+(recipe, data, wall time and zero-shot table). ``sweeper zoo build`` regenerates all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+
+ZOO_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class PretrainRecipe:
+    """How one zoo model is pretrained; `sweeper zoo build` follows it exactly."""
+
+    seed: int
+    steps: int
+    batch_size: int = 128
+    lr: float = 1.5e-3
+    warmup_steps: int = 150
+    weight_decay: float = 0.1
+    world_seed: int = 0
+    # Chance that a caption leaves out each of style, size, colour and position. High, because with
+    # every attribute named a batch can be matched without looking at the shape at all.
+    caption_drop: float = 0.5
+    # Share of pretraining images per domain (photo, clipart, sketch, painting, infograph). Photo,
+    # the usual fine-tuning domain, is under-represented: that is the gap fine-tuning closes.
+    domain_weights: tuple[float, ...] = (0.12, 0.22, 0.22, 0.22, 0.22)
+
+
+# v2 is v1's "upgrade": another seed, a wider image tower and longer training, with the
+# same tokenizer and text width, so that text-side artefacts (prompts, heads) can be carried over.
+RECIPES: dict[str, PretrainRecipe] = {
+    "tiny-clip-v1": PretrainRecipe(seed=1, steps=3500),
+    "tiny-clip-v2": PretrainRecipe(seed=2, steps=4000),
+}
+
+
+def names() -> list[str]:
+    """Names of the zoo models, in release order."""
+    return list(RECIPES)
+
+
+def config_path(name: str) -> Path:
+    return ZOO_DIR / f"{name}.json"
+
+
+def weights_path(name: str) -> Path:
+    return ZOO_DIR / f"{name}.safetensors"
+
+
+def card_path(name: str) -> Path:
+    return ZOO_DIR / f"{name}.card.json"
+
+
+def register_configs() -> None:
+    """Make the zoo architectures known to open_clip (per process; cheap and idempotent)."""
+    known = set(open_clip.list_models())
+    for name in RECIPES:
+        if name not in known:
+            open_clip.add_model_config(config_path(name))
+
+
+def read_card(name: str) -> dict:
+    """The model card of a shipped zoo model."""
+    return json.loads(card_path(name).read_text())
