@@ -4,15 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench zoo clean
+.PHONY: demo test test-fast bench zoo ui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job on the embedded defaults: a Lipsum-FT ablation over L (5 values x 2 seeds),
+# tracked in ./mlflow.db, then its ablation table built from MLflow.
 demo: $(STAMP)
-	$(BIN)/sweeper zoo show
+	$(BIN)/sweeper launch search_spaces/ablation-L.yaml
+	$(BIN)/sweeper report ablation-L
+
+ui: $(STAMP)
+	$(BIN)/sweeper ui
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,20 @@
+"""``sweeper validate FILE``: check a sweep file completely, without starting anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from sweeper import spec as sweep_spec
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("validate", help="check a sweep file and count its trials; starts nothing")
+    parser.add_argument("file", help="the sweep YAML file")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = sweep_spec.load(args.file)
+    trials = sweep_spec.trial_count(spec)
+    print(f"{args.file}: valid (method {spec.method}, searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")
+    return 0

@@ -1,0 +1,123 @@
+"""Run a validated sweep with Ray Tune: searcher, scheduler, retries, checkpoints, MLflow, live view.
+
+By default Ray runs embedded (``ray.init(address="local")``: a fresh local instance, never a stale
+cluster found through /tmp/ray). Storage goes to ``./sweeps/<name>/``; tracking to the sweep's
+MLflow URI, whose store, experiment and parent run exist before the first trial starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from sweeper.live import LiveView, SweepProgress
+from sweeper.space import make_searcher
+from sweeper.spec import SweepSpec, check_tracking_uri, grid_points
+from sweeper.tracking import finish_sweep, resolve_uri, start_sweep
+from sweeper.trial import SweepContext, sweep_trainable
+
+# Tune's default CSV / JSON / TensorBoard loggers duplicate what MLflow holds.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def plain_dims(spec: SweepSpec) -> dict[str, dict[str, Any]]:
+    """Search dimensions as plain dicts in the sweep file's own words (grid/int/float/choice)."""
+    return {k: d.model_dump(mode="json", by_alias=True, exclude_none=True) for k, d in spec.search.items()}
+
+
+def base_trial(spec: SweepSpec) -> dict[str, Any]:
+    """The part of every trial config that the searcher does not change."""
+    model = spec.model if isinstance(spec.model, str) else spec.model.model_dump(exclude_none=True)
+    return {
+        "method": spec.method,
+        "model": model,
+        "data": spec.data.model_dump(mode="json"),
+        "train": spec.train_config({}).model_dump(mode="json"),
+        "params": spec.method_keys({}),
+    }
+
+
+def ensure_ray(address: str | None = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+
+
+def launch(spec: SweepSpec, storage: Path | None = None, console: Console | None = None) -> int:
+    """Run every trial of ``spec``; returns 0 when all finished, 1 when any failed."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    console = console or Console()
+    uri = resolve_uri(spec.tracking.uri)
+    check_tracking_uri(uri, "tracking.uri")
+    storage = (storage or Path.cwd() / "sweeps").resolve()
+    rows = spec.report_rows
+    metric, mode = spec.objective.metric, spec.objective.mode
+    points = grid_points(spec) if spec.searcher == "grid" else []
+    searcher, param_space, num_samples, total = make_searcher(
+        spec.searcher, points, plain_dims(spec), dict(spec.fixed), list(spec.seeds), spec.num_samples,
+        metric, mode, spec.search_seed,
+    )
+    if spec.scheduler.kind == "asha":
+        scheduler = ASHAScheduler(max_t=spec.train_config({}).epochs, grace_period=spec.scheduler.grace_period,
+                                  reduction_factor=spec.scheduler.reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    tracking = start_sweep(spec.name, spec.tracking.experiment, uri, tags={
+        "sweeper.config_hash": spec.config_hash(),
+        "sweeper.method": spec.method,
+        "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics}),
+        "sweeper.objective": json.dumps(spec.objective.model_dump()),
+        "sweeper.search_keys": json.dumps(spec.search_keys),
+    })
+    context = SweepContext(
+        tracking=tracking, base=base_trial(spec), seeds=list(spec.seeds), search_keys=spec.search_keys,
+        threads=max(1, int(spec.resources.cpu)), fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(sweep_trainable, context=context),
+        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+    )
+    progress = SweepProgress(total=total, metric=metric, mode=mode)
+    # From here on the parent run exists: whatever happens, close it and every child.
+    try:
+        ensure_ray()
+        with Live(progress.render(), console=console, refresh_per_second=2, transient=False) as live:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=param_space,
+                tune_config=tune.TuneConfig(
+                    metric=metric, mode=mode, search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
+                    max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name=spec.name, storage_path=str(storage), verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=spec.max_retries),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    callbacks=[LiveView(progress, live, console)],
+                ),
+            )
+            results = tuner.fit()
+    except BaseException:
+        finish_sweep(tracking, progress.statuses(), aborted=True)
+        raise
+    finish_sweep(tracking, progress.statuses())
+    if not console.is_terminal:
+        console.line()  # a non-terminal Live leaves its last frame without a newline
+    failed = results.num_errors
+    console.print(
+        f"sweep {spec.name}: {len(progress.done)} trials finished, {failed} failed; "
+        f"storage {storage / spec.name}; MLflow {uri} (parent run {tracking.parent_run_id})"
+    )
+    return 1 if failed else 0

@@ -1,0 +1,231 @@
+"""Read a sweep back from MLflow as pandas DataFrames.
+
+The tracking module logs one parent run per sweep launch (tag ``sweeper.kind=sweep``) and one child
+run per trial (tag ``mlflow.parentRunId``). This module finds the sweep's parent run (the most
+recent launch unless a run id is given) and turns its children into a tidy wide frame, a long
+metric-history frame, and the decoded sweep metadata. It only reads; it never creates a store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from trainables.errors import InputError
+
+from sweeper.tracking import resolve_uri
+
+BASE_COLUMNS = ["run_id", "trial_id", "status", "method", "seed", "config_hash"]
+# MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
+_MISSING = {"", "None", "none", "null"}
+
+
+def default_tracking_uri() -> str:
+    """The store ``sweeper launch`` writes when the sweep file names none."""
+    return resolve_uri(None)
+
+
+def check_tracking_uri(uri: str) -> str:
+    """Refuse URIs this MLflow cannot read, before touching them; returns the URI."""
+    scheme = uri.split(":", 1)[0] if "://" in uri else ""
+    if scheme in ("", "file"):
+        # MLflow 3.17 refuses the file store; a bare path is almost always meant as a sqlite file.
+        raise InputError("--tracking-uri", f"{uri!r} is a file store, which MLflow 3.17 refuses; "
+                                           "use sqlite:////abs/path/mlflow.db or http://host:5000")
+    if scheme == "sqlite":
+        path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+        # Reading must not create an empty database as a side effect (a typo would look like "no sweeps").
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise InputError("--tracking-uri", f"no MLflow store at {path} (from {uri}); run "
+                                               "`sweeper launch` first or pass the right --tracking-uri")
+    return uri
+
+
+def _paged(fetch: Callable[[str | None], Any]) -> list[Any]:
+    """All pages of an MLflow ``PagedList`` search."""
+    items: list = []
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        items.extend(page)
+        token = page.token
+        if not token:
+            return items
+
+
+def _client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
+    uri = check_tracking_uri(tracking_uri or default_tracking_uri())
+    client = MlflowClient(tracking_uri=uri)
+    try:  # first contact: a wrong host, a non-MLflow database, a missing driver all surface here
+        client.search_experiments(max_results=1)
+    except Exception as error:  # noqa: BLE001 - any failure here means the URI is unusable
+        raise InputError("--tracking-uri", f"cannot read MLflow store {uri}: "
+                                           f"{type(error).__name__}: {error}") from error
+    return client, uri
+
+
+def _parent_runs(client: MlflowClient, experiment_ids: list[str]) -> list[Run]:
+    """Every sweep parent run in these experiments, newest first."""
+    if not experiment_ids:
+        return []
+    return _paged(lambda token: client.search_runs(
+        experiment_ids, "tags.`sweeper.kind` = 'sweep'", order_by=["attributes.start_time DESC"],
+        page_token=token))
+
+
+def resolve_parent(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
+                   parent_run_id: str | None = None) -> tuple[MlflowClient, Run]:
+    """The client and the parent run of ``sweep`` (the latest launch unless ``parent_run_id``)."""
+    client, uri = _client(tracking_uri)
+    if parent_run_id:
+        try:
+            run = client.get_run(parent_run_id)
+        except Exception as error:  # noqa: BLE001 - MLflow raises its own type for "not found"
+            raise InputError("--parent-run", f"no run {parent_run_id!r} in {uri}") from error
+        if run.data.tags.get("sweeper.kind") != "sweep" or run.data.tags.get("sweeper.sweep") != sweep:
+            raise InputError("--parent-run", f"run {parent_run_id} is not a parent run of sweep {sweep!r}")
+        return client, run
+    if experiment:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = sorted(e.name for e in _paged(lambda t: client.search_experiments(page_token=t)))
+            raise InputError("--experiment", f"no experiment named {experiment!r} in {uri}; "
+                                             f"known experiments: {', '.join(names) or '(none)'}")
+        experiment_ids = [found.experiment_id]
+    else:  # several sweeps may share an experiment, and its name may differ from the sweep's
+        experiment_ids = [e.experiment_id for e in _paged(lambda t: client.search_experiments(page_token=t))]
+    parents = _parent_runs(client, experiment_ids)
+    # Filter by name here rather than in the filter string: no quoting issues with odd names.
+    matching = [run for run in parents if run.data.tags.get("sweeper.sweep") == sweep]
+    if not matching:
+        known = sorted({run.data.tags.get("sweeper.sweep", "?") for run in parents})
+        where = f"experiment {experiment!r} of {uri}" if experiment else uri
+        raise InputError("sweep", f"no sweep named {sweep!r} in {where}; "
+                                  f"known sweeps: {', '.join(known) or '(none)'}")
+    # Newest launch wins; run id breaks exact start-time ties deterministically.
+    return client, max(matching, key=lambda run: (run.info.start_time or 0, run.info.run_id))
+
+
+def _children(client: MlflowClient, parent: Run) -> list[Run]:
+    runs: list[Run] = _paged(lambda token: client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+        page_token=token))
+    # Other nested runs (not trials) could hang off the parent; a missing kind tag counts as a trial.
+    runs = [run for run in runs if run.data.tags.get("sweeper.kind", "trial") == "trial"]
+    return sorted(runs, key=lambda run: (_trial_id(run), run.info.start_time or 0, run.info.run_id))
+
+
+def _trial_id(run: Run) -> str:
+    return run.data.tags.get("sweeper.trial_id") or run.info.run_name or run.info.run_id
+
+
+def natural(values: Iterable[Any]) -> pd.Series:
+    """MLflow's string params as int, float, bool or string (missing stays missing)."""
+    raw = [None if v is None or (isinstance(v, float) and math.isnan(v)) or str(v) in _MISSING else str(v)
+           for v in values]
+    present = [v for v in raw if v is not None]
+    complete = len(present) == len(raw)
+    if not present:
+        return pd.Series(raw, dtype="object")
+    for cast in (int, float):
+        try:
+            parsed = [None if v is None else cast(v) for v in raw]
+        except ValueError:
+            continue
+        if cast is int:
+            # Nullable Int64 keeps a conditional int param (e.g. rank) integral next to its gaps.
+            return pd.Series(parsed, dtype="int64" if complete else "Int64")
+        return pd.Series([math.nan if v is None else v for v in parsed], dtype="float64")
+    if set(present) <= {"True", "False"}:
+        return pd.Series([None if v is None else v == "True" for v in raw],
+                         dtype="bool" if complete else "boolean")
+    return pd.Series(raw, dtype="str")
+
+
+def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
+         parent_run_id: str | None = None) -> pd.DataFrame:
+    """One row per trial of the sweep's latest launch: ids, typed params, final metric values.
+
+    Columns: ``run_id, trial_id, status, method, seed, config_hash``, then every param (sorted by
+    name, cast by :func:`natural`), then every metric (sorted, float; the last logged value).
+    ``frame.attrs`` holds ``params``, ``metrics`` (the column names of each kind), ``sweep`` and
+    ``parent_run_id``.
+    """
+    client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
+    runs = _children(client, parent)
+    params = sorted({k for run in runs for k in run.data.params} - {"method", "seed"})
+    metrics = sorted({k for run in runs for k in run.data.metrics})
+    params = [p for p in params if p not in metrics and p not in BASE_COLUMNS]
+    columns: dict[str, Any] = {
+        "run_id": pd.Series([run.info.run_id for run in runs], dtype="str"),
+        "trial_id": pd.Series([_trial_id(run) for run in runs], dtype="str"),
+        "status": pd.Series([run.info.status for run in runs], dtype="str"),
+        # method and seed are params by convention; the provenance tags are the fallback.
+        "method": natural(run.data.params.get("method", run.data.tags.get("sweeper.method")) for run in runs),
+        "seed": natural(run.data.params.get("seed", run.data.tags.get("sweeper.seed")) for run in runs),
+        "config_hash": pd.Series([run.data.tags.get("sweeper.config_hash") for run in runs], dtype="str"),
+    }
+    for name in params:
+        columns[name] = natural(run.data.params.get(name) for run in runs)
+    for name in metrics:
+        columns[name] = pd.Series([run.data.metrics.get(name, math.nan) for run in runs], dtype="float64")
+    frame = pd.DataFrame(columns) if runs else pd.DataFrame({c: pd.Series(dtype="object") for c in BASE_COLUMNS})
+    frame.attrs.update(sweep=sweep, parent_run_id=parent.info.run_id,
+                       params=["method", "seed", *params], metrics=metrics)
+    return frame
+
+
+def load_history(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
+                 parent_run_id: str | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Long frame ``run_id, trial_id, metric, step, value`` of every logged value (for plots).
+
+    ``metrics`` limits the metrics fetched (one MLflow call per run and metric).
+    """
+    client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
+    records = []
+    for run in _children(client, parent):
+        for key in sorted(run.data.metrics):
+            if metrics is not None and key not in metrics:
+                continue
+            for point in client.get_metric_history(run.info.run_id, key):
+                records.append((run.info.run_id, _trial_id(run), key, point.step, point.value, point.timestamp))
+    frame = pd.DataFrame(records, columns=["run_id", "trial_id", "metric", "step", "value", "timestamp"])
+    frame = frame.astype({"step": "int64", "value": "float64", "timestamp": "int64"})
+    # A retried trial may log a step twice; the later write is the one the run kept going from.
+    frame = frame.sort_values(["trial_id", "metric", "step", "timestamp"], kind="stable")
+    frame = frame.drop_duplicates(["run_id", "metric", "step"], keep="last").drop(columns="timestamp")
+    return frame.reset_index(drop=True)
+
+
+def _json_tag(tags: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(tags[key]) if key in tags else None
+    except json.JSONDecodeError:
+        return None  # a hand-edited or truncated tag: treat as absent rather than fail the report
+
+
+def sweep_meta(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
+               parent_run_id: str | None = None) -> dict[str, Any]:
+    """The parent run's decoded tags: report, objective, search_keys, config_hash, ids and status."""
+    client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
+    tags = parent.data.tags
+    experiment_obj = client.get_experiment(parent.info.experiment_id)
+    return {
+        "sweep": sweep,
+        "parent_run_id": parent.info.run_id,
+        "status": parent.info.status,
+        "start_time": parent.info.start_time,
+        "experiment": experiment_obj.name,
+        "experiment_id": parent.info.experiment_id,
+        "config_hash": tags.get("sweeper.config_hash"),
+        "report": _json_tag(tags, "sweeper.report"),
+        "objective": _json_tag(tags, "sweeper.objective"),
+        "search_keys": _json_tag(tags, "sweeper.search_keys"),
+    }

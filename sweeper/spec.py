@@ -1,0 +1,289 @@
+"""The sweep file: YAML -> a validated :class:`SweepSpec`, or one :class:`InputError` naming the field.
+
+``load(path)`` parses with a safe loader into strict pydantic models (unknown keys are errors) and
+then checks everything that can be checked before any compute: the method and its parameter
+values (against the model's text context length, read from its config without loading weights),
+the data domains, the search space, metric names and the tracking URI. Every error reads
+``FILE: FIELD.PATH: one sentence`` (see design.md section 7).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, model_validator
+
+from trainables import registry
+from trainables.errors import InputError
+from trainables.loop import TRAIN_KEYS, TrainConfig
+from trainables.methods.base import Method, MethodParams
+
+from sweeper import spec_checks
+from sweeper.spec_checks import check_tracking_uri
+
+__all__ = ["SweepSpec", "load", "from_mapping", "grid_points", "trial_count", "check_tracking_uri"]
+
+DEFAULT_MODEL = "zoo/tiny-clip-v1"
+DEFAULT_REPORT_METRICS = ["id/acc", "ood/avg_acc", "id/ece"]
+# ``int`` and ``float`` are field names of SearchDim; these aliases keep its annotations unambiguous.
+Int, Float, Bool = int, float, bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _union(kind_of, message: str, **tags: Any) -> Any:
+    """A union picked by ``kind_of(value)``; tags start with '~' so error paths can drop them."""
+    members = [Annotated[t, Tag(f"~{name}")] for name, t in tags.items()]
+    return Annotated[Union[tuple(members)], Discriminator(kind_of, custom_error_type="form", custom_error_message=message)]
+
+
+def _str_or_mapping(value: Any) -> str | None:
+    return "~str" if isinstance(value, str) else "~map" if isinstance(value, (dict, BaseModel)) else None
+
+
+class ModelSpec(_Strict):
+    arch: str
+    pretrained: str
+    cache_dir: str | None = None
+
+
+class DataSpec(_Strict):
+    source: _union(_str_or_mapping, "must be shapes, {shapes: {...}} or {imagefolder: PATH}", str=str, map=dict[str, Any]) = "shapes"
+    id: str
+    ood: list[str]
+
+
+class TrainSpec(TrainConfig):
+    """The trial's train settings (``trainables.loop.TrainConfig``), strictly typed in the file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SearchDim(_Strict):
+    """One search axis: exactly one of grid / int / float / choice (checked by spec_checks)."""
+
+    grid: list[Any] | None = Field(None, min_length=1)
+    int: list[Int] | None = Field(None, min_length=2, max_length=2)
+    float: list[Float] | None = Field(None, min_length=2, max_length=2)
+    choice: list[Any] | None = Field(None, min_length=1)
+    log: Bool = False
+    when: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("grid", "int", "float", "choice") if getattr(self, k) is not None)
+
+    @property
+    def values(self) -> list[Any]:
+        """The candidates of a grid / choice dim, or the two ends of a range."""
+        return list(getattr(self, self.kind))
+
+
+class SchedulerSpec(_Strict):
+    kind: Literal["fifo", "asha"] = "fifo"
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: int = Field(2, ge=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, value: Any) -> Any:
+        if value in ("fifo", "asha"):
+            return {"kind": value}
+        if isinstance(value, dict) and set(value) == {"asha"} and isinstance(value["asha"], (dict, type(None))):
+            return {"kind": "asha", **(value["asha"] or {})}
+        if isinstance(value, SchedulerSpec) or (isinstance(value, dict) and (not value or "kind" in value)):
+            return value  # the constructor's and the dumped form, for round trips
+        raise ValueError("must be fifo, asha or {asha: {grace_period: N, reduction_factor: N}}")
+
+
+class ObjectiveSpec(_Strict):
+    metric: str = "ood/avg_acc"
+    mode: Literal["max", "min"] = "max"
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+
+class TrackingSpec(_Strict):
+    uri: str | None = None
+    experiment: str | None = None
+
+
+class ReportSpec(_Strict):
+    rows: list[str] | None = None
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_REPORT_METRICS), min_length=1)
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    method: str
+    model: _union(_str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec) = DEFAULT_MODEL
+    data: DataSpec
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    search: dict[str, SearchDim] = Field(default_factory=dict)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
+    searcher: Literal["grid", "tpe", "random"] = "grid"
+    num_samples: int = Field(1, ge=1)
+    search_seed: int = 0
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    max_concurrent: int | None = Field(None, ge=1)
+    max_retries: int = Field(2, ge=0)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    _path: Path | None = PrivateAttr(None)
+    _context_length: int | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this spec was loaded from (not part of dumps or the hash)."""
+        return self._path
+
+    @property
+    def context_length(self) -> int:
+        """The model's text context length, found during validation."""
+        if self._context_length is None:
+            self._context_length = spec_checks.context_length(self.model)
+        return self._context_length
+
+    @property
+    def method_class(self) -> type[Method]:
+        return registry.get(self.method)
+
+    @property
+    def search_keys(self) -> list[str]:
+        return list(self.search)
+
+    @property
+    def report_rows(self) -> list[str]:
+        """Row keys of the ablation table: ``report.rows``, or the search keys."""
+        return list(self.report.rows) if self.report.rows is not None else self.search_keys
+
+    def method_keys(self, point: dict[str, Any]) -> dict[str, Any]:
+        """``fixed`` overridden by ``point``, restricted to the method's hyperparameters."""
+        names = self.method_class.Params.model_fields
+        return {k: v for k, v in {**self.fixed, **point}.items() if k in names}
+
+    def method_params(self, point: dict[str, Any]) -> MethodParams:
+        return self.method_class.Params(**self.method_keys(point))
+
+    def train_config(self, point: dict[str, Any]) -> TrainSpec:
+        """``train`` overridden by the train keys of ``fixed`` and ``point``."""
+        names = self.method_class.Params.model_fields
+        overrides = {k: v for k, v in {**self.fixed, **point}.items() if k in TRAIN_KEYS and k not in names}
+        return TrainSpec.model_validate({**self.train.model_dump(), **overrides})
+
+    def canonical(self) -> dict[str, Any]:
+        """The JSON form that :meth:`config_hash` hashes (the file path is not part of it)."""
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _condition_holds(dim: SearchDim, point: dict[str, Any], fixed: dict[str, Any]) -> bool:
+    if not dim.when:
+        return True
+    known = {**fixed, **point}
+    return all(key in known and known[key] == value for key, value in dim.when.items())
+
+
+def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every combination of the grid / choice dims in file order (first key slowest).
+
+    A dim with ``when`` appears only in the combinations where its condition holds. Without search
+    dims there is one empty point.
+    """
+    points: list[dict[str, Any]] = [{}]
+    for key, dim in spec.search.items():
+        if dim.kind not in ("grid", "choice"):
+            raise InputError(f"search.{key}", f"a {dim.kind} range cannot be enumerated; use grid or choice")
+        grown = []
+        for point in points:
+            if _condition_holds(dim, point, spec.fixed):
+                grown.extend({**point, key: value} for value in dim.values)
+            else:
+                grown.append(point)
+        points = grown
+    return points
+
+
+def trial_count(spec: SweepSpec) -> int:
+    """Trials the sweep runs: configurations times seeds."""
+    configs = len(grid_points(spec)) if spec.searcher == "grid" else spec.num_samples
+    return configs * len(spec.seeds)
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+def _field_path(loc: tuple[Any, ...], raw: Any) -> str:
+    parts = [p for p in loc if not (isinstance(p, str) and (p.startswith("~") or p == "[key]"))]
+    if parts[:1] == ["scheduler"] and len(parts) > 1 and isinstance(raw, dict) and isinstance(raw.get("scheduler"), dict) \
+            and "asha" in raw["scheduler"]:
+        parts.insert(1, "asha")
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+_MODELS = {"": SweepSpec, "data": DataSpec, "train": TrainSpec, "search": SearchDim, "scheduler.asha": SchedulerSpec,
+           "objective": ObjectiveSpec, "resources": ResourcesSpec, "tracking": TrackingSpec, "report": ReportSpec,
+           "model": ModelSpec}
+
+
+def _message(error: dict[str, Any], where: str) -> str:
+    kind, text = error["type"], error["msg"]
+    if kind == "missing":
+        return "this key is required"
+    if kind == "extra_forbidden":
+        parent = where.rpartition(".")[0]
+        parent = "search" if parent.startswith("search.") else parent
+        model = _MODELS.get(parent)
+        allowed = [n for n in model.model_fields if n != "kind"] if model else []
+        return "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    if text.startswith("Value error, "):
+        return text[len("Value error, "):]
+    if kind == "form":
+        return text
+    shown = repr(error.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{text[0].lower()}{text[1:]} (got {shown})"
+
+
+def from_mapping(data: Any, path: str | Path | None = None) -> SweepSpec:
+    """Validate an already parsed sweep (a dict); errors name ``path`` when given."""
+    source = str(path) if path is not None else "<sweep>"
+    if data is None:
+        raise InputError(source, "the sweep file is empty; it needs at least name, method and data")
+    if not isinstance(data, dict):
+        raise InputError(source, f"the top level must be a mapping of keys (name, method, data, ...), not a {type(data).__name__}")
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = _field_path(error["loc"], data)
+        raise InputError(f"{source}: {where}", _message(error, where)) from None
+    spec._path = Path(path) if path is not None else None
+    try:
+        spec._context_length = spec_checks.validate(spec, explicit_report_metrics="metrics" in (data.get("report") or {}))
+    except InputError as exc:
+        raise InputError(f"{source}: {exc.where}", exc.message) from None
+    return spec
+
+
+def load(path: str | Path) -> SweepSpec:
+    """Parse and validate the sweep file at ``path``; raises :class:`InputError` on any problem."""
+    path = Path(path)
+    return from_mapping(spec_checks.read_yaml(path), path)

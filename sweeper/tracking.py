@@ -1,0 +1,131 @@
+"""MLflow tracking: one parent run per sweep, one child run per trial, never duplicated or left RUNNING.
+
+The driver creates the store, the experiment and the parent run before any trial starts (first
+use of a sqlite store runs migrations, which must not race between trials). A trial finds its
+child run again by its Ray trial id, so a retry or a resumed sweep reattaches instead of
+duplicating. After the sweep, the driver closes every child that a killed worker left open.
+All access goes through ``MlflowClient`` with explicit run ids: no global "active run" state in
+long-lived Ray workers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+
+from sweeper.provenance import git_sha, versions
+
+TERMINAL = {"FINISHED", "FAILED", "KILLED"}
+
+
+def resolve_uri(uri: str | None) -> str:
+    """The tracking URI; by default a sqlite file in the working directory."""
+    return uri or f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
+
+
+def artifact_root(uri: str) -> str | None:
+    """Keep artifacts beside a sqlite store (not in the trial's working directory)."""
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri[len("sqlite:///"):]).parent / "mlartifacts")
+    return None
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """Where a sweep's runs live; picklable, so trials receive it."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    sweep: str
+
+
+def start_sweep(name: str, experiment: str | None, uri: str, tags: dict[str, str]) -> SweepRun:
+    """Create (or reuse) the experiment and a new parent run for this launch."""
+    client = MlflowClient(uri)
+    existing = client.get_experiment_by_name(experiment or name)
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
+        experiment_id = client.create_experiment(experiment or name, artifact_location=artifact_root(uri))
+    parent = client.create_run(
+        experiment_id, run_name=name,
+        tags={"sweeper.kind": "sweep", "sweeper.sweep": name, "sweeper.git_sha": git_sha(), **tags},
+    )
+    return SweepRun(uri, experiment_id, parent.info.run_id, name)
+
+
+def child_runs(sweep: SweepRun) -> list:
+    client = MlflowClient(sweep.uri)
+    return client.search_runs(
+        [sweep.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}'",
+        max_results=50_000,
+    )
+
+
+def finish_sweep(sweep: SweepRun, trial_status: dict[str, str], aborted: bool = False) -> None:
+    """Close the parent, and every child still open, from Ray's view of each trial.
+
+    ``trial_status`` maps Ray trial id -> "FINISHED" | "FAILED". Children of trials Ray does not
+    know (the driver died mid-sweep) are marked KILLED, and so is the parent of an ``aborted`` sweep.
+    """
+    client = MlflowClient(sweep.uri)
+    for run in child_runs(sweep):
+        if run.info.status in TERMINAL and run.info.status != "FAILED":
+            continue
+        trial_id = run.data.tags.get("sweeper.trial_id", "")
+        status = trial_status.get(trial_id, "KILLED")
+        if status != run.info.status:
+            client.set_terminated(run.info.run_id, status)
+    failed = any(s != "FINISHED" for s in trial_status.values())
+    status = "KILLED" if aborted else "FAILED" if failed else "FINISHED"
+    client.set_terminated(sweep.parent_run_id, status)
+
+
+class TrialRun:
+    """The child run of one trial, used as a context manager inside the trial."""
+
+    def __init__(self, sweep: SweepRun, trial_id: str, trial_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self.sweep, self.client = sweep, MlflowClient(sweep.uri)
+        self.trial_id, self.trial_name = trial_id, trial_name
+        self.params, self.tags = params, tags
+        self.run_id = ""
+
+    def __enter__(self) -> TrialRun:
+        found = self.client.search_runs(
+            [self.sweep.experiment_id],
+            filter_string=(f"tags.`sweeper.trial_id` = '{self.trial_id}' and "
+                           f"tags.`mlflow.parentRunId` = '{self.sweep.parent_run_id}'"),
+            max_results=1,
+        )
+        if found:  # a retry or a resumed sweep: reattach
+            self.run_id = found[0].info.run_id
+            self.client.update_run(self.run_id, status="RUNNING")
+            return self
+        tags = {
+            "mlflow.parentRunId": self.sweep.parent_run_id, "sweeper.kind": "trial",
+            "sweeper.sweep": self.sweep.sweep, "sweeper.trial_id": self.trial_id,
+            "sweeper.git_sha": git_sha(), "sweeper.versions": json.dumps(versions()), **self.tags,
+        }
+        run = self.client.create_run(self.sweep.experiment_id, run_name=self.trial_name, tags=tags)
+        self.run_id = run.info.run_id
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in sorted(self.params.items())])
+        return self
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def tag(self, key: str, value: str) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(key, value)])
+
+    def __exit__(self, kind, error, traceback) -> None:
+        status = RunStatus.to_string(RunStatus.FINISHED if kind is None else RunStatus.FAILED)
+        self.client.set_terminated(self.run_id, status)

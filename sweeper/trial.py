@@ -1,0 +1,95 @@
+"""The Ray Tune trainable: one trial of a sweep, tracked in MLflow and checkpointed each epoch.
+
+It runs in a Ray worker. It turns the searcher's config into a ``trainables.loop.TrialConfig``,
+reattaches to its MLflow child run on a retry, resumes from Tune's last checkpoint, and reports
+each epoch to MLflow first and then to Tune (so a crash between the two can only repeat a step in
+MLflow's history, never lose one).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from sweeper.provenance import config_hash
+from sweeper.space import point_of, seed_of
+from sweeper.tracking import SweepRun, TrialRun
+from trainables import registry
+from trainables.loop import TRAIN_KEYS, CheckpointWriter, TrialConfig, run
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every trial of a sweep shares; built by the driver, shipped with the trainable."""
+
+    tracking: SweepRun
+    base: dict[str, Any]  # TrialConfig fields without seed; fixed values already merged
+    seeds: list[int]
+    search_keys: list[str] = field(default_factory=list)
+    threads: int = 1
+    extra_tags: dict[str, str] = field(default_factory=dict)
+    # Testing hook: with a folder here, each trial fails once after its first report.
+    fail_once_dir: str | None = None
+
+
+def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
+    """Merge a searched point into the sweep's base config: the method's hyperparameters into
+    ``params``, train keys into ``train`` (a method parameter wins a name clash, as in the spec)."""
+    base = {**context.base, "train": dict(context.base.get("train", {})),
+            "params": dict(context.base.get("params", {}))}
+    method_keys = registry.get(base["method"]).Params.model_fields
+    for key, value in point_of(config).items():
+        into_train = key in TRAIN_KEYS and key not in method_keys
+        (base["train"] if into_train else base["params"])[key] = value
+    base["seed"] = seed_of(config, context.seeds)
+    return TrialConfig.model_validate(base)
+
+
+def flat_params(config: TrialConfig, search_keys: list[str]) -> dict[str, Any]:
+    """Parameters as MLflow sees them: every method hyperparameter (defaults included), train keys,
+    method and seed. A conditional search key this trial does not use (tau of an mse run) is left
+    out, so tables show it as absent rather than at its default."""
+    resolved = registry.get(config.method).Params(**config.params).model_dump(mode="json")
+    method_params = {k: v for k, v in resolved.items() if k in config.params or k not in search_keys}
+    return {**method_params, **config.train.model_dump(), "method": config.method, "seed": config.seed}
+
+
+def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
+    """Ray Tune function trainable."""
+    torch.set_num_threads(context.threads)
+    trial = trial_config(context, config)
+    tune_context = tune.get_context()
+    without_seed = trial.model_dump(mode="json", exclude={"seed"})
+    tags = {
+        "sweeper.method": trial.method,
+        "sweeper.seed": str(trial.seed),
+        "sweeper.config_hash": config_hash(without_seed),
+        **context.extra_tags,
+    }
+    with TrialRun(context.tracking, tune_context.get_trial_id(), tune_context.get_trial_name(),
+                  flat_params(trial, context.search_keys), tags) as tracked:
+        resume = None
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            resume = Path(checkpoint.to_directory())
+
+        def reporter(epoch: int, metrics: dict[str, float], write: CheckpointWriter | None) -> None:
+            tracked.log(metrics, step=epoch)
+            if context.fail_once_dir:
+                marker = Path(context.fail_once_dir) / tune_context.get_trial_id()
+                if not marker.exists():
+                    marker.touch()
+                    raise RuntimeError("injected failure (SWEEPER_FAIL_ONCE_DIR)")
+            if write is None:
+                tune.report(metrics)
+                return
+            with tempfile.TemporaryDirectory() as folder:
+                write(Path(folder))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+        run(trial, reporter, resume_from=resume)

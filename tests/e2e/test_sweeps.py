@@ -1,0 +1,120 @@
+"""`sweeper launch` end to end on the local Ray instance: grid, TPE, retries, MLflow, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from sweeper import results
+from sweeper.cli import main
+from sweeper.tables import ablation_table
+
+pytestmark = pytest.mark.slow
+
+TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo",
+             "ood": ["clipart", "sketch"]}
+
+
+def write_sweep(folder: Path, name: str, **overrides) -> Path:
+    sweep = {
+        "name": name, "method": "lipsum_ft", "model": "zoo/tiny-clip-v1", "data": TINY_DATA,
+        "train": {"epochs": 2, "batch_size": 40, "lr": 1e-4}, "fixed": {"M": 8},
+        "search": {"L": {"grid": [2, 4]}}, "seeds": [0], "resources": {"cpu": 1},
+        **overrides,
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def runs_of(workdir: Path, sweep: str) -> tuple[list, list]:
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    everything = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    mine = [r for r in everything if r.data.tags.get("sweeper.sweep") == sweep]
+    parents = [r for r in mine if r.data.tags.get("sweeper.kind") == "sweep"]
+    children = [r for r in mine if r.data.tags.get("sweeper.kind") == "trial"]
+    return parents, children
+
+
+def test_grid_sweep_tracks_one_parent_and_a_finished_child_per_trial(local_ray, workdir, capsys) -> None:
+    path = write_sweep(workdir, "grid-e2e", seeds=[0, 1])
+    assert main(["launch", str(path)]) == 0
+    parents, children = runs_of(workdir, "grid-e2e")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    assert sorted((c.data.params["L"], c.data.params["seed"]) for c in children) == [
+        ("2", "0"), ("2", "1"), ("4", "0"), ("4", "1")]
+    for child in children:
+        assert {"id/acc", "id/ece", "id/nll", "ood/avg_acc", "ood/clipart/acc", "train/reg"} <= set(child.data.metrics)
+        history = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_metric_history(child.info.run_id, "id/acc")
+        assert [m.step for m in history] == [0, 1]
+        assert child.data.tags["sweeper.method"] == "lipsum_ft" and child.data.tags["sweeper.git_sha"]
+    assert (workdir / "sweeps" / "grid-e2e").is_dir()
+
+    # The table is built from MLflow and its numbers are MLflow's.
+    capsys.readouterr()
+    assert main(["report", "grid-e2e", "--format", "csv"]) == 0
+    csv = capsys.readouterr().out
+    frame = results.load("grid-e2e")
+    table = ablation_table(frame, rows=["L"], metrics=["id/acc", "ood/avg_acc", "id/ece"])
+    for _, row in table.iterrows():
+        by_l = frame[frame["L"] == row["L"]]
+        assert row["id/acc mean"] == pytest.approx(by_l["id/acc"].mean())
+        assert row["n"] == 2
+        assert f"{row['id/acc mean']}"[:6] in csv
+
+
+def test_tpe_sweep_samples_conditional_parameters(local_ray, workdir) -> None:
+    path = write_sweep(
+        workdir, "tpe-e2e", searcher="tpe", num_samples=3, search_seed=3,
+        search={"L": {"int": [1, 8]}, "loss": {"choice": ["mse", "kld"]},
+                "tau": {"float": [0.5, 4.0], "when": {"loss": "kld"}}},
+        report={"rows": ["loss"], "metrics": ["id/acc"]},
+    )
+    assert main(["launch", str(path)]) == 0
+    parents, children = runs_of(workdir, "tpe-e2e")
+    assert len(parents) == 1 and len(children) == 3
+    assert {c.info.status for c in children} == {"FINISHED"}
+    for child in children:
+        assert 1 <= int(child.data.params["L"]) <= 8
+        assert ("tau" in child.data.params) == (child.data.params["loss"] == "kld")
+
+
+def test_a_trial_that_fails_once_is_retried_without_a_duplicate_run(local_ray, workdir, monkeypatch) -> None:
+    markers = workdir / "fail-once"
+    markers.mkdir()
+    monkeypatch.setenv("SWEEPER_FAIL_ONCE_DIR", str(markers))
+    path = write_sweep(workdir, "retry-e2e", max_retries=1)
+    assert main(["launch", str(path)]) == 0
+    assert len(list(markers.iterdir())) == 2  # both trials did fail once
+    parents, children = runs_of(workdir, "retry-e2e")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+
+
+def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(local_ray, workdir, monkeypatch) -> None:
+    markers = workdir / "fail-once"
+    markers.mkdir()
+    monkeypatch.setenv("SWEEPER_FAIL_ONCE_DIR", str(markers))
+    path = write_sweep(workdir, "fail-e2e", max_retries=0, search={"L": {"grid": [2]}})
+    assert main(["launch", str(path)]) == 1
+    parents, children = runs_of(workdir, "fail-e2e")
+    assert parents[0].info.status == "FAILED"
+    assert [c.info.status for c in children] == ["FAILED"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"search": {"L": {"grid": [0, 2]}}}, "search.L.grid[0]"),
+    ({"train": {"epochs": 0}}, "train.epochs"),
+    ({"method": "lipsum"}, "method"),
+    ({"tracking": {"uri": "http://127.0.0.1:9"}}, "tracking.uri"),
+])
+def test_bad_input_stops_launch_before_anything_starts(workdir, capsys, change, field) -> None:
+    path = write_sweep(workdir, "bad-e2e", **change)
+    assert main(["launch", str(path)]) == 2
+    assert field in capsys.readouterr().err
+    assert not (workdir / "mlflow.db").exists() and not (workdir / "sweeps").exists()

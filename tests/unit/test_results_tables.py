@@ -1,0 +1,261 @@
+"""sweeper.results / sweeper.tables / `sweeper report` / `sweeper ui` against a small sqlite MLflow store.
+
+The store follows the tracking conventions: a parent run per sweep launch, a child run per trial.
+Sweep "abl" was launched twice (the newer launch has L in {1,2,4} x seeds {0,1}); sweep "other"
+shares another experiment and has one FAILED trial.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from sweeper import results, tables
+from sweeper.cli import main
+from sweeper.commands.ui import is_loopback, ui_command
+from trainables.errors import InputError
+
+REPORT = {"rows": ["L"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]}
+
+
+def final(L: int, seed: int) -> dict[str, float]:
+    """The last logged value of each metric of trial (L, seed); acc best at L=4, ece best at L=1."""
+    k = math.log2(L)
+    return {"id/acc": 0.5 + 0.1 * k + 0.01 * seed, "ood/avg_acc": 0.3 + 0.05 * k - 0.02 * seed,
+            "id/ece": 0.05 + 0.02 * k + 0.004 * seed, "train/loss": 1.0 / L + 0.1 * seed}
+
+
+def _parent(client: MlflowClient, exp: str, sweep: str, start: int) -> str:
+    tags = {"sweeper.kind": "sweep", "sweeper.sweep": sweep, "sweeper.config_hash": f"h-{sweep}",
+            "sweeper.report": json.dumps(REPORT), "sweeper.search_keys": json.dumps(["L"]),
+            "sweeper.objective": json.dumps({"metric": "ood/avg_acc", "mode": "max"})}
+    run_id = client.create_run(exp, start_time=start, tags=tags, run_name=sweep).info.run_id
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _child(client: MlflowClient, exp: str, sweep: str, parent: str, trial: str, L: int, seed: int,
+           status: str = "FINISHED", extra: dict | None = None) -> str:
+    tags = {"mlflow.parentRunId": parent, "sweeper.kind": "trial", "sweeper.sweep": sweep,
+            "sweeper.trial_id": trial, "sweeper.method": "lipsum_ft", "sweeper.seed": str(seed),
+            "sweeper.config_hash": f"c-{L}", "sweeper.git_sha": "abc", "sweeper.versions": "{}"}
+    run_id = client.create_run(exp, tags=tags, run_name=trial).info.run_id
+    params = {"L": L, "M": 80, "loss": "mse", "lam": 1.0, "lr": 3e-4, "epochs": 2, "method": "lipsum_ft",
+              "seed": seed, **(extra or {})}
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, v - 0.1, now, 0) for k, v in final(L, seed).items()]  # step 0: a worse value
+    metrics += [Metric(k, v, now + 1, 1) for k, v in final(L, seed).items()]
+    client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()],
+                     tags=[RunTag("note", "x")])
+    client.set_terminated(run_id, status)
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("abl", artifact_location=str(root / "artifacts"))
+    shared = client.create_experiment("shared", artifact_location=str(root / "artifacts"))
+    old = _parent(client, exp, "abl", start=1_000)
+    _child(client, exp, "abl", old, "old_0", L=99, seed=0)
+    new = _parent(client, exp, "abl", start=2_000)
+    for L in (1, 2, 4):
+        for seed in (0, 1):
+            extra = {"tau": 0.5} if (L, seed) == (2, 1) else None  # a conditional param
+            _child(client, exp, "abl", new, f"t_{L}_{seed}", L, seed, extra=extra)
+    other = _parent(client, shared, "other", start=3_000)
+    _child(client, shared, "other", other, "o_0", 1, 0)
+    _child(client, shared, "other", other, "o_1", 1, 1, status="FAILED")
+    return {"uri": uri, "old": old, "new": new, "root": root}
+
+
+@pytest.fixture(scope="module")
+def frame(store: dict) -> pd.DataFrame:
+    return results.load("abl", store["uri"])
+
+
+def test_load_is_one_typed_row_per_trial_of_latest_launch(frame: pd.DataFrame, store: dict) -> None:
+    assert len(frame) == 6 and frame.attrs["parent_run_id"] == store["new"]
+    assert list(frame.columns[:6]) == ["run_id", "trial_id", "status", "method", "seed", "config_hash"]
+    assert frame["L"].dtype == "int64" and frame["seed"].dtype == "int64" and frame["epochs"].dtype == "int64"
+    assert frame["lr"].dtype == "float64" and frame["lr"].iloc[0] == pytest.approx(3e-4)
+    assert set(frame["loss"]) == {"mse"} and set(frame["method"]) == {"lipsum_ft"}
+    assert sorted(zip(frame["L"], frame["seed"])) == [(1, 0), (1, 1), (2, 0), (2, 1), (4, 0), (4, 1)]
+    for _, row in frame.iterrows():
+        for metric, value in final(row["L"], row["seed"]).items():
+            assert row[metric] == pytest.approx(value)  # the final (step 1) value, not step 0
+    assert frame["tau"].dtype == "float64"
+    tau = frame.set_index("trial_id")["tau"]
+    assert tau["t_2_1"] == 0.5 and tau.drop("t_2_1").isna().all()
+    assert "note" not in frame.columns and "tau" in frame.attrs["params"]
+    assert frame.attrs["metrics"] == ["id/acc", "id/ece", "ood/avg_acc", "train/loss"]
+
+
+def test_parent_run_id_selects_an_older_launch(store: dict) -> None:
+    old = results.load("abl", store["uri"], parent_run_id=store["old"])
+    assert list(old["L"]) == [99]
+    with pytest.raises(InputError) as error:
+        results.load("other", store["uri"], parent_run_id=store["old"])
+    assert error.value.where == "--parent-run"
+
+
+def test_sweeps_are_found_across_and_within_experiments(store: dict) -> None:
+    assert len(results.load("other", store["uri"])) == 2
+    assert len(results.load("other", store["uri"], experiment="shared")) == 2
+    with pytest.raises(InputError, match="known sweeps: other"):
+        results.load("abl", store["uri"], experiment="shared")
+    with pytest.raises(InputError, match="known experiments: .*abl"):
+        results.load("abl", store["uri"], experiment="nope")
+
+
+def test_unknown_sweep_lists_known_ones(store: dict) -> None:
+    with pytest.raises(InputError) as error:
+        results.load("nope", store["uri"])
+    assert error.value.where == "sweep" and "'nope'" in str(error.value)
+    assert "known sweeps: abl, other" in str(error.value)
+
+
+@pytest.mark.parametrize("uri", ["file:///tmp/mlruns", "./mlruns", "sqlite:////no/such/dir/mlflow.db"])
+def test_unusable_uri_is_an_input_error(uri: str) -> None:
+    with pytest.raises(InputError) as error:
+        results.load("abl", uri)
+    assert error.value.where == "--tracking-uri"
+
+
+def test_history_and_meta(store: dict) -> None:
+    history = results.load_history("abl", store["uri"], metrics=["id/acc"])
+    assert list(history.columns) == ["run_id", "trial_id", "metric", "step", "value"]
+    assert len(history) == 12 and set(history["step"]) == {0, 1}
+    run = history[history["trial_id"] == "t_4_1"].set_index("step")["value"]
+    assert run[1] == pytest.approx(final(4, 1)["id/acc"]) and run[0] == pytest.approx(run[1] - 0.1)
+    meta = results.sweep_meta("abl", store["uri"])
+    assert meta["parent_run_id"] == store["new"] and meta["status"] == "FINISHED"
+    assert meta["report"] == REPORT and meta["search_keys"] == ["L"] and meta["experiment"] == "abl"
+    assert meta["objective"] == {"metric": "ood/avg_acc", "mode": "max"} and meta["config_hash"] == "h-abl"
+
+
+def test_natural_types() -> None:
+    assert results.natural(["1", None, "3"]).dtype == "Int64"
+    assert results.natural(["1", "2.5"]).dtype == "float64"
+    assert list(results.natural(["True", "False"])) == [True, False]
+    text = results.natural(["mse", "None"])
+    assert text.iloc[0] == "mse" and pd.isna(text.iloc[1])
+
+
+def test_ablation_table_matches_hand_computation(frame: pd.DataFrame) -> None:
+    table = tables.ablation_table(frame, ["L"], REPORT["metrics"])
+    assert list(table.columns) == ["L", "id/acc mean", "id/acc std", "ood/avg_acc mean", "ood/avg_acc std",
+                                   "id/ece mean", "id/ece std", "n"]
+    assert list(table["L"]) == [1, 2, 4] and list(table["n"]) == [2, 2, 2]
+    for i, L in enumerate((1, 2, 4)):
+        for m in REPORT["metrics"]:
+            a, b = final(L, 0)[m], final(L, 1)[m]
+            assert table[f"{m} mean"].iloc[i] == pytest.approx((a + b) / 2)
+            assert table[f"{m} std"].iloc[i] == pytest.approx(abs(a - b) / math.sqrt(2))  # ddof=1
+    best = tables.best_rows(table)
+    assert best == {"id/acc": {2}, "ood/avg_acc": {2}, "id/ece": {0}}  # max acc at L=4, min ece at L=1
+    assert tables.best_rows(table, modes={"id/acc": "min"})["id/acc"] == {0}
+
+
+def test_conditional_rows_single_row_and_per_metric_n(frame: pd.DataFrame) -> None:
+    table = tables.ablation_table(frame, ["L", "tau"], ["id/acc"])
+    assert list(table["L"]) == [1, 2, 2, 4] and list(table["n"]) == [2, 1, 1, 2]
+    assert table["tau"].iloc[1] == 0.5 and table["tau"].isna().sum() == 3
+    assert math.isnan(table["id/acc std"].iloc[1])  # one seed: std unknown
+    whole = tables.ablation_table(frame, [], ["id/acc"])
+    assert list(whole["config"]) == ["all"] and whole["n"].iloc[0] == 6
+    assert whole["id/acc mean"].iloc[0] == pytest.approx(frame["id/acc"].mean())
+    gappy = frame.copy()
+    gappy.loc[0, "id/ece"] = math.nan  # a trial that never logged ece
+    table = tables.ablation_table(gappy, ["L"], ["id/acc", "id/ece"])
+    assert "n" not in table.columns and list(table["id/acc n"]) == [2, 2, 2]
+    assert sorted(table["id/ece n"]) == [1, 2, 2]
+    assert "(n=1)" in tables.to_markdown(table)
+
+
+def test_bad_names_and_modes(frame: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="unknown metric 'id/nope'; available: id/acc"):
+        tables.ablation_table(frame, ["L"], ["id/nope"])
+    with pytest.raises(InputError, match="unknown row parameter 'K'"):
+        tables.ablation_table(frame, ["K"], ["id/acc"])
+    with pytest.raises(InputError, match="'max' or 'min'"):
+        tables.ablation_table(frame, ["L"], ["id/acc"], modes={"id/acc": "best"})
+
+
+def test_renderings(frame: pd.DataFrame) -> None:
+    table = tables.ablation_table(frame, ["L"], REPORT["metrics"])
+    acc4 = f"{(final(4, 0)['id/acc'] + final(4, 1)['id/acc']) / 2:.3f}"
+    std4 = f"{abs(final(4, 0)['id/acc'] - final(4, 1)['id/acc']) / math.sqrt(2):.3f}"
+    ece1 = f"{(final(1, 0)['id/ece'] + final(1, 1)['id/ece']) / 2:.3f}"
+    markdown = tables.to_markdown(table)
+    assert f"**{acc4} ± {std4}**" in markdown and f"**{ece1} ± " in markdown
+    assert markdown.count("**") == 2 * 3 and markdown.splitlines()[0].rstrip().endswith(" n |")
+    latex = tables.to_latex(table)
+    assert latex.startswith(r"\begin{tabular}{lrrrr}") and r"\toprule" in latex and r"\bottomrule" in latex
+    assert rf"\textbf{{{acc4} $\pm$ {std4}}}" in latex and r"ood/avg\_acc" in latex
+    assert not re.search(r"[^\\]_", latex)  # every underscore escaped
+    assert latex.count(r"\textbf") == 3
+    text = tables.to_text(table, title="abl")
+    assert f"{acc4} ± {std4}" in text and "id/acc" in text
+    assert "\x1b[1m" in tables.to_text(table, color=True)  # bold in a terminal
+    back = pd.read_csv(io.StringIO(tables.to_csv(table)))
+    assert list(back.columns) == list(table.columns)
+    assert back["id/acc mean"].tolist() == table["id/acc mean"].tolist()  # full precision survives
+
+
+def test_report_csv_on_stdout(store: dict, frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "abl", "--tracking-uri", store["uri"], "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    printed = pd.read_csv(io.StringIO(out))
+    expected = tables.ablation_table(frame, REPORT["rows"], REPORT["metrics"])
+    pd.testing.assert_frame_equal(printed, expected, check_dtype=False)
+    assert (tmp_path / "sweeps" / "abl" / "report" / "abl.csv").read_text() == out
+
+
+def test_report_writes_files_and_notes_unfinished(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out_dir = tmp_path / "rep"
+    assert main(["report", "other", "--tracking-uri", store["uri"], "--out", str(out_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "other" in captured.out and "1 FAILED" in captured.err
+    assert {p.name for p in out_dir.iterdir()} == {"other.csv", "other.md", "other.tex"}
+    assert (out_dir / "other.csv").read_text().splitlines()[1].endswith(",2")
+    assert main(["report", "other", "--tracking-uri", store["uri"], "--out", str(out_dir),
+                 "--finished-only", "--rows", "", "--metrics", "id/acc", "--format", "markdown"]) == 0
+    captured = capsys.readouterr()
+    assert "| all " in captured.out and f"{final(1, 0)['id/acc']:.3f}" in captured.out
+    assert "±" not in captured.out  # one seed left: no std
+    assert "\\begin{tabular}" in (out_dir / "other.tex").read_text()
+
+
+def test_report_bad_metric_exits_2(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["report", "abl", "--tracking-uri", store["uri"], "--metrics", "id/acc,id/nope",
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--metrics" in err and "id/nope" in err and "ood/avg_acc" in err
+    assert main(["report", "abl", "--tracking-uri", store["uri"], "--rows", "K", "--out", str(tmp_path)]) == 2
+    assert "--rows" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written on bad input
+
+
+def test_ui_command_and_remote_refusal(capsys: pytest.CaptureFixture) -> None:
+    uri = "sqlite:////abs/mlflow.db"
+    assert ui_command(uri, "127.0.0.1", 5000) == [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+                                                  uri, "--host", "127.0.0.1", "--port", "5000"]
+    assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+    assert main(["ui", "--tracking-uri", uri, "--host", "0.0.0.0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err

@@ -1,0 +1,302 @@
+"""Sweep files: ``sweeper.spec.load`` and ``sweeper validate`` accept good files and name the field of bad ones."""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sweeper import spec as sweep_spec
+from sweeper.cli import main
+from trainables.errors import InputError
+
+MINIMAL = {"name": "mini", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}}
+
+FULL = {
+    "name": "ablation-L",
+    "method": "lipsum_ft",
+    "model": "zoo/tiny-clip-v1",
+    "data": {"source": "shapes", "id": "photo", "ood": ["clipart", "sketch", "painting", "infograph"]},
+    "train": {"epochs": 4, "batch_size": 128, "lr": 3.0e-4, "weight_decay": 0.0, "warmup": 0.1},
+    "fixed": {"M": 80, "loss": "mse", "lam": 1.0},
+    "search": {"L": {"grid": [1, 2, 4, 8, 16]}},
+    "seeds": [0, 1, 2],
+    "searcher": "grid",
+    "num_samples": 1,
+    "search_seed": 7,
+    "scheduler": {"asha": {"grace_period": 1, "reduction_factor": 2}},
+    "objective": {"metric": "ood/avg_acc", "mode": "max"},
+    "resources": {"cpu": 1, "gpu": 0},
+    "max_concurrent": 4,
+    "max_retries": 1,
+    "tracking": {"uri": None, "experiment": "ablation-L"},
+    "report": {"rows": ["L"], "metrics": ["id/acc", "ood/avg_acc", "id/ece", "ood/sketch/nll", "zs/colour/acc"]},
+}
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tracking-URI checks talk to 127.0.0.1; keep a proxy from the environment out of the way."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def write(tmp_path: Path, content: dict | str, name: str = "sweep.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+    return path
+
+
+def validate(path: Path, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    code = main(["validate", str(path)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# -- valid files ---------------------------------------------------------------------------------
+
+def test_minimal_file_is_valid_with_defaults(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write(tmp_path, MINIMAL)
+    code, out, err = validate(path, capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: valid (method ft, searcher grid, 1 trial)"
+    spec = sweep_spec.load(path)
+    assert spec.model == "zoo/tiny-clip-v1" and spec.context_length == 32
+    assert spec.train == sweep_spec.TrainSpec() and spec.seeds == [0] and spec.scheduler.kind == "fifo"
+    assert spec.objective.metric == "ood/avg_acc" and spec.max_retries == 2 and spec.tracking.uri is None
+    assert spec.path == path and spec.search_keys == [] and sweep_spec.grid_points(spec) == [{}]
+
+
+def test_full_file_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write(tmp_path, FULL)
+    code, out, err = validate(path, capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: valid (method lipsum_ft, searcher grid, 15 trials)"
+    spec = sweep_spec.load(path)
+    assert spec.scheduler.model_dump() == {"kind": "asha", "grace_period": 1, "reduction_factor": 2}
+    assert spec.method_class.name == "lipsum_ft"
+    assert spec.method_keys({"L": 4}) == {"M": 80, "loss": "mse", "lam": 1.0, "L": 4}
+    assert spec.method_params({"L": 4}).L == 4
+    assert spec.report_rows == ["L"] and spec.max_concurrent == 4 and spec.search_seed == 7
+    assert [p["L"] for p in sweep_spec.grid_points(spec)] == [1, 2, 4, 8, 16]
+
+
+def test_conditional_dim_counts_only_where_its_condition_holds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    content = {**FULL, "seeds": [0, 1], "fixed": {"M": 8}, "report": {"rows": ["loss", "tau"]},
+               "search": {"loss": {"grid": ["mse", "kld"]}, "tau": {"grid": [1.0, 2.0], "when": {"loss": "kld"}}}}
+    path = write(tmp_path, content)
+    spec = sweep_spec.load(path)
+    assert sweep_spec.grid_points(spec) == [{"loss": "mse"}, {"loss": "kld", "tau": 1.0}, {"loss": "kld", "tau": 2.0}]
+    code, out, _ = validate(path, capsys)
+    assert code == 0 and "6 trials" in out
+
+
+def test_grid_order_is_file_order_first_key_slowest(tmp_path: Path) -> None:
+    content = {**MINIMAL, "method": "lipsum_ft",
+               "search": {"M": {"choice": [4, 8]}, "L": {"grid": [1, 2]}, "lr": {"grid": [1e-4]}}}
+    spec = sweep_spec.load(write(tmp_path, content))
+    assert spec.search_keys == ["M", "L", "lr"]
+    assert [(p["M"], p["L"]) for p in sweep_spec.grid_points(spec)] == [(4, 1), (4, 2), (8, 1), (8, 2)]
+    assert spec.train_config({"lr": 0.5}).lr == 0.5 and spec.train_config({}).lr == 3e-4
+
+
+def test_tpe_counts_samples_times_seeds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    content = {**FULL, "searcher": "tpe", "num_samples": 6, "scheduler": "asha", "report": {}, "fixed": {"M": 8},
+               "search": {"L": {"int": [1, 16], "log": True}, "lam": {"float": [0.1, 10.0], "log": True},
+                          "lr": {"float": [1e-5, 1e-3]}}}
+    code, out, _ = validate(write(tmp_path, content), capsys)
+    assert code == 0 and "searcher tpe, 18 trials" in out
+
+
+def test_yaml_details_scientific_floats_and_order(tmp_path: Path) -> None:
+    text = (
+        "name: sci\nmethod: lipsum_ft\ndata: {id: photo, ood: [sketch]}\n"
+        "train: {lr: 1e-4}\nsearch:\n  lam: {grid: [1e-3, 2.5E+0]}\n  L: {grid: [2]}\n"
+    )
+    spec = sweep_spec.load(write(tmp_path, text))
+    assert spec.train.lr == 1e-4 and spec.search["lam"].grid == [1e-3, 2.5] and spec.search_keys == ["lam", "L"]
+
+
+def test_config_hash_ignores_the_path_and_follows_the_content(tmp_path: Path) -> None:
+    a = sweep_spec.load(write(tmp_path, FULL, "a.yaml"))
+    b = sweep_spec.load(write(tmp_path, FULL, "b.yaml"))
+    c = sweep_spec.load(write(tmp_path, {**FULL, "seeds": [0, 1]}, "c.yaml"))
+    assert a.config_hash() == b.config_hash() != c.config_hash() and len(a.config_hash()) == 12
+    assert "path" not in a.model_dump()
+    again = sweep_spec.from_mapping(a.model_dump(mode="json"))
+    assert again.config_hash() == a.config_hash()
+
+
+def test_real_paths_that_exist_are_accepted(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "ckpt.pt"
+    checkpoint.write_bytes(b"")  # only its existence is checked: no weights are loaded
+    for domain in ("photo", "sketch"):
+        (tmp_path / "folders" / domain / "cat").mkdir(parents=True)
+    database = tmp_path / "db" / "mlflow.db"
+    database.parent.mkdir()
+    content = {**MINIMAL, "model": {"arch": "tiny-clip-v1", "pretrained": str(checkpoint)},
+               "data": {"source": {"imagefolder": str(tmp_path / "folders")}, "id": "photo", "ood": ["sketch"]},
+               "tracking": {"uri": f"sqlite:///{database}"}}
+    spec = sweep_spec.load(write(tmp_path, content))
+    assert spec.model.pretrained == str(checkpoint) and spec.context_length == 32
+
+
+def test_no_ood_domains_needs_an_id_objective(tmp_path: Path) -> None:
+    content = {**MINIMAL, "data": {"id": "photo", "ood": []}}
+    with pytest.raises(InputError, match=r"objective\.metric: ood/avg_acc needs at least one data\.ood"):
+        sweep_spec.load(write(tmp_path, content))
+    spec = sweep_spec.load(write(tmp_path, {**content, "objective": {"metric": "id/acc"}}))
+    assert spec.report.metrics == ["id/acc", "id/ece"]
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_tracking_uri_checks() -> None:
+    sweep_spec.check_tracking_uri(None, "tracking.uri")
+    sweep_spec.check_tracking_uri("sqlite:///mlflow.db", "tracking.uri")  # relative: the working directory
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sweep_spec.check_tracking_uri(f"http://127.0.0.1:{server.server_port}/", "tracking.uri")
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(InputError, match="refuses the file store") as error:
+        sweep_spec.check_tracking_uri("./mlruns", "launch --tracking-uri")
+    assert error.value.where == "launch --tracking-uri"
+
+
+# -- bad files: exit code 2, and stderr names the file and the field -------------------------------
+
+def edit(**changes: Any) -> Callable[[Path], dict]:
+    """A FULL file with top-level keys replaced (value None deletes the key)."""
+
+    def make(tmp_path: Path) -> dict:
+        content = copy.deepcopy(FULL)
+        for key, value in changes.items():
+            if value is None:
+                content.pop(key, None)
+            else:
+                content[key] = value(tmp_path) if callable(value) else value
+        return content
+
+    return make
+
+
+def sub(section: str, **changes: Any) -> Callable[[Path], dict]:
+    """A FULL file with keys inside one section replaced."""
+
+    def section_content(tmp_path: Path) -> dict:
+        resolved = {k: v(tmp_path) if callable(v) else v for k, v in changes.items()}
+        return {**FULL[section], **resolved}
+
+    return edit(**{section: section_content})
+
+
+TPE = {"searcher": "tpe", "num_samples": 4, "report": {"metrics": ["id/acc"]}}
+BAD: list[tuple[str, Any, str, str]] = [
+    # (id, content: YAML text or a maker of a dict, field path in stderr, words in the message)
+    ("malformed-yaml", "name: x\nmethod: [ft\ndata: {id: photo}\n", "", "malformed YAML at line"),
+    ("duplicate-key", "name: x\nname: y\n", "", "duplicate key 'name'"),
+    ("empty-file", "", "", "empty"),
+    ("top-level-list", "- name: x\n", "", "must be a mapping"),
+    ("missing-file", None, "", "does not exist"),
+    ("unknown-top-level-key", edit(colour="red"), "colour", "unknown key; allowed: name, method"),
+    ("missing-data", edit(data=None), "data", "required"),
+    ("bad-name", edit(name="two words"), "name", "pattern"),
+    ("unknown-train-key", sub("train", momentum=0.9), "train.momentum", "unknown key; allowed: epochs"),
+    ("epochs-wrong-type", sub("train", epochs="four"), "train.epochs", "valid integer"),
+    ("epochs-zero", sub("train", epochs=0), "train.epochs", "greater than or equal to 1"),
+    ("negative-lr", sub("train", lr=-0.1), "train.lr", "greater than 0"),
+    ("warmup-one", sub("train", warmup=1.0), "train.warmup", "less than 1"),
+    ("L-zero-in-grid", edit(search={"L": {"grid": [1, 0]}}), "search.L.grid[1]", "greater than or equal to 1"),
+    ("L-over-context", edit(search={"L": {"grid": [1, 2, 40]}}), "search.L.grid[2]", "context length 32"),
+    ("epochs-zero-in-grid", edit(search={"epochs": {"grid": [2, 0]}}), "search.epochs.grid[1]", "greater than or equal"),
+    ("M-zero-in-fixed", sub("fixed", M=0), "fixed.M", "greater than or equal to 1"),
+    ("L-over-context-fixed", edit(fixed={"L": 31}, search={"M": {"grid": [1]}}, report={}), "fixed.L", "exceeds"),
+    ("unknown-method", edit(method="lipsum"), "method", "unknown method 'lipsum'"),
+    ("unknown-search-param", edit(search={"K": {"grid": [1]}}), "search.K", "unknown parameter 'K' for method 'lipsum_ft'"),
+    ("seed-in-search", edit(search={"seed": {"grid": [1, 2]}}), "search.seed", "seeds are their own axis"),
+    ("seed-in-fixed", sub("fixed", seed=3), "fixed.seed", "seeds are their own axis"),
+    ("fixed-and-searched", edit(search={"M": {"grid": [1, 2]}}, report={}), "search.M", "both fixed and searched"),
+    ("duplicate-seed", edit(seeds=[0, 1, 0]), "seeds[2]", "listed twice"),
+    ("unknown-zoo-model", edit(model="zoo/huge-clip"), "model", "unknown zoo model 'huge-clip'"),
+    ("not-a-zoo-model", edit(model="ViT-B-16"), "model", "not a zoo model"),
+    ("model-wrong-type", edit(model=3), "model", "zoo/<name> or {arch"),
+    ("unknown-model-key", edit(model={"arch": "tiny-clip-v1", "pretrained": "x.pt", "size": 3}), "model.size", "unknown key"),
+    ("missing-checkpoint", edit(model=lambda t: {"arch": "tiny-clip-v1", "pretrained": str(t / "nope.pt")}),
+     "model.pretrained", "does not exist"),
+    ("unknown-arch", edit(model={"arch": "ViT-Q-99", "pretrained": "/x.pt"}), "model.arch", "unknown architecture"),
+    ("hub-tag-not-cached", edit(model=lambda t: {"arch": "ViT-B-32", "pretrained": "openai", "cache_dir": str(t)}),
+     "model.pretrained", "not in the local cache"),
+    ("unknown-ood-domain", sub("data", ood=["clipart", "cartoon"]), "data.ood[1]", "unknown domain 'cartoon'"),
+    ("unknown-id-domain", sub("data", id="photograph"), "data.id", "known domains: photo"),
+    ("id-in-ood", sub("data", ood=["photo", "sketch"]), "data.ood[0]", "ID domain"),
+    ("missing-imagefolder", sub("data", source=lambda t: {"imagefolder": str(t / "none")}),
+     "data.source.imagefolder", "does not exist"),
+    ("unknown-searcher", edit(searcher="bayes"), "searcher", "'grid', 'tpe' or 'random'"),
+    ("unknown-scheduler", edit(scheduler="hyperband"), "scheduler", "must be fifo, asha"),
+    ("asha-reduction-factor", edit(scheduler={"asha": {"reduction_factor": 1}}), "scheduler.asha.reduction_factor",
+     "greater than or equal to 2"),
+    ("asha-unknown-key", edit(scheduler={"asha": {"brackets": 3}}), "scheduler.asha.brackets", "unknown key"),
+    ("tpe-empty-search", edit(**TPE, search={}), "search", "needs at least one search dim"),
+    ("grid-num-samples", edit(num_samples=5), "num_samples", "must be 1"),
+    ("int-range-reversed", edit(**TPE, search={"L": {"int": [8, 2]}}), "search.L.int", "above the upper end"),
+    ("int-range-floats", edit(**TPE, search={"L": {"int": [1, 2.5]}}), "search.L.int[1]", "valid integer"),
+    ("log-range-from-zero", edit(**TPE, search={"tau": {"float": [0.0, 1.0], "log": True}}), "search.tau.float[0]",
+     "above 0"),
+    ("float-range-for-int-param", edit(**TPE, search={"L": {"float": [1, 16]}}), "search.L.float", "valid integer"),
+    ("two-kinds-in-a-dim", edit(search={"L": {"grid": [1], "choice": [2]}}), "search.L", "exactly one of"),
+    ("grid-with-float-range", edit(search={"L": {"grid": [1]}, "tau": {"float": [0.1, 1.0]}}), "search.tau",
+     "searcher grid enumerates grid and choice dims only"),
+    ("unknown-objective", edit(objective={"metric": "ood/mean_acc"}), "objective.metric", "unknown metric"),
+    ("objective-mode", edit(objective={"metric": "id/acc", "mode": "maximise"}), "objective.mode", "'max' or 'min'"),
+    ("metric-domain-not-in-ood", edit(report={"metrics": ["id/acc", "ood/quickdraw/acc"]}), "report.metrics[1]",
+     "not in data.ood"),
+    ("report-row-not-searched", edit(report={"rows": ["M"]}), "report.rows[0]", "not a search key"),
+    ("tracking-file-uri", edit(tracking={"uri": "file:///x/mlruns"}), "tracking.uri", "refuses the file store"),
+    ("tracking-sqlite-missing-folder", edit(tracking=lambda t: {"uri": f"sqlite:///{t}/no/such/mlflow.db"}),
+     "tracking.uri", "does not exist"),
+    ("tracking-unreachable", edit(tracking={"uri": "http://127.0.0.1:9"}), "tracking.uri", "is unreachable"),
+    ("tracking-scheme", edit(tracking={"uri": "postgresql://db/mlflow"}), "tracking.uri", "unsupported"),
+    ("when-unknown-key", edit(search={"L": {"grid": [1]}, "tau": {"grid": [1.0], "when": {"beta": 1}}}),
+     "search.tau.when.beta", "neither another search key nor a fixed key"),
+    ("when-never-holds", edit(fixed={"M": 8}, search={"loss": {"grid": ["mse"]},
+                                                      "tau": {"grid": [1.0], "when": {"loss": "kl"}}},
+                              report={}), "search.tau.when.loss", "never holds"),
+    ("negative-resources", edit(resources={"cpu": 0}), "resources.cpu", "greater than 0"),
+    ("max-concurrent-zero", edit(max_concurrent=0), "max_concurrent", "greater than or equal to 1"),
+]
+
+
+@pytest.mark.parametrize(("content", "field", "words"), [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_bad_file_exits_2_naming_file_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: Any, field: str, words: str
+) -> None:
+    path = tmp_path / "sweep.yaml"
+    if content is not None:
+        write(tmp_path, content if isinstance(content, str) else content(tmp_path))
+    code, out, err = validate(path, capsys)
+    assert code == 2 and out == ""
+    prefix = f"sweeper: error: {path}: {field}: " if field else f"sweeper: error: {path}: "
+    assert err.startswith(prefix), err
+    assert words in err, err
+    assert err.count("\n") == 1, err  # one line, not pydantic's multi-line dump
+    with pytest.raises(InputError) as error:
+        sweep_spec.load(path)
+    assert error.value.where == (f"{path}: {field}" if field else str(path))

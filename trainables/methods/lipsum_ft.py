@@ -1,0 +1,90 @@
+"""Lipsum-FT (Nam, Heo and Lee, ICLR 2024): FT plus a random-text energy-gap regulariser.
+
+Per step, M random texts ``[SOT] + L uniform token ids below 49406 + [EOT]`` go through the
+frozen text tower. For each image, the energies ``v = s * <F(x), G(t_m)>`` of the fine-tuned and
+of the frozen zero-shot image tower are compared on the same augmented view:
+
+- ``mse`` (the released code): R = mean_i sum_m (v_theta - v_theta0)^2 / (2M), with s = 100;
+- ``kld`` (reconstruction [R]): R = tau^2 * KL(softmax(v_theta0 / tau) || softmax(v_theta / tau)).
+
+The loss is CE + lam * R. Defaults follow the reference: L = 8, M = 80, lam = 1.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from trainables.errors import InputError
+from trainables.methods.base import ImageClassifier, MethodParams, TrialContext
+from trainables.registry import register
+
+SOT, EOT = 49406, 49407
+
+
+class LipsumParams(MethodParams):
+    L: int = Field(8, ge=1, description="random-text length in tokens (SOT and EOT excluded)")
+    M: int = Field(80, ge=1, description="random texts per step")
+    loss: Literal["mse", "kld"] = Field("mse", description="regulariser form")
+    lam: float = Field(1.0, ge=0, description="regulariser weight")
+    tau: float = Field(1.0, gt=0, description="softmax temperature of the kld form")
+
+
+def random_texts(count: int, length: int, context_length: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` token sequences SOT + ``length`` ids uniform in [0, 49406) + EOT, zero-padded."""
+    tokens = torch.zeros((count, context_length), dtype=torch.long)
+    tokens[:, 0] = SOT
+    tokens[:, 1 : length + 1] = torch.randint(0, SOT, (count, length), generator=generator)
+    tokens[:, length + 1] = EOT
+    return tokens
+
+
+def energy_gap(
+    v: torch.Tensor, v0: torch.Tensor, loss: str, tau: float = 1.0
+) -> torch.Tensor:
+    """Regulariser between energies ``v`` (fine-tuned) and ``v0`` (zero-shot), both [B, M]."""
+    if loss == "mse":
+        return ((v - v0) ** 2).sum(dim=1).div(2 * v.shape[1]).mean()
+    target = F.log_softmax(v0 / tau, dim=1)
+    current = F.log_softmax(v / tau, dim=1)
+    return tau**2 * F.kl_div(current, target, log_target=True, reduction="batchmean")
+
+
+@register("lipsum_ft")
+class LipsumFT(ImageClassifier):
+    """FT whose image tower is kept close to zero-shot in energy on random texts."""
+
+    Params = LipsumParams
+    params: LipsumParams
+
+    def __init__(self, context: TrialContext, params: LipsumParams) -> None:
+        super().__init__(context, params)
+        # The zero-shot image tower theta_0: a frozen copy, never in the optimiser.
+        self.visual_zero_shot = copy.deepcopy(self.model.visual).requires_grad_(False).eval()
+
+    @classmethod
+    def check(cls, params: LipsumParams, context_length: int) -> None:
+        if params.L + 2 > context_length:
+            raise InputError("L", f"L + 2 = {params.L + 2} exceeds the model's text context length {context_length}")
+
+    def train(self, mode: bool = True) -> LipsumFT:
+        super().train(mode)
+        self.visual_zero_shot.eval()
+        return self
+
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.image_features(images)
+        ce = F.cross_entropy(self.scale * features @ self.head, labels)
+        p = self.params
+        tokens = random_texts(p.M, p.L, self.context.bundle.context_length, self.context.generator)
+        with torch.no_grad():
+            texts = F.normalize(self.model.encode_text(tokens.to(images.device)), dim=-1)
+            reference = F.normalize(self.visual_zero_shot(images), dim=-1)
+        v = self.scale * features @ texts.T
+        v0 = self.scale * reference @ texts.T
+        reg = energy_gap(v, v0, p.loss, p.tau)
+        return {"loss": ce + p.lam * reg, "ce": ce, "reg": reg}
