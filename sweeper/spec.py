@@ -22,7 +22,7 @@ from trainables.loop import TRAIN_KEYS, TrainConfig
 from trainables.methods.base import Method, MethodParams
 
 from sweeper import spec_checks
-from sweeper.spec_checks import check_tracking_uri
+from sweeper.tracking_uri import check_tracking_uri
 
 __all__ = ["SweepSpec", "load", "from_mapping", "grid_points", "trial_count", "check_tracking_uri"]
 

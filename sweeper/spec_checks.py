@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +22,12 @@ from trainables.errors import InputError
 from trainables.models import zoo
 from trainables.models.loading import ZOO_PREFIX, _check_arch, resolve_hub_weights
 
+from sweeper.tracking_uri import check_tracking_uri
+
 if TYPE_CHECKING:
     from sweeper.spec import SearchDim, SweepSpec
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-FILE_STORE = "MLflow 3.17 refuses the file store; use sqlite:///path.db or http(s)://host:port"
 _ID_METRICS = {"id/acc", "id/ece", "id/nll"}
 _OOD_AVERAGES = {"ood/avg_acc", "ood/avg_ece"}
 _ZS_METRIC = re.compile(r"^zs/[a-z_]+/acc$")
@@ -275,31 +274,3 @@ def check_metric(metric: str, ood: list[str], where: str) -> None:
         + (f", {', '.join(sorted(_OOD_AVERAGES))}, ood/<domain>/acc|ece|nll" if ood else "")
         + ", zs/<task>/acc",
     )
-
-
-def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
-    """Reject MLflow tracking URIs that cannot work: the file store, missing folders, dead servers."""
-    if uri is None:
-        return  # the launcher uses sqlite:///<cwd>/mlflow.db
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme == "file" or uri.startswith("file:"):
-        raise InputError(field, FILE_STORE)
-    if scheme == "sqlite":
-        if not rest.startswith("/") or rest == "/":
-            raise InputError(field, f"{uri!r} names no database file; write sqlite:///path/to/mlflow.db")
-        database = Path(rest[1:]).expanduser()
-        if not database.parent.is_dir():
-            raise InputError(field, f"the folder {str(database.parent)!r} of the sqlite database does not exist")
-        return
-    if scheme in ("http", "https"):
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=3) as response:  # noqa: S310
-                if response.status != 200:
-                    raise OSError(f"HTTP {response.status}")
-        except urllib.error.HTTPError as exc:
-            raise InputError(field, f"tracking server {uri} is unreachable (HTTP {exc.code} on /health)") from None
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise InputError(field, f"tracking server {uri} is unreachable ({reason})") from None
-        return
-    raise InputError(field, f"unsupported tracking URI scheme {scheme!r}; use sqlite:///path.db or http(s)://host:port")

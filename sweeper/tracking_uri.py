@@ -1,0 +1,39 @@
+"""Check an MLflow tracking URI before a sweep starts: the file store, missing folders, dead servers."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from trainables.errors import InputError
+
+FILE_STORE = "MLflow 3.17 refuses the file store; use sqlite:///path.db or http(s)://host:port"
+
+
+def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
+    """Reject MLflow tracking URIs that cannot work: the file store, missing folders, dead servers."""
+    if uri is None:
+        return  # the launcher uses sqlite:///<cwd>/mlflow.db
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme == "file" or uri.startswith("file:"):
+        raise InputError(field, FILE_STORE)
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise InputError(field, f"{uri!r} names no database file; write sqlite:///path/to/mlflow.db")
+        database = Path(rest[1:]).expanduser()
+        if not database.parent.is_dir():
+            raise InputError(field, f"the folder {str(database.parent)!r} of the sqlite database does not exist")
+        return
+    if scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=3) as response:  # noqa: S310
+                if response.status != 200:
+                    raise OSError(f"HTTP {response.status}")
+        except urllib.error.HTTPError as exc:
+            raise InputError(field, f"tracking server {uri} is unreachable (HTTP {exc.code} on /health)") from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise InputError(field, f"tracking server {uri} is unreachable ({reason})") from None
+        return
+    raise InputError(field, f"unsupported tracking URI scheme {scheme!r}; use sqlite:///path.db or http(s)://host:port")
