@@ -126,6 +126,10 @@ class TrialRun:
     def tag(self, key: str, value: str) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(key, value)])
 
+    def log_text(self, name: str, text: str) -> None:
+        """A text artifact of the trial (a table, a curve)."""
+        self.client.log_text(self.run_id, text, name)
+
     def __exit__(self, kind, error, traceback) -> None:
         status = RunStatus.to_string(RunStatus.FINISHED if kind is None else RunStatus.FAILED)
         self.client.set_terminated(self.run_id, status)

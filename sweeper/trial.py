@@ -92,4 +92,4 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
                 write(Path(folder))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
-        run(trial, reporter, resume_from=resume)
+        run(trial, reporter, resume_from=resume, artifacts=tracked.log_text)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from trainables.data.base import DomainSplit
+from trainables.data.base import DomainSplit, RetentionTask
 from trainables.data.transforms import eval_transform, normalize_batch
 from trainables.methods.base import Method
 from trainables.metrics import classification_metrics, restrict, summarise
@@ -48,3 +48,27 @@ def evaluate(
         per_domain[domain] = classification_metrics(joined, torch.cat(labels))
     method.train(was_training)
     return summarise(per_domain, id_domain)
+
+
+@torch.no_grad()
+def retention_metrics(
+    method: Method, tasks: dict[str, RetentionTask], device: torch.device, batch_size: int = 512
+) -> dict[str, float]:
+    """``zs/<task>/acc``: zero-shot accuracy of the method's current towers on held-out tasks,
+    with the tasks' hand-written templates (what fine-tuning keeps of the model's open vocabulary)."""
+    if not tasks:
+        return {}
+    was_training = method.training
+    method.eval()
+    bundle = method.context.bundle
+    out = {}
+    for name, task in tasks.items():
+        head = method.text_head(task.classnames, task.templates).to(device)
+        correct = 0
+        for start in range(0, len(task.labels), batch_size):
+            images = normalize_batch(task.images[start : start + batch_size], bundle.mean, bundle.std)
+            predicted = (method.retention_features(images.to(device)) @ head).argmax(dim=1).cpu()
+            correct += (predicted == task.labels[start : start + batch_size]).sum().item()
+        out[f"zs/{name}/acc"] = correct / len(task.labels)
+    method.train(was_training)
+    return out

@@ -19,12 +19,13 @@ from torch.utils.data import DataLoader
 from trainables import registry
 from trainables.data.sources import open_source
 from trainables.data.transforms import train_transform
-from trainables.evaluation import evaluate
+from trainables.evaluation import evaluate, eval_batches, retention_metrics
 from trainables.methods.base import Method, TrialContext
 from trainables.models.loading import load_clip
 
 CheckpointWriter = Callable[[Path], None]
 Reporter = Callable[[int, dict[str, float], CheckpointWriter | None], None]
+ArtifactSink = Callable[[str, str], None]  # (file name, text)
 STATE_FILE = "state.pt"
 
 
@@ -91,13 +92,32 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
     context = TrialContext(bundle, source.classnames, source.templates, generator, device)
     torch.manual_seed(config.seed)
     method = method_cls(context, params).to(device)
-    return method, {"source": source, "eval": splits}
+    tasks_of = getattr(source, "retention_tasks", None)
+    tasks = tasks_of() if tasks_of is not None else {}
+    return method, {"source": source, "eval": splits, "tasks": tasks}
+
+
+def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
+    metrics = evaluate(method, data["eval"], config.data.id, device)
+    metrics.update(retention_metrics(method, data["tasks"], device))
+    metrics.update(method.parameter_metrics())
+    return metrics
+
+
+def _finish(method: Method, data: dict, config: TrialConfig, device: torch.device,
+            metrics: dict[str, float], artifacts: ArtifactSink | None) -> None:
+    """End-of-training extras: post-hoc metrics (WiSE-FT curve, compatibility) and artifacts."""
+    metrics.update(method.posthoc_metrics(lambda m: evaluate(m, data["eval"], config.data.id, device)))
+    if artifacts is not None:
+        for name, text in method.artifacts().items():
+            artifacts(name, text)
 
 
 def run(
     config: TrialConfig | dict[str, Any],
     reporter: Reporter | None = None,
     resume_from: Path | None = None,
+    artifacts: ArtifactSink | None = None,
 ) -> dict[str, float]:
     """Train and evaluate one trial; returns the last epoch's metrics."""
     config = TrialConfig.model_validate(config)
@@ -105,7 +125,8 @@ def run(
     method, data = build_method(config, device)
     report = reporter or (lambda epoch, metrics, checkpoint: None)
     if not method.trains:
-        metrics = evaluate(method, data["eval"], config.data.id, device)
+        metrics = _evaluate_all(method, data, config, device)
+        _finish(method, data, config, device, metrics, artifacts)
         report(0, metrics, None)
         return metrics
 
@@ -127,6 +148,8 @@ def run(
         method.context.generator.set_state(state["method_rng"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch = state["epoch"] + 1
+    else:
+        method.prepare(eval_batches(split, bundle, train.batch_size))
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, train.epochs):
@@ -144,7 +167,9 @@ def run(
                 totals[name] = totals.get(name, 0.0) + value.item()
         if epoch == train.epochs - 1:
             method.after_training()
-        metrics = evaluate(method, data["eval"], config.data.id, device)
+        metrics = _evaluate_all(method, data, config, device)
+        if epoch == train.epochs - 1:
+            _finish(method, data, config, device, metrics, artifacts)
         metrics.update({f"train/{k}": v / steps_per_epoch for k, v in totals.items()})
         metrics["train/lr"] = scheduler.get_last_lr()[0]
 

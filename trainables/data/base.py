@@ -85,8 +85,19 @@ class DomainSplit:
         return len(self.labels)
 
 
+@dataclass
+class RetentionTask:
+    """A held-out zero-shot task (never fine-tuned on): it measures what fine-tuning forgets."""
+
+    images: torch.Tensor  # uint8 [N, 3, H, W] at the source's image size
+    labels: torch.Tensor
+    classnames: tuple[str, ...]
+    templates: tuple[str, ...]
+
+
 class DataSource(Protocol):
-    """The interface every data source implements."""
+    """The interface every data source implements. A source may also offer held-out zero-shot
+    tasks through ``retention_tasks() -> dict[str, RetentionTask]`` (the shapes world does)."""
 
     classnames: tuple[str, ...]
     domains: tuple[str, ...]

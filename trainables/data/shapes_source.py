@@ -10,13 +10,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainables.data.base import DomainSplit, cache_root
-from trainables.data.captions import CLASS_TEMPLATES
-from trainables.data.shapes import CLASSES, DOMAINS, SPLITS, ShapesConfig, make_split
+from trainables.data.base import DomainSplit, RetentionTask, cache_root
+from trainables.data.captions import CLASS_TEMPLATES, TASK_TEMPLATES
+from trainables.data.shapes import (
+    CLASSES, DOMAINS, SPLITS, TASK_CLASSNAMES, ShapesConfig, make_split, make_task,
+)
 from trainables.errors import InputError
 
 
 RENDERING_MODULES = ("shapes.py", "shape_render.py", "shape_sdf.py")
+RETENTION_PER_CLASS = 40  # per class and domain, as on the zoo's model cards
 
 
 @lru_cache(maxsize=1)
@@ -44,22 +47,41 @@ class ShapesSource:
         key = self.config.key(domain, split, self.config.per_class[split], rendering_digest())
         return self.cache_dir / f"{domain}-{split}-{key}.safetensors"
 
+    def _cached(self, name: str, make) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._cached_at(
+            self.cache_dir / f"{name}-{self.config.key(name, rendering_digest())}.safetensors", make
+        )
+
+    @staticmethod
+    def _cached_at(path: Path, make) -> tuple[torch.Tensor, torch.Tensor]:
+        if path.is_file():
+            tensors = load_file(path)
+            return tensors["images"], tensors["labels"]
+        images, labels = make()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a crash or a concurrent trial never sees half a file.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        save_file({"images": images.contiguous(), "labels": labels.contiguous()}, tmp)
+        os.replace(tmp, path)
+        return images, labels
+
+    def retention_tasks(self) -> dict[str, RetentionTask]:
+        """The held-out zero-shot tasks: unseen shapes and colour naming, over every domain."""
+        tasks = {}
+        for task, classnames in TASK_CLASSNAMES.items():
+            images, labels = self._cached(
+                f"task-{task}-{RETENTION_PER_CLASS}", lambda t=task: make_task(self.config, t, RETENTION_PER_CLASS)
+            )
+            tasks[task] = RetentionTask(images, labels, classnames, TASK_TEMPLATES[task])
+        return tasks
+
     def split(self, domain: str, split: str) -> DomainSplit:
         if domain not in DOMAINS:
             raise InputError("data.domain", f"unknown shapes domain {domain!r}; known: {', '.join(DOMAINS)}")
         if split not in SPLITS:
             raise InputError("data.split", f"unknown split {split!r}; known: {', '.join(SPLITS)}")
         path = self._cache_file(domain, split)
-        if path.is_file():
-            tensors = load_file(path)
-            images, labels = tensors["images"], tensors["labels"]
-        else:
-            images, labels = make_split(self.config, domain, split)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename, so a crash or a concurrent trial never sees half a file.
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            save_file({"images": images.contiguous(), "labels": labels.contiguous()}, tmp)
-            os.replace(tmp, path)
+        images, labels = self._cached_at(path, lambda: make_split(self.config, domain, split))
         return DomainSplit(
             domain=domain, split=split, labels=labels, images=images,
             fingerprint=f"{self.fingerprint}-{path.stem}",

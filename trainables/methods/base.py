@@ -2,14 +2,18 @@
 
 A method declares its hyperparameters (``Params``, a strict pydantic model with the papers'
 defaults and ranges), what it trains (``parameter_groups``), its per-step loss terms
-(``training_loss``), how it classifies at evaluation (``logits``) and an optional post-hoc step
-(``after_training``). Data, optimiser, schedule, evaluation, reporting and checkpointing belong to
-the loop, so every method is compared on identical terms.
+(``training_loss``) and how it classifies at evaluation (``logits``). Optional hooks: a stage before
+training (``prepare``: an LP stage, importance scoring), a post-hoc step (``after_training``: weight
+interpolation, adapter merge), extra end-of-training metrics and artifacts (``posthoc_metrics``,
+``artifacts``: the WiSE-FT curve, model-update compatibility), and how it encodes images and
+class texts for the zero-shot retention metrics (``retention_features``, ``text_head``). Data,
+optimiser, schedule, evaluation, reporting and checkpointing belong to the loop, so every method
+is compared on identical terms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,12 +42,21 @@ class TrialContext:
     device: torch.device
 
 
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+# Evaluates a method (this one, or a variant of it such as an interpolated or transferred copy) on
+# the trial's ID and OOD test splits; returns the standard metric names (id/acc, ood/avg_acc, ...).
+Evaluator = Callable[["Method"], dict[str, float]]
+
+
 class Method(torch.nn.Module):
     """Base class; subclasses are registered with ``@trainables.registry.register(name)``."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[MethodParams]] = MethodParams
     trains: ClassVar[bool] = True  # False: evaluated as is, no optimisation
+    paper: ClassVar[str] = ""  # the reference, shown by `sweeper methods`
+    # Buffers that training changes (masks chosen in prepare, EMA vectors); saved in checkpoints.
+    checkpoint_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__()
@@ -66,12 +79,42 @@ class Method(torch.nn.Module):
         """Class logits used for evaluation."""
         raise TypeError(f"method {self.name!r} defines no classifier")
 
+    def prepare(self, batches: Batches) -> None:
+        """Optional stage before the first epoch, on the training data without augmentation (an
+        LP stage, importance scoring). It fills existing state and never creates parameters, so
+        a restored checkpoint needs no second call."""
+
     def after_training(self) -> None:
         """Optional post-hoc step (weight interpolation, adapter merge)."""
 
+    def posthoc_metrics(self, evaluate: Evaluator) -> dict[str, float]:
+        """Extra metrics computed once, after the last epoch (e.g. ``wise/<alpha>/...``)."""
+        return {}
+
+    def artifacts(self) -> dict[str, str]:
+        """Text artifacts of the finished trial, file name -> content (e.g. a curve as CSV)."""
+        return {}
+
+    def retention_features(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image features for zero-shot retention tasks (the current image tower)."""
+        return F.normalize(self.context.bundle.model.encode_image(images), dim=-1)
+
+    def text_head(self, classnames: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+        """Zero-shot class weights [D, K] from the current text tower and hand-written templates."""
+        bundle = self.context.bundle
+        return zero_shot_head(bundle.model, bundle.tokenizer, classnames, templates)
+
+    def parameter_metrics(self) -> dict[str, float]:
+        """``params/trainable`` (entries the optimiser may change) and its fraction of the model."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.context.bundle.model.parameters())
+        return {"params/trainable": float(trainable), "params/trainable_fraction": trainable / total}
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        """The state that training changes, for checkpoints: parameters that require a gradient."""
+        """The state that training changes, for checkpoints: parameters that require a gradient,
+        and the buffers named in ``checkpoint_buffers``."""
         names = {n for n, p in self.named_parameters() if p.requires_grad}
+        names.update(self.checkpoint_buffers)
         return {k: v.detach().clone() for k, v in self.state_dict().items() if k in names}
 
 
