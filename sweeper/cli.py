@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from trainables.errors import InputError
 
 from sweeper.commands import launch as launch_command
+from sweeper.commands import methods as methods_command
 from sweeper.commands import report as report_command
 from sweeper.commands import ui as ui_command
 from sweeper.commands import validate as validate_command
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     zoo_command.add_parser(commands)
     launch_command.add_parser(commands)
+    methods_command.add_parser(commands)
     validate_command.add_parser(commands)
     report_command.add_parser(commands)
     ui_command.add_parser(commands)

@@ -36,10 +36,11 @@ def base_trial(spec: SweepSpec) -> dict[str, Any]:
     """The part of every trial config that the searcher does not change."""
     model = spec.model if isinstance(spec.model, str) else spec.model.model_dump(exclude_none=True)
     return {
-        "method": spec.method,
+        "method": spec.method or spec.methods[0],  # a searched method is set per trial
         "model": model,
         "data": spec.data.model_dump(mode="json"),
-        "train": spec.train_config({}).model_dump(mode="json"),
+        # Only what the file sets: each trial's method fills the rest from its default_train.
+        "train": spec.explicit_train(),
         "params": spec.method_keys({}),
     }
 
@@ -76,7 +77,7 @@ def launch(spec: SweepSpec, storage: Path | None = None, console: Console | None
         scheduler = FIFOScheduler()
     tracking = start_sweep(spec.name, spec.tracking.experiment, uri, tags={
         "sweeper.config_hash": spec.config_hash(),
-        "sweeper.method": spec.method,
+        "sweeper.method": spec.method or ",".join(spec.methods),
         "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics}),
         "sweeper.objective": json.dumps(spec.objective.model_dump()),
         "sweeper.search_keys": json.dumps(spec.search_keys),

@@ -123,7 +123,9 @@ class ReportSpec(_Strict):
 
 class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    method: str
+    # One method, or None when the methods are searched: ``method: {choice: [...]}`` in the file
+    # becomes the first search dim, ``search.method``, so other dims can depend on it with ``when``.
+    method: str | None = None
     model: _union(_str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec) = DEFAULT_MODEL
     data: DataSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -144,6 +146,41 @@ class SweepSpec(_Strict):
     _path: Path | None = PrivateAttr(None)
     _context_length: int | None = PrivateAttr(None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _searched_method(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not isinstance(value.get("method"), dict):
+            return value
+        dim = value["method"]
+        if not dim or set(dim) - {"choice", "grid"} or len(dim) != 1:
+            raise ValueError("method must be a method name, {choice: [m1, m2, ...]} or {grid: [m1, m2, ...]}")
+        search = value.get("search") or {}
+        if not isinstance(search, dict) or "method" in search:
+            raise ValueError("method is searched twice: give it either as method: {choice: [...]} or under search")
+        return {**value, "method": None, "search": {"method": dim, **search}}
+
+    @model_validator(mode="after")
+    def _one_method_source(self) -> SweepSpec:
+        if self.method is None and "method" not in self.search:
+            raise ValueError("method: this key is required (a method name, or {choice: [...]} to search methods)")
+        if self.method is not None and "method" in self.search:
+            raise ValueError(f"method is both fixed ({self.method!r}) and searched (search.method); keep one")
+        return self
+
+    @property
+    def methods(self) -> list[str]:
+        """The method, or every method the sweep searches over."""
+        return [self.method] if self.method is not None else [str(m) for m in self.search["method"].values]
+
+    def method_for(self, point: dict[str, Any]) -> str | None:
+        """The method of a searched point; None for a method-searching sweep's base config."""
+        return point.get("method", self.method)
+
+    def _method_fields(self, point: dict[str, Any]) -> set[str]:
+        method = self.method_for(point)
+        candidates = [method] if method is not None else self.methods
+        return {f for m in candidates for f in registry.get(m).Params.model_fields}
+
     @property
     def path(self) -> Path | None:
         """The file this spec was loaded from (not part of dumps or the hash)."""
@@ -158,6 +195,9 @@ class SweepSpec(_Strict):
 
     @property
     def method_class(self) -> type[Method]:
+        """The class of a single-method sweep."""
+        if self.method is None:
+            raise TypeError("this sweep searches over methods; use method_for(point)")
         return registry.get(self.method)
 
     @property
@@ -170,18 +210,31 @@ class SweepSpec(_Strict):
         return list(self.report.rows) if self.report.rows is not None else self.search_keys
 
     def method_keys(self, point: dict[str, Any]) -> dict[str, Any]:
-        """``fixed`` overridden by ``point``, restricted to the method's hyperparameters."""
-        names = self.method_class.Params.model_fields
+        """``fixed`` overridden by ``point``, restricted to the method's hyperparameters (to those
+        of any searched method for a base config without one)."""
+        names = self._method_fields(point)
         return {k: v for k, v in {**self.fixed, **point}.items() if k in names}
 
     def method_params(self, point: dict[str, Any]) -> MethodParams:
-        return self.method_class.Params(**self.method_keys(point))
+        method = self.method_for(point)
+        if method is None:
+            raise TypeError("the point names no method")
+        return registry.get(method).Params(**self.method_keys(point))
+
+    def explicit_train(self) -> dict[str, Any]:
+        """The train keys the file sets, in ``train`` or as fixed train keys."""
+        names = self._method_fields({})
+        fixed = {k: v for k, v in self.fixed.items() if k in TRAIN_KEYS and k not in names}
+        return {**self.train.model_dump(mode="json", exclude_unset=True), **fixed}
 
     def train_config(self, point: dict[str, Any]) -> TrainSpec:
-        """``train`` overridden by the train keys of ``fixed`` and ``point``."""
-        names = self.method_class.Params.model_fields
+        """The point's train settings: the method's ``default_train``, then ``train``, then the
+        train keys of ``fixed`` and ``point``."""
+        names = self._method_fields(point)
+        method = self.method_for(point)
+        defaults = registry.get(method).default_train if method is not None else {}
         overrides = {k: v for k, v in {**self.fixed, **point}.items() if k in TRAIN_KEYS and k not in names}
-        return TrainSpec.model_validate({**self.train.model_dump(), **overrides})
+        return TrainSpec.model_validate({**defaults, **self.train.model_dump(exclude_unset=True), **overrides})
 
     def canonical(self) -> dict[str, Any]:
         """The JSON form that :meth:`config_hash` hashes (the file path is not part of it)."""

@@ -31,6 +31,13 @@ WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 _ID_METRICS = {"id/acc", "id/ece", "id/nll"}
 _OOD_AVERAGES = {"ood/avg_acc", "ood/avg_ece"}
 _ZS_METRIC = re.compile(r"^zs/[a-z_]+/acc$")
+# Method-specific families: parameter counts (every method), model-update compatibility (prompt
+# methods with upgrade_model), the training loss terms, and the WiSE-FT curve.
+_EXTRA_METRICS = {"params/trainable", "params/trainable_fraction", "params/visual_fraction",
+                  "compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v1/zs_acc", "compat/v2/zs_acc",
+                  "compat/v2/ood_avg_acc", "compat/v2/zs_ood_avg_acc", "lp/train_acc"}
+_TRAIN_METRIC = re.compile(r"^train/[a-z_]+$")
+_WISE_METRIC = re.compile(r"^wise/(0(\.\d+)?|1(\.0+)?)/(.+)$")
 
 
 class _Loader(yaml.SafeLoader):
@@ -77,11 +84,12 @@ def read_yaml(path: Path) -> Any:
 
 def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     """Run every check in file order; returns the model's text context length."""
-    method = registry.get(spec.method, field="method")
+    methods = check_methods(spec)
     length = context_length(spec.model)
     check_data(spec)
     check_seeds(spec.seeds)
-    check_parameters(spec, method, length)
+    for method in methods:
+        check_parameters(spec, method, length, methods)
     check_searcher(spec)
     if not spec.data.ood and not explicit_report_metrics:
         spec.report.metrics = [m for m in spec.report.metrics if not m.startswith("ood/")]
@@ -93,6 +101,22 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
             raise InputError(f"report.rows[{i}]", f"{row!r} is not a search key; searched: {_listing(spec.search)}")
     check_tracking_uri(spec.tracking.uri, "tracking.uri")
     return length
+
+
+def check_methods(spec: SweepSpec) -> list[Any]:
+    """The method classes of the sweep: one, or each value of ``search.method``."""
+    if spec.method is not None:
+        return [registry.get(spec.method, field="method")]
+    dim = spec.search["method"]
+    classes = []
+    for i, name in enumerate(dim.values):
+        where = f"method.{dim.kind}[{i}]"
+        if not isinstance(name, str):
+            raise InputError(where, f"must be a method name, got {name!r}")
+        if name in dim.values[:i]:
+            raise InputError(where, f"{name!r} is listed twice")
+        classes.append(registry.get(name, field=where))
+    return classes
 
 
 def _listing(names: Any) -> str:
@@ -166,22 +190,34 @@ def _check_shape(key: str, dim: SearchDim) -> None:
         raise InputError(f"{where}.log", "log applies to int and float ranges only")
 
 
-def check_parameters(spec: SweepSpec, method: Any, length: int) -> None:
+def _applies_to(dim: SearchDim, method: str) -> bool:
+    return dim.when is None or dim.when.get("method", method) == method
+
+
+def check_parameters(spec: SweepSpec, method: Any, length: int, methods: list[Any] | None = None) -> None:
+    """The fixed and searched values of ``method``; with several searched ``methods``, a key must
+    belong to some method, and a method's parameter needs ``when: {method: ...}`` on its dim."""
     from sweeper.spec import TRAIN_KEYS, TrainSpec
 
+    methods = methods or [method]
     method_names = list(method.Params.model_fields)
     allowed = method_names + [k for k in TRAIN_KEYS if k not in method_names]
-    for section, keys in (("fixed", spec.fixed), ("search", spec.search)):
+    anyone = set(allowed).union(*(m.Params.model_fields for m in methods))
+    search = {k: d for k, d in spec.search.items() if k != "method" and _applies_to(d, method.name)}
+    for section, keys in (("fixed", spec.fixed), ("search", search)):
         for key in keys:
             where = f"{section}.{key}"
             if key == "seed":
                 raise InputError(where, "seed is not a parameter: seeds are their own axis, list them under seeds")
-            if key not in allowed:
-                raise InputError(where, f"unknown parameter {key!r} for method {spec.method!r}; known: {_listing(allowed)}")
+            if key == "method":
+                raise InputError(where, "method is not a parameter: write method: {choice: [...]} to search methods")
+            if key not in allowed and (section == "search" or key not in anyone):
+                hint = f"; add when: {{method: ...}} to search only it" if key in anyone else ""
+                raise InputError(where, f"unknown parameter {key!r} for method {method.name!r}; known: {_listing(allowed)}{hint}")
             if section == "search" and key in spec.fixed:
                 raise InputError(where, f"{key!r} is both fixed and searched; keep it in one of the two")
     fixed_method = {k: v for k, v in spec.fixed.items() if k in method_names}
-    fixed_train = {k: v for k, v in spec.fixed.items() if k not in method_names}
+    fixed_train = {k: v for k, v in spec.fixed.items() if k in TRAIN_KEYS and k not in method_names}
     base_train = spec.train.model_dump()
 
     try:
@@ -214,14 +250,14 @@ def check_parameters(spec: SweepSpec, method: Any, length: int) -> None:
             except ValidationError as exc:
                 raise InputError(where, _first_error(exc)) from None
 
-    searched: list[str] = []
-    for key, dim in spec.search.items():
+    order = list(spec.search)
+    for key, dim in search.items():
         _check_shape(key, dim)
         for name, value in (dim.when or {}).items():
             where = f"search.{key}.when.{name}"
             if name == key or (name not in spec.fixed and name not in spec.search):
                 raise InputError(where, f"{name!r} is neither another search key nor a fixed key")
-            if name in spec.search and name not in searched:
+            if name in spec.search and order.index(name) > order.index(key):
                 raise InputError(where, f"{name!r} must come before {key!r} in search, so that it is chosen first")
             if name in spec.fixed and spec.fixed[name] != value:
                 raise InputError(where, f"never holds: {name} is fixed to {spec.fixed[name]!r}")
@@ -230,7 +266,6 @@ def check_parameters(spec: SweepSpec, method: Any, length: int) -> None:
                 raise InputError(where, f"never holds: {name} takes only {_listing(map(repr, other.values))}")
         for where, value in _candidates(key, dim):
             check_value(key, value, where)
-        searched.append(key)
 
 
 def _fixed_where(loc: tuple[Any, ...], fixed: dict[str, Any]) -> str:
@@ -257,7 +292,11 @@ def check_searcher(spec: SweepSpec) -> None:
 
 
 def check_metric(metric: str, ood: list[str], where: str) -> None:
-    if metric in _ID_METRICS or _ZS_METRIC.match(metric):
+    if metric in _ID_METRICS or metric in _EXTRA_METRICS or _ZS_METRIC.match(metric) or _TRAIN_METRIC.match(metric):
+        return
+    wise = _WISE_METRIC.match(metric)
+    if wise:
+        check_metric(wise.group(4), ood, where)
         return
     if metric in _OOD_AVERAGES:
         if not ood:
@@ -272,5 +311,6 @@ def check_metric(metric: str, ood: list[str], where: str) -> None:
         where,
         f"unknown metric {metric!r}; known: {', '.join(sorted(_ID_METRICS))}"
         + (f", {', '.join(sorted(_OOD_AVERAGES))}, ood/<domain>/acc|ece|nll" if ood else "")
-        + ", zs/<task>/acc",
+        + ", zs/<task>/acc, params/trainable[_fraction], compat/v1/acc|v2/acc|hmean, "
+        "wise/<alpha>/<metric>, train/<loss term>",
     )

@@ -40,10 +40,13 @@ class SweepContext:
 def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
     """Merge a searched point into the sweep's base config: the method's hyperparameters into
     ``params``, train keys into ``train`` (a method parameter wins a name clash, as in the spec)."""
-    base = {**context.base, "train": dict(context.base.get("train", {})),
-            "params": dict(context.base.get("params", {}))}
-    method_keys = registry.get(base["method"]).Params.model_fields
-    for key, value in point_of(config).items():
+    point = point_of(config)
+    method = point.pop("method", context.base["method"])
+    method_keys = registry.get(method).Params.model_fields
+    # A method-searching sweep's base params hold every searched method's fixed keys; keep ours.
+    params = {k: v for k, v in context.base.get("params", {}).items() if k in method_keys}
+    base = {**context.base, "method": method, "train": dict(context.base.get("train", {})), "params": params}
+    for key, value in point.items():
         into_train = key in TRAIN_KEYS and key not in method_keys
         (base["train"] if into_train else base["params"])[key] = value
     base["seed"] = seed_of(config, context.seeds)

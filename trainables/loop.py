@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch.utils.data import DataLoader
 
 from trainables import registry
@@ -59,6 +59,15 @@ class TrialConfig(BaseModel):
     params: dict[str, Any] = {}
     seed: int = 0
     device: str = "auto"
+
+    @model_validator(mode="after")
+    def _method_train_defaults(self) -> TrialConfig:
+        """Fill the train keys the trial leaves unset from the method's ``default_train``."""
+        defaults = registry.get(self.method).default_train
+        unset = {k: v for k, v in defaults.items() if k not in self.train.model_fields_set}
+        if unset:
+            self.train = TrainConfig(**{**self.train.model_dump(exclude_unset=True), **unset})
+        return self
 
 
 def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:

@@ -16,5 +16,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     spec = sweep_spec.load(args.file)
     trials = sweep_spec.trial_count(spec)
-    print(f"{args.file}: valid (method {spec.method}, searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")
+    print(f"{args.file}: valid (method {spec.method or ' | '.join(spec.methods)}, searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")
     return 0

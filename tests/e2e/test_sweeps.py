@@ -118,3 +118,22 @@ def test_bad_input_stops_launch_before_anything_starts(workdir, capsys, change, 
     assert main(["launch", str(path)]) == 2
     assert field in capsys.readouterr().err
     assert not (workdir / "mlflow.db").exists() and not (workdir / "sweeps").exists()
+
+
+def test_tpe_across_methods_gives_each_trial_only_its_method_parameters(local_ray, workdir) -> None:
+    path = write_sweep(
+        workdir, "methods-e2e", method={"choice": ["lipsum_ft", "lorsu"]}, searcher="tpe",
+        num_samples=4, search_seed=0, fixed={},
+        search={"L": {"int": [1, 8], "when": {"method": "lipsum_ft"}},
+                "rank": {"choice": [2, 4], "when": {"method": "lorsu"}}},
+        train={"epochs": 1, "batch_size": 40, "lr": 1e-4},
+        report={"rows": ["method"], "metrics": ["id/acc", "zs/colour/acc"]},
+    )
+    assert main(["launch", str(path)]) == 0
+    _, children = runs_of(workdir, "methods-e2e")
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    for child in children:
+        method, params = child.data.params["method"], child.data.params
+        assert child.data.tags["sweeper.method"] == method
+        assert ("L" in params) == (method == "lipsum_ft") and ("rank" in params) == (method == "lorsu")
+        assert {"zs/colour/acc", "params/trainable"} <= set(child.data.metrics)

@@ -300,3 +300,60 @@ def test_bad_file_exits_2_naming_file_and_field(
     with pytest.raises(InputError) as error:
         sweep_spec.load(path)
     assert error.value.where == (f"{path}: {field}" if field else str(path))
+
+
+# -- searching over methods -----------------------------------------------------------------------
+
+MULTI = {
+    "name": "multi", "method": {"choice": ["lipsum_ft", "ft"]}, "data": {"id": "photo", "ood": ["sketch"]},
+    "search": {
+        "L": {"int": [1, 16], "when": {"method": "lipsum_ft"}},
+        "loss": {"choice": ["mse", "kld"], "when": {"method": "lipsum_ft"}},
+        "tau": {"float": [0.5, 4.0], "when": {"method": "lipsum_ft", "loss": "kld"}},
+        "lr": {"float": [1.0e-4, 1.0e-3], "log": True},
+    },
+    "searcher": "tpe", "num_samples": 4,
+}
+
+
+def test_methods_can_be_searched_with_conditional_parameters(tmp_path: Path) -> None:
+    spec = sweep_spec.load(write(tmp_path, MULTI))
+    assert spec.method is None and spec.methods == ["lipsum_ft", "ft"]
+    assert list(spec.search) == ["method", "L", "loss", "tau", "lr"]
+    assert set(spec.method_keys({"method": "ft", "L": 4})) == set()
+    assert spec.method_params({"method": "lipsum_ft", "L": 4}).L == 4
+
+
+def test_a_method_grid_enumerates_methods(tmp_path: Path) -> None:
+    data = {**MINIMAL, "method": {"grid": ["ft", "lipsum_ft"]}, "seeds": [0, 1]}
+    spec = sweep_spec.load(write(tmp_path, data))
+    assert sweep_spec.grid_points(spec) == [{"method": "ft"}, {"method": "lipsum_ft"}]
+    assert sweep_spec.trial_count(spec) == 4
+
+
+@pytest.mark.parametrize(("change", "where", "words"), [
+    ({"search": {"L": {"int": [1, 16]}}}, "search.L", "add when: {method: ...}"),
+    ({"method": {"choice": ["ft", "nope"]}}, "method.choice[1]", "unknown method 'nope'"),
+    ({"method": {"choice": ["ft", "ft"]}}, "method.choice[1]", "listed twice"),
+    ({"method": {"pick": ["ft"]}}, "(top level)", "method must be a method name"),
+    ({"search": {"method": {"choice": ["ft"]}}}, "(top level)", "searched twice"),
+    ({"fixed": {"bogus": 1}}, "fixed.bogus", "unknown parameter 'bogus'"),
+])
+def test_bad_method_search_names_the_field(tmp_path: Path, change: dict, where: str, words: str) -> None:
+    data = {**copy.deepcopy(MULTI), **change}
+    with pytest.raises(InputError) as info:
+        sweep_spec.load(write(tmp_path, data))
+    assert where in info.value.where and words in info.value.message, info.value
+
+
+def test_method_search_trial_configs_get_only_their_method_parameters() -> None:
+    from sweeper.trial import SweepContext, trial_config
+
+    context = SweepContext(tracking=None, base={  # type: ignore[arg-type]
+        "method": "lipsum_ft", "data": {"id": "photo", "ood": []}, "train": {"epochs": 1},
+        "params": {"M": 8},
+    }, seeds=[0])
+    ft = trial_config(context, {"point": {"method": "ft", "lr": 1e-3}})
+    assert ft.method == "ft" and ft.params == {} and ft.train.lr == 1e-3
+    lipsum = trial_config(context, {"point": {"method": "lipsum_ft", "L": 2}})
+    assert lipsum.params == {"M": 8, "L": 2}

@@ -55,6 +55,9 @@ class Method(torch.nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
     trains: ClassVar[bool] = True  # False: evaluated as is, no optimisation
     paper: ClassVar[str] = ""  # the reference, shown by `sweeper methods`
+    # Train settings of the method's recipe (e.g. prompt tuning's larger lr), used for every key
+    # that a trial leaves unset; the sweep file's train section and searched values win.
+    default_train: ClassVar[dict[str, Any]] = {}
     # Buffers that training changes (masks chosen in prepare, EMA vectors); saved in checkpoints.
     checkpoint_buffers: ClassVar[tuple[str, ...]] = ()
 

@@ -13,3 +13,5 @@ from trainables.registry import register
 @register("ft")
 class FineTune(ImageClassifier):
     """Cross-entropy on ``s * F_theta(x) @ W``, training the image tower and W."""
+
+    paper = "end-to-end fine-tuning, as in Wortsman et al., CVPR 2022 and Nam et al., ICLR 2024"

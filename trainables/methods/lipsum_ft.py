@@ -60,6 +60,7 @@ class LipsumFT(ImageClassifier):
 
     Params = LipsumParams
     params: LipsumParams
+    paper = "Nam, Heo and Lee, ICLR 2024 (Lipsum-FT); regulariser from cs-giung/lipsum-ft"
 
     def __init__(self, context: TrialContext, params: LipsumParams) -> None:
         super().__init__(context, params)

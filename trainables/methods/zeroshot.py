@@ -11,3 +11,4 @@ class ZeroShot(ImageClassifier):
     """Evaluates ``s * F(x) @ W_zs``; the reference point every fine-tuning method moves from."""
 
     trains = False
+    paper = "Radford et al., ICML 2021 (CLIP)"

@@ -1,0 +1,77 @@
+"""``sweeper methods``: every registered method with its parameters, defaults, ranges and paper."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Literal, get_args, get_origin
+
+from annotated_types import Ge, Gt, Le, Lt
+from rich.console import Console
+from rich.table import Table
+
+from trainables import registry
+
+_BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("methods", help="list the fine-tuning methods and their parameters")
+    parser.add_argument("name", nargs="?", help="only this method (shell pattern, e.g. 'lipsum*')")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.set_defaults(run=run)
+
+
+def _parameter(info) -> dict[str, Any]:
+    bounds = {}
+    for meta in info.metadata:
+        for kind, key, _ in _BOUNDS:
+            if isinstance(meta, kind):
+                bounds[key] = getattr(meta, key)
+    annotation = info.annotation
+    if get_origin(annotation) is Literal:
+        bounds["choices"] = list(get_args(annotation))
+        kind = "choice"
+    else:
+        kind = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+    return {"type": kind, "default": info.default, "description": info.description or "", **bounds}
+
+
+def describe(pattern: str = "*") -> dict[str, dict[str, Any]]:
+    """Per method: paper, summary (first docstring line), trains, and its parameters."""
+    out = {}
+    for name in registry.names(pattern):
+        cls = registry.get(name)
+        out[name] = {
+            "paper": cls.paper,
+            "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+            "trains": cls.trains,
+            "parameters": {field: _parameter(info) for field, info in cls.Params.model_fields.items()},
+        }
+    return out
+
+
+def _range(parameter: dict[str, Any]) -> str:
+    if "choices" in parameter:
+        return " | ".join(map(str, parameter["choices"]))
+    return ", ".join(f"{symbol} {parameter[key]}" for _, key, symbol in _BOUNDS if key in parameter)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = describe(args.name or "*")
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    console = Console()
+    for name, method in data.items():
+        table = Table(title=f"[bold]{name}[/bold]: {method['summary']}", caption=method["paper"],
+                      title_justify="left", caption_justify="left")
+        for column in ("parameter", "type", "default", "range", "description"):
+            table.add_column(column)
+        for field, parameter in method["parameters"].items():
+            table.add_row(field, parameter["type"], repr(parameter["default"]), _range(parameter),
+                          parameter["description"])
+        if not method["parameters"]:
+            table.add_row("-", "", "", "", "no hyperparameters")
+        console.print(table)
+    return 0

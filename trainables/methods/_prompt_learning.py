@@ -1,0 +1,269 @@
+"""Shared base of the prompt-learning methods (CoOp, KgCoOp, ContCoOp) and their model-update
+compatibility evaluation.
+
+Class c is classified through the prompt ``[SOS] v_1..v_N CLASS_c . [EOS]``, assembled in
+token-embedding space: N learnable context vectors v (shared, or class-specific in a subclass)
+then the class name's own token embeddings. With the frozen image tower F, text tower G and
+logit scale s: ``w_c = normalize(G(prompt_c))``, ``logits_c(x) = s * cos(F(x), w_c)``. Only the
+prompt parameters train, so the retention metrics equal zero-shot. Methods with a KD weight add
+KgCoOp's ``1 - mean_c cos(w_c, w_c^zs)``, w^zs the hand-written template's text feature.
+
+``upgrade_model`` carries the learned parameters, without retraining, to a model of the same
+text width, with its own tokenizer, token embeddings and towers (spec 2.5-2.6), and reports
+``compat/v1/acc``, ``compat/v2/acc`` (ID accuracy on the trained and the upgraded model), their
+harmonic mean ``compat/hmean`` and the zero-shot references ``compat/v{1,2}/zs_acc``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from trainables.errors import InputError
+from trainables.methods.base import Evaluator, Method, MethodParams, TrialContext
+from trainables.models import zoo
+from trainables.models.heads import zero_shot_head
+from trainables.models.loading import ClipBundle, load_clip, resolve_hub_weights
+from trainables.models.prompting import encode_text_from_embeddings
+
+ModelSpec = str | dict[str, str]
+
+
+class PromptParams(MethodParams):
+    n_ctx: int = Field(16, ge=1, le=64, description="number of learnable context vectors N")
+    ctx_init: str = Field("random", min_length=1, description=(
+        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
+        'embeddings initialise the context, e.g. "a photo of a"'))
+    upgrade_model: ModelSpec | None = Field(None, description=(
+        "model spec (zoo/<name> or {arch, pretrained}) to carry the learned prompts to after "
+        "training, for the compat/* metrics; it must have the same text width"))
+
+
+class KDParams(PromptParams):
+    kd_template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
+        "hand-written template of the zero-shot KD target w^zs (KgCoOp's CUSTOM_TEMPLATES)"))
+
+
+def kd_loss(features: torch.Tensor, zero_shot: torch.Tensor) -> torch.Tensor:
+    """KgCoOp's knowledge-guided term ``1 - mean_c cos(w_c, w_c^zs)`` for [C, E] features."""
+    return 1 - F.cosine_similarity(features, zero_shot, dim=-1).mean()
+
+
+def text_dims(model: open_clip.CLIP) -> tuple[int, int]:
+    """(token-embedding width, text-feature dimension) of a loaded model."""
+    width = model.token_embedding.weight.shape[1]
+    projection = model.text_projection
+    if isinstance(projection, torch.nn.Linear):
+        return width, projection.out_features
+    return width, width if projection is None else projection.shape[1]
+
+
+def spec_dims(spec: ModelSpec) -> tuple[int, int] | None:
+    """The same from the open_clip config alone (no weights); None if the config does not say."""
+    zoo.register_configs()
+    arch = spec.removeprefix("zoo/") if isinstance(spec, str) else spec.get("arch")
+    cfg = open_clip.get_model_config(arch) if arch else None
+    if cfg is None or "width" not in cfg.get("text_cfg", {}):
+        return None
+    return int(cfg["text_cfg"]["width"]), int(cfg["embed_dim"])
+
+
+@dataclass
+class PromptTarget:
+    """One model's frozen text side for the task's classes, against which prompts are assembled."""
+
+    model: open_clip.CLIP
+    tokenizer: Any
+    classnames: Sequence[str]
+    tokens: torch.Tensor  # [C, L] ids of "X..X name.", to locate each EOT
+    prefix: torch.Tensor  # [C, 1, D] SOS embedding
+    suffix: torch.Tensor  # [C, L - 1 - N, D] class-name tokens, ".", EOS, padding
+    name_lengths: torch.Tensor  # [C] class-name token counts L_c
+    _texts: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @torch.no_grad()
+    def text(self, template: str) -> torch.Tensor:
+        """Normalised text features [C, E] of ``template`` per class, memoised (frozen tower)."""
+        if template not in self._texts:
+            tokens = self.tokenizer([template.format(c) for c in self.classnames]).to(self.tokens.device)
+            self._texts[template] = F.normalize(self.model.encode_text(tokens), dim=-1)
+        return self._texts[template]
+
+
+@torch.no_grad()
+def build_target(bundle: ClipBundle, classnames: Sequence[str], n_ctx: int) -> PromptTarget:
+    """Tokenise ``"X"*N + " name."`` per class (CoOp's placeholder trick) and embed it."""
+    model, tokenize = bundle.model, bundle.tokenizer
+    device = model.token_embedding.weight.device
+    tokens = tokenize([" ".join(["X"] * n_ctx) + f" {name}." for name in classnames]).to(device)
+    eot = tokens.argmax(dim=1)
+    dot = int(tokenize(["."])[0, 1])
+    # A prompt cut by the context length loses its "." before the EOT the tokenizer forces in.
+    cut = [c for row, (c, i) in enumerate(zip(classnames, eot.tolist())) if tokens[row, i - 1] != dot]
+    if cut or (eot < n_ctx + 3).any():
+        raise InputError("n_ctx", f"{n_ctx} context tokens plus the class name {cut[:1] or classnames[:1]} "
+                         f"do not fit {bundle.name}'s text context of {tokens.shape[1]} tokens")
+    embeddings = model.token_embedding(tokens)
+    return PromptTarget(model, tokenize, list(classnames), tokens, embeddings[:, :1],
+                        embeddings[:, 1 + n_ctx:], eot - n_ctx - 2)
+
+
+class FixedHead(Method):
+    """A model with fixed class features [C, E]: how prompts are evaluated on another model."""
+
+    trains = False
+
+    def __init__(self, context: TrialContext, params: MethodParams, features: torch.Tensor) -> None:
+        super().__init__(context, params)
+        self.model = context.bundle.model
+        self.register_buffer("features", features.detach())
+        self.register_buffer("scale", self.model.logit_scale.detach().exp().clone())
+        self.eval()  # evaluate() restores the mode it found; a shared model must stay in eval mode
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.normalize(self.model.encode_image(images), dim=-1) @ self.features.T
+
+
+class PromptLearner(Method):
+    """Learnable context in front of the class names; frozen towers and logit scale."""
+
+    Params = PromptParams
+    params: PromptParams
+    kd_field: ClassVar[str | None] = None  # name of the KD weight parameter, if the method has one
+
+    def __init__(self, context: TrialContext, params: PromptParams) -> None:
+        super().__init__(context, params)
+        # Registered so that parameter counts see it; frozen, and kept in eval mode by train().
+        self.model = context.bundle.model.requires_grad_(False).eval()
+        self.register_buffer("scale", self.model.logit_scale.detach().exp().clone())
+        self.target = build_target(context.bundle, context.classnames, params.n_ctx)
+        width, embed_dim = text_dims(self.model)
+        self.check_dims("model", context.bundle.name, width, embed_dim)
+        upgrade = params.upgrade_model
+        if upgrade is not None and (dims := spec_dims(upgrade)) is not None:
+            # Fail before training, not after it, when the prompts cannot be carried over.
+            self.check_dims("upgrade_model", str(upgrade), *dims)
+        self.ctx = torch.nn.Parameter(self._initial_context(width).to(context.device))
+        self._features: torch.Tensor | None = None  # class features cached in eval mode
+
+    @classmethod
+    def check(cls, params: PromptParams, context_length: int) -> None:
+        if params.n_ctx + 4 > context_length:  # SOS, context, >= 1 name token, ".", EOS
+            raise InputError("n_ctx", f"n_ctx + 4 = {params.n_ctx + 4} exceeds the text context length {context_length}")
+        spec = params.upgrade_model
+        if spec is None:
+            return
+        # Cheap local checks now rather than after training; load_clip repeats them at the end.
+        if isinstance(spec, str):
+            if not spec.startswith("zoo/") or spec[len("zoo/"):] not in zoo.names():
+                raise InputError("upgrade_model", f"{spec!r} is not a zoo model; shipped: {', '.join(zoo.names())}")
+            return
+        zoo.register_configs()  # so that get_model_config knows the zoo architectures too
+        if "arch" not in spec or "pretrained" not in spec or set(spec) - {"arch", "pretrained", "cache_dir"}:
+            raise InputError("upgrade_model", "needs 'arch' and 'pretrained' (and optionally 'cache_dir') only")
+        elif open_clip.get_model_config(spec["arch"]) is None:
+            raise InputError("upgrade_model.arch", f"unknown architecture {spec['arch']!r}; see open_clip.list_models()")
+        elif "/" in spec["pretrained"] or spec["pretrained"].endswith((".pt", ".pth", ".bin", ".safetensors")):
+            if not Path(spec["pretrained"]).expanduser().is_file():
+                raise InputError("upgrade_model.pretrained", f"checkpoint file {spec['pretrained']!r} does not exist")
+        else:  # a hub tag: are its weights in the local cache?
+            resolve_hub_weights(spec["arch"], spec["pretrained"], spec.get("cache_dir"), "upgrade_model.pretrained")
+
+    def check_dims(self, where: str, name: str, width: int, embed_dim: int) -> None:
+        """Raise ``InputError`` if a model with these text dimensions cannot take the prompts."""
+        ours = self.target.prefix.shape[-1]
+        if width != ours:
+            raise InputError(where, (
+                f"{name} has text token width {width}, but the prompts live in width {ours}: learned "
+                f"context vectors are points in the token-embedding space of the text tower, so they "
+                f"cannot be fed to a text tower of another width (a mapping between the two embedding "
+                f"tables would have to be fitted first)"))
+
+    def _initial_context(self, width: int) -> torch.Tensor:
+        p, bundle = self.params, self.context.bundle
+        if p.ctx_init == "random":
+            return torch.randn(p.n_ctx, width, generator=self.context.generator) * 0.02
+        tokens = bundle.tokenizer([p.ctx_init]).to(self.scale.device)
+        count = int(tokens.argmax(dim=1)[0]) - 1
+        if count != p.n_ctx:
+            raise InputError("ctx_init", f"{p.ctx_init!r} is {count} tokens, but n_ctx is {p.n_ctx}")
+        with torch.no_grad():
+            return self.model.token_embedding(tokens)[0, 1 : 1 + count].clone()
+
+    def train(self, mode: bool = True) -> PromptLearner:
+        super().train(mode)
+        self.model.eval()
+        self._features = None  # parameters may change (train) or a new evaluation starts (eval)
+        return self
+
+    def prompt_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for n, p in self.named_parameters() if not n.startswith("model.") and p.requires_grad]
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        return [{"params": self.prompt_parameters()}]
+
+    def context_vectors(self, target: PromptTarget) -> torch.Tensor:
+        """Context [C, N, D] for each class; CoOp/KgCoOp share one static context."""
+        return self.ctx.unsqueeze(0).expand(len(target.classnames), -1, -1)
+
+    def class_features(self, target: PromptTarget) -> torch.Tensor:
+        """Normalised text features [C, E] of the assembled prompts on ``target``'s text tower."""
+        ctx = self.context_vectors(target).to(target.prefix.dtype)
+        embeddings = torch.cat([target.prefix, ctx, target.suffix], dim=1)
+        return encode_text_from_embeddings(target.model, embeddings, target.tokens)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():  # the image tower is frozen: no gradient flows to it
+            x = F.normalize(self.model.encode_image(images), dim=-1)
+        if self.training:
+            w = self.class_features(self.target)
+        else:
+            if self._features is None:  # once per evaluation, not per batch
+                with torch.no_grad():
+                    self._features = self.class_features(self.target)
+            w = self._features
+        return self.scale * x @ w.T
+
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            x = F.normalize(self.model.encode_image(images), dim=-1)
+        w = self.class_features(self.target)
+        ce = F.cross_entropy(self.scale * x @ w.T, labels)
+        if self.kd_field is None:
+            return {"loss": ce, "ce": ce}
+        kd = kd_loss(w, self.target.text(self.params.kd_template))
+        return {"loss": ce + getattr(self.params, self.kd_field) * kd, "ce": ce, "kd": kd}
+
+    def posthoc_metrics(self, evaluate: Evaluator) -> dict[str, float]:
+        spec = self.params.upgrade_model
+        if spec is None:
+            return {}
+        ctx = self.context
+        v1 = evaluate(self)
+        v1_zs = evaluate(FixedHead(ctx, self.params, self._zero_shot(ctx.bundle)))
+        bundle = load_clip(spec, ctx.device, field="upgrade_model")
+        self.check_dims("upgrade_model", bundle.name, *text_dims(bundle.model))
+        target = build_target(bundle, ctx.classnames, self.params.n_ctx)
+        upgraded = dataclasses.replace(ctx, bundle=bundle)
+        with torch.no_grad():  # same learned parameters, the upgraded model's embeddings and towers
+            prompts = self.class_features(target)
+        v2 = evaluate(FixedHead(upgraded, self.params, prompts))
+        v2_zs = evaluate(FixedHead(upgraded, self.params, self._zero_shot(bundle)))
+        a, b = v1["id/acc"], v2["id/acc"]
+        out = {"compat/v1/acc": a, "compat/v2/acc": b, "compat/hmean": 2 * a * b / (a + b) if a + b else 0.0,
+               "compat/v1/zs_acc": v1_zs["id/acc"], "compat/v2/zs_acc": v2_zs["id/acc"]}
+        if "ood/avg_acc" in v2:
+            out.update({"compat/v2/ood_avg_acc": v2["ood/avg_acc"], "compat/v2/zs_ood_avg_acc": v2_zs["ood/avg_acc"]})
+        return out
+
+    def _zero_shot(self, bundle: ClipBundle) -> torch.Tensor:
+        """The prompt-ensemble zero-shot class features [C, E] of ``bundle`` (as `zeroshot`)."""
+        return zero_shot_head(bundle.model, bundle.tokenizer, self.context.classnames, self.context.templates).T
