@@ -15,6 +15,7 @@ from trainables.errors import InputError
 from sweeper.commands import launch as launch_command
 from sweeper.commands import methods as methods_command
 from sweeper.commands import report as report_command
+from sweeper.commands import status as status_command
 from sweeper.commands import ui as ui_command
 from sweeper.commands import validate as validate_command
 from sweeper.commands import zoo as zoo_command
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     methods_command.add_parser(commands)
     validate_command.add_parser(commands)
     report_command.add_parser(commands)
+    status_command.add_parser(commands)
     ui_command.add_parser(commands)
     return parser
 

@@ -32,6 +32,15 @@ def plain_dims(spec: SweepSpec) -> dict[str, dict[str, Any]]:
     return {k: d.model_dump(mode="json", by_alias=True, exclude_none=True) for k, d in spec.search.items()}
 
 
+def _sweep_text(spec: SweepSpec) -> str:
+    """The sweep file as written (or, for a spec built in code, its YAML dump)."""
+    if spec.path is not None and spec.path.is_file():
+        return spec.path.read_text(encoding="utf-8")
+    import yaml
+
+    return yaml.safe_dump(spec.canonical(), sort_keys=False)
+
+
 def base_trial(spec: SweepSpec) -> dict[str, Any]:
     """The part of every trial config that the searcher does not change."""
     model = spec.model if isinstance(spec.model, str) else spec.model.model_dump(exclude_none=True)
@@ -81,7 +90,11 @@ def launch(spec: SweepSpec, storage: Path | None = None, console: Console | None
         "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics}),
         "sweeper.objective": json.dumps(spec.objective.model_dump()),
         "sweeper.search_keys": json.dumps(spec.search_keys),
-    })
+        "sweeper.searcher": spec.searcher,
+        "sweeper.search_dims": json.dumps(plain_dims(spec)),
+        "sweeper.total_trials": str(total),
+        "sweeper.max_concurrent": str(spec.max_concurrent or ""),
+    }, sweep_file=_sweep_text(spec))
     context = SweepContext(
         tracking=tracking, base=base_trial(spec), seeds=list(spec.seeds), search_keys=spec.search_keys,
         threads=max(1, int(spec.resources.cpu)), fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),

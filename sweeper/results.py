@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from trainables.errors import InputError
 
 from sweeper.tracking import resolve_uri
 
-BASE_COLUMNS = ["run_id", "trial_id", "status", "method", "seed", "config_hash"]
+BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s"]
 # MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
 _MISSING = {"", "None", "none", "null"}
 
@@ -122,6 +123,22 @@ def _children(client: MlflowClient, parent: Run) -> list[Run]:
     return sorted(runs, key=lambda run: (_trial_id(run), run.info.start_time or 0, run.info.run_id))
 
 
+def open_store(tracking_uri: str | None = None) -> MlflowClient:
+    """A client of the MLflow store, checked to be readable (InputError otherwise)."""
+    return _client(tracking_uri)[0]
+
+
+def sweep_parents(client: MlflowClient) -> list[Run]:
+    """Every sweep launch (parent run) in the store, newest first."""
+    experiments = [e.experiment_id for e in _paged(lambda t: client.search_experiments(page_token=t))]
+    return _parent_runs(client, experiments)
+
+
+def trial_runs(client: MlflowClient, parent: Run) -> list[Run]:
+    """The trial (child) runs of one sweep launch."""
+    return _children(client, parent)
+
+
 def _trial_id(run: Run) -> str:
     return run.data.tags.get("sweeper.trial_id") or run.info.run_name or run.info.run_id
 
@@ -150,13 +167,14 @@ def natural(values: Iterable[Any]) -> pd.Series:
 
 
 def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
-         parent_run_id: str | None = None) -> pd.DataFrame:
+         parent_run_id: str | None = None, best: bool | list[str] = False) -> pd.DataFrame:
     """One row per trial of the sweep's latest launch: ids, typed params, final metric values.
 
-    Columns: ``run_id, trial_id, status, method, seed, config_hash``, then every param (sorted by
-    name, cast by :func:`natural`), then every metric (sorted, float; the last logged value).
-    ``frame.attrs`` holds ``params``, ``metrics`` (the column names of each kind), ``sweep`` and
-    ``parent_run_id``.
+    Columns: ``sweep, run_id, trial_id, status, method, seed, config_hash, duration_s``, then every
+    param (sorted by name, cast by :func:`natural`), then every metric (sorted, float; the last
+    logged value). ``best=True`` adds ``best/<metric>`` (best epoch) for the sweep's objective and
+    report metrics, or ``best=[...]`` for the metrics listed. ``frame.attrs`` holds ``params``,
+    ``metrics`` (the column names of each kind), ``sweep`` and ``parent_run_id``.
     """
     client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
     runs = _children(client, parent)
@@ -164,6 +182,7 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
     metrics = sorted({k for run in runs for k in run.data.metrics})
     params = [p for p in params if p not in metrics and p not in BASE_COLUMNS]
     columns: dict[str, Any] = {
+        "sweep": pd.Series([sweep] * len(runs), dtype="str"),
         "run_id": pd.Series([run.info.run_id for run in runs], dtype="str"),
         "trial_id": pd.Series([_trial_id(run) for run in runs], dtype="str"),
         "status": pd.Series([run.info.status for run in runs], dtype="str"),
@@ -171,6 +190,7 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
         "method": natural(run.data.params.get("method", run.data.tags.get("sweeper.method")) for run in runs),
         "seed": natural(run.data.params.get("seed", run.data.tags.get("sweeper.seed")) for run in runs),
         "config_hash": pd.Series([run.data.tags.get("sweeper.config_hash") for run in runs], dtype="str"),
+        "duration_s": pd.Series([_duration(run) for run in runs], dtype="float64"),
     }
     for name in params:
         columns[name] = natural(run.data.params.get(name) for run in runs)
@@ -179,6 +199,35 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
     frame = pd.DataFrame(columns) if runs else pd.DataFrame({c: pd.Series(dtype="object") for c in BASE_COLUMNS})
     frame.attrs.update(sweep=sweep, parent_run_id=parent.info.run_id,
                        params=["method", "seed", *params], metrics=metrics)
+    if best and runs:
+        if best is True:  # the sweep's objective and report metrics
+            tags = parent.data.tags
+            wanted = [(_json_tag(tags, "sweeper.objective") or {}).get("metric"),
+                      *((_json_tag(tags, "sweeper.report") or {}).get("metrics") or [])]
+            best = [m for m in dict.fromkeys(wanted) if m in metrics]
+        add_best(frame, list(best), tracking_uri)
+    return frame
+
+
+def _duration(run: Run) -> float:
+    """Seconds from the run's start to its end (to now while it runs)."""
+    end = run.info.end_time or int(time.time() * 1000)
+    return (end - run.info.start_time) / 1000 if run.info.start_time else math.nan
+
+
+def add_best(frame: pd.DataFrame, metrics: list[str], tracking_uri: str | None = None) -> pd.DataFrame:
+    """Add ``best/<metric>`` columns: the best value over each trial's epochs (max for accuracies,
+    min for ECE / NLL), read from the metric histories."""
+    from sweeper.tables import default_mode
+
+    client, _ = _client(tracking_uri)
+    for metric in metrics:
+        pick = max if default_mode(metric) == "max" else min
+        values = []
+        for run_id in frame["run_id"]:
+            history = [m.value for m in client.get_metric_history(run_id, metric)]
+            values.append(pick(history) if history else math.nan)
+        frame[f"best/{metric}"] = pd.Series(values, index=frame.index, dtype="float64")
     return frame
 
 
@@ -228,4 +277,11 @@ def sweep_meta(sweep: str, tracking_uri: str | None = None, experiment: str | No
         "report": _json_tag(tags, "sweeper.report"),
         "objective": _json_tag(tags, "sweeper.objective"),
         "search_keys": _json_tag(tags, "sweeper.search_keys"),
+        "searcher": tags.get("sweeper.searcher"),
+        "search_dims": _json_tag(tags, "sweeper.search_dims"),
+        "total_trials": int(tags["sweeper.total_trials"]) if tags.get("sweeper.total_trials", "").isdigit() else None,
+        "end_time": parent.info.end_time,
     }
+
+
+history = load_history  # the name the README uses: ``sweeper.results.history("ablation-L")``

@@ -46,18 +46,23 @@ class SweepRun:
     sweep: str
 
 
-def start_sweep(name: str, experiment: str | None, uri: str, tags: dict[str, str]) -> SweepRun:
-    """Create (or reuse) the experiment and a new parent run for this launch."""
+def start_sweep(name: str, experiment: str | None, uri: str, tags: dict[str, str],
+                sweep_file: str | None = None) -> SweepRun:
+    """Create (or reuse) the experiment and a new parent run for this launch; the sweep file's
+    text becomes the run's description (shown by the MLflow UI) and its ``sweep.yaml`` artifact."""
     client = MlflowClient(uri)
     existing = client.get_experiment_by_name(experiment or name)
     if existing is not None:
         experiment_id = existing.experiment_id
     else:
         experiment_id = client.create_experiment(experiment or name, artifact_location=artifact_root(uri))
+    description = {"mlflow.note.content": f"Sweep `{name}`:\n\n```yaml\n{sweep_file}\n```"} if sweep_file else {}
     parent = client.create_run(
         experiment_id, run_name=name,
-        tags={"sweeper.kind": "sweep", "sweeper.sweep": name, "sweeper.git_sha": git_sha(), **tags},
+        tags={"sweeper.kind": "sweep", "sweeper.sweep": name, "sweeper.git_sha": git_sha(), **description, **tags},
     )
+    if sweep_file:
+        client.log_text(parent.info.run_id, sweep_file, "sweep.yaml")
     return SweepRun(uri, experiment_id, parent.info.run_id, name)
 
 
@@ -96,6 +101,7 @@ class TrialRun:
         self.trial_id, self.trial_name = trial_id, trial_name
         self.params, self.tags = params, tags
         self.run_id = ""
+        self.created = False
 
     def __enter__(self) -> TrialRun:
         found = self.client.search_runs(
@@ -114,7 +120,7 @@ class TrialRun:
             "sweeper.git_sha": git_sha(), "sweeper.versions": json.dumps(versions()), **self.tags,
         }
         run = self.client.create_run(self.sweep.experiment_id, run_name=self.trial_name, tags=tags)
-        self.run_id = run.info.run_id
+        self.run_id, self.created = run.info.run_id, True
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in sorted(self.params.items())])
         return self
 
@@ -125,6 +131,11 @@ class TrialRun:
 
     def tag(self, key: str, value: str) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(key, value)])
+
+    def log_text_once(self, name: str, text: str) -> None:
+        """An artifact written when the run is created, not again when a retry reattaches."""
+        if self.created:
+            self.log_text(name, text)
 
     def log_text(self, name: str, text: str) -> None:
         """A text artifact of the trial (a table, a curve)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from ray import tune
 
 from sweeper.provenance import config_hash
@@ -62,6 +63,16 @@ def flat_params(config: TrialConfig, search_keys: list[str]) -> dict[str, Any]:
     return {**method_params, **config.train.model_dump(), "method": config.method, "seed": config.seed}
 
 
+def run_name(trial: TrialConfig, point: dict[str, Any]) -> str:
+    """A readable MLflow run name: the method, the searched values, the seed (``lipsum_ft L=8 seed=1``)."""
+    values = " ".join(f"{k}={_short(v)}" for k, v in point.items() if k != "method")
+    return " ".join(part for part in (trial.method, values, f"seed={trial.seed}") if part)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
     """Ray Tune function trainable."""
     torch.set_num_threads(context.threads)
@@ -74,8 +85,9 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
         "sweeper.config_hash": config_hash(without_seed),
         **context.extra_tags,
     }
-    with TrialRun(context.tracking, tune_context.get_trial_id(), tune_context.get_trial_name(),
+    with TrialRun(context.tracking, tune_context.get_trial_id(), run_name(trial, point_of(config)),
                   flat_params(trial, context.search_keys), tags) as tracked:
+        tracked.log_text_once("trial.yaml", yaml.safe_dump(trial.model_dump(mode="json"), sort_keys=False))
         resume = None
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:

@@ -1,0 +1,117 @@
+"""``sweeper status [NAME]``: trials by state, the best so far, time used and time left.
+
+Read from MLflow, so it works the same for a sweep that is running (in another terminal, or on a
+cluster writing to a shared store) and for one that finished. Without NAME it lists every sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("status", help="trials by state, best so far, time used and left")
+    parser.add_argument("name", metavar="NAME", nargs="?", help="one sweep (default: list every sweep)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
+    parser.add_argument("--experiment", default=None, help="look only in this MLflow experiment")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.set_defaults(run=run)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, Any]:
+    """Counts by state, best objective so far, elapsed and estimated remaining seconds."""
+    tags = parent.data.tags
+    now_ms = now_ms or int(time.time() * 1000)
+    objective = json.loads(tags.get("sweeper.objective") or "{}")
+    metric, mode = objective.get("metric", "ood/avg_acc"), objective.get("mode", "max")
+    total = int(tags["sweeper.total_trials"]) if tags.get("sweeper.total_trials", "").isdigit() else None
+    counts = Counter(run.info.status for run in children)
+    scored = [(run.data.metrics[metric], run) for run in children if metric in run.data.metrics]
+    best = (max if mode == "max" else min)(scored, key=lambda pair: pair[0]) if scored else None
+    elapsed = ((parent.info.end_time or now_ms) - parent.info.start_time) / 1000
+    finished = [run for run in children if run.info.status == "FINISHED" and run.info.end_time]
+    remaining = None
+    if parent.info.status != "RUNNING":
+        remaining = 0.0
+    elif total is not None and finished:
+        mean_trial = sum((r.info.end_time - r.info.start_time) / 1000 for r in finished) / len(finished)
+        parallel = max(1, counts.get("RUNNING", 0))
+        left = max(0, total - counts.get("FINISHED", 0) - counts.get("FAILED", 0))
+        remaining = left * mean_trial / parallel
+    return {
+        "sweep": tags.get("sweeper.sweep"), "parent_run_id": parent.info.run_id, "status": parent.info.status,
+        "trials": {state: counts.get(state, 0) for state in STATES}, "total_trials": total,
+        "objective": {"metric": metric, "mode": mode},
+        "best": None if best is None else {"value": best[0], "run_name": best[1].info.run_name,
+                                           "run_id": best[1].info.run_id},
+        "elapsed_s": elapsed, "remaining_s": remaining,
+    }
+
+
+def _one(console: Console, summary: dict[str, Any], children: list) -> None:
+    trials = summary["trials"]
+    done = trials["FINISHED"] + trials["FAILED"]
+    total = summary["total_trials"] or "?"
+    best = summary["best"]
+    metric = summary["objective"]["metric"]
+    console.print(f"[bold]{summary['sweep']}[/bold] ({summary['status']}): {done}/{total} trials done; "
+                  + ", ".join(f"{n} {s.lower()}" for s, n in trials.items() if n))
+    if best:
+        console.print(f"best {metric} ({summary['objective']['mode']}): {best['value']:.4f}  [{best['run_name']}]")
+    console.print(f"time used {_clock(summary['elapsed_s'])}, left {_clock(summary['remaining_s'])}"
+                  + (" (estimate)" if summary["status"] == "RUNNING" else ""))
+    table = Table("trial", "status", metric, "duration")
+    for run in sorted(children, key=lambda r: r.info.start_time or 0):
+        value = run.data.metrics.get(metric)
+        end = run.info.end_time or int(time.time() * 1000)
+        table.add_row(run.info.run_name or run.info.run_id, run.info.status,
+                      "-" if value is None else f"{value:.4f}", _clock((end - run.info.start_time) / 1000))
+    console.print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sweeper import results
+
+    console = Console()
+    if args.name:
+        client, parent = results.resolve_parent(args.name, args.tracking_uri, args.experiment)
+        children = results.trial_runs(client, parent)
+        summary = summarise(parent, children)
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            _one(console, summary, children)
+        return 0
+    client = results.open_store(args.tracking_uri)
+    latest: dict[str, Any] = {}
+    for parent in results.sweep_parents(client):  # newest first
+        latest.setdefault(parent.data.tags.get("sweeper.sweep", "?"), parent)
+    summaries = [summarise(parent, results.trial_runs(client, parent)) for parent in latest.values()]
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    table = Table("sweep", "status", "done/total", "running", "failed", "best", "used", "left")
+    for s in summaries:
+        t = s["trials"]
+        best = f"{s['best']['value']:.4f} ({s['objective']['metric']})" if s["best"] else "-"
+        table.add_row(s["sweep"], s["status"], f"{t['FINISHED'] + t['FAILED']}/{s['total_trials'] or '?'}",
+                      str(t["RUNNING"]), str(t["FAILED"]), best, _clock(s["elapsed_s"]), _clock(s["remaining_s"]))
+    console.print(table if summaries else "no sweeps in this MLflow store yet")
+    return 0
