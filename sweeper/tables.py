@@ -1,34 +1,60 @@
-"""Ablation tables: mean ± std over seeds per configuration, and their renderings.
+"""Ablation tables: mean, std, 95% CI and n over seeds per configuration, and the display grid.
 
-``ablation_table`` returns a plain numeric DataFrame (row parameters, then ``"<metric> mean"``,
-``"<metric> std"`` per metric, then ``"n"``); the renderers turn it into terminal, Markdown, LaTeX
-and CSV text. The best mean of each metric is found again by every renderer from ``table.attrs``
-(rows, metrics, modes), so a table read back from CSV can be marked with explicit arguments too.
+``ablation_table`` returns a plain numeric DataFrame in long form: the row parameters, then the
+column parameters (``columns=``, pivoted only when displayed), then ``"<metric> mean"``,
+``"<metric> std"``, ``"<metric> ci"`` (and ``"<metric> delta"`` with ``delta=``) per metric, then
+``"n"``. :func:`grid` lays it out for display; the renderers in :mod:`sweeper.table_formats`
+(Markdown, LaTeX, HTML, CSV, rich; re-exported here as ``tables.to_markdown`` etc.) turn the grid
+into text. ``table.attrs`` carries ``rows``, ``columns``, ``metrics``, ``modes`` and ``names``.
 
-Formatting decisions:
+Statistical and formatting decisions:
 - std uses ddof=1; with one seed it is NaN (unknown, not zero) and the cell shows the mean alone.
-- Display precision is 3 decimals; CSV keeps full float precision and no markup.
-- When every metric has the same number of seeds in a row there is one ``n`` column; otherwise the
-  table has ``"<metric> n"`` columns and the display cells read ``0.712 ± 0.013 (n=2)``.
-- Best means (ties included) are bold: rich bold, ``**...**`` in Markdown, ``\\textbf{}`` in LaTeX.
+- ci is the half-width of a two-sided 95% Student-t interval, ``t_{0.975, n-1} * std / sqrt(n)``;
+  t comes from :data:`T_975` (df 1..30, four decimals), and 1.96 (the normal quantile) beyond df 30,
+  which understates the interval by at most 3% (df 31) and by under 1% past df 100.
+- When every cell of a display row has the same number of seeds there is one ``n`` column;
+  otherwise every cell reads ``0.712 ± 0.013 (n=2)``.
+- Best means per display column are bold and second best underlined, compared at the printed
+  precision (so two cells that print alike are marked alike), in each metric's direction
+  (:func:`default_mode`, overridable with ``modes``). Ties share the mark.
+- Deltas (``delta={"method": "ft"}``) are each cell's mean minus the mean of the reference row:
+  the row with those values that agrees on every other row and column parameter.
 """
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from trainables.errors import InputError
 
 ALL_ROW = "config"  # the one label column when no row parameters are given
-_NOT_ROWS = {"run_id", "trial_id", "status", "config_hash"}
+_NOT_ROWS = {"sweep", "run_id", "trial_id", "status", "config_hash", "duration_s"}
+_RENDERERS = ("to_rich", "to_text", "to_markdown", "to_latex", "to_html", "to_csv", "latex_escape", "RENDERERS")
+
+# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (standard table values).
+T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+Z_975 = 1.96
+
+
+def t_quantile(df: int) -> float:
+    """``t_{0.975, df}`` from :data:`T_975`, 1.96 past df 30; NaN for df < 1."""
+    if df < 1:
+        return math.nan
+    return T_975[df - 1] if df <= len(T_975) else Z_975
+
+
+def ci_halfwidth(std: float, n: int) -> float:
+    """Half-width of the 95% t interval of a mean of ``n`` values with sample std ``std``."""
+    if n < 2 or pd.isna(std):
+        return math.nan
+    return t_quantile(n - 1) * std / math.sqrt(n)
 
 
 def default_mode(metric: str) -> str:
@@ -45,166 +71,224 @@ def _available(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     return list(params), list(metrics)
 
 
-def check_columns(df: pd.DataFrame, rows: list[str], metrics: list[str],
-                  where_rows: str = "rows", where_metrics: str = "metrics") -> None:
-    """Raise ``InputError`` naming ``where_*`` for row or metric names the frame lacks."""
+def check_columns(df: pd.DataFrame, rows: list[str], metrics: list[str], where_rows: str = "rows",
+                  where_metrics: str = "metrics", columns: list[str] | None = None,
+                  where_columns: str = "columns") -> None:
+    """Raise ``InputError`` naming ``where_*`` for row, column or metric names the frame lacks."""
     params, known = _available(df)
-    for name in rows:
-        if name not in df.columns or name in known:
-            raise InputError(where_rows, f"unknown row parameter {name!r}; available: {', '.join(params) or '(none)'}")
+    for names, where, what in ((rows, where_rows, "row"), (columns or [], where_columns, "column")):
+        for name in names:
+            if name not in df.columns or name in known:
+                raise InputError(where, f"unknown {what} parameter {name!r}; "
+                                        f"available: {', '.join(params) or '(none)'}")
+    for name in set(rows) & set(columns or []):
+        raise InputError(where_columns, f"{name!r} is a row parameter already; a key is either a row or a column")
     if not metrics:
         raise InputError(where_metrics, f"no metrics given; available: {', '.join(known) or '(none)'}")
     for name in metrics:
-        if name not in known or not pd.api.types.is_numeric_dtype(df[name]):
+        if name not in known or name not in df.columns or not pd.api.types.is_numeric_dtype(df[name]):
             raise InputError(where_metrics, f"unknown metric {name!r}; available: {', '.join(known) or '(none)'}")
 
 
-def ablation_table(df: pd.DataFrame, rows: list[str], metrics: list[str],
-                   modes: dict[str, str] | None = None) -> pd.DataFrame:
-    """Mean, std (ddof=1) and n of each metric per configuration of ``rows``, sorted by ``rows``.
+def _where(where: Mapping[str, str] | None, key: str) -> str:
+    return (where or {}).get(key, key)
 
-    Trials missing a row parameter (conditional params) form their own group (NaN sorts last).
-    ``modes`` maps a metric to ``"max"`` or ``"min"``, overriding :func:`default_mode`.
+
+def ablation_table(df: pd.DataFrame, rows: list[str], metrics: list[str], modes: dict[str, str] | None = None,
+                   columns: list[str] | None = None, delta: Mapping[str, Any] | None = None,
+                   names: Mapping[str, str] | None = None, where: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Mean, std (ddof=1), 95% CI half-width and n of each metric per configuration.
+
+    One row per configuration of ``rows`` + ``columns`` (sorted; a trial missing a parameter forms
+    its own group, sorted last). ``modes`` maps a metric to ``"max"``/``"min"`` (default
+    :func:`default_mode`); ``delta`` adds ``"<metric> delta"`` columns against a reference row
+    (see the module notes); ``names`` are display headers for metrics. ``where`` renames the
+    fields named in errors (``rows``, ``columns``, ``metrics``, ``delta``, ``modes``), e.g. to CLI flags.
     """
-    check_columns(df, rows, metrics)
+    columns = list(columns or [])
+    check_columns(df, rows, metrics, _where(where, "rows"), _where(where, "metrics"), columns, _where(where, "columns"))
     chosen = {m: (modes or {}).get(m, default_mode(m)) for m in metrics}
     for metric, mode in chosen.items():
         if mode not in ("max", "min"):
-            raise InputError("modes", f"mode of {metric!r} must be 'max' or 'min', not {mode!r}")
-    if rows:
-        grouped = df.groupby(rows, dropna=False, sort=True)[metrics]
-        stats = grouped.agg(["mean", "std", "count"]).reset_index()
+            raise InputError(_where(where, "modes"), f"mode of {metric!r} must be 'max' or 'min', not {mode!r}")
+    keys = [*rows, *columns]
+    if keys:
+        stats = df.groupby(keys, dropna=False, sort=True)[metrics].agg(["mean", "std", "count"]).reset_index()
         stats.columns = [a if not b else f"{a} {b}" for a, b in stats.columns]
     else:
-        part = df[metrics]
-        flat = {ALL_ROW: ["all"]}
+        stats = pd.DataFrame({ALL_ROW: ["all"]})
         for m in metrics:
-            flat.update({f"{m} mean": [part[m].mean()], f"{m} std": [part[m].std()], f"{m} count": [part[m].count()]})
-        stats = pd.DataFrame(flat)
-    label = rows or [ALL_ROW]
+            stats[f"{m} mean"], stats[f"{m} std"], stats[f"{m} count"] = df[m].mean(), df[m].std(), df[m].count()
+    if not rows and ALL_ROW not in stats.columns:  # one row per column group: a constant label
+        stats.insert(0, ALL_ROW, "all")
+    label = [*(rows or [ALL_ROW]), *columns]
     counts = stats[[f"{m} count" for m in metrics]].astype("int64")
     table = stats[label].copy()
     for m in metrics:
         table[f"{m} mean"] = stats[f"{m} mean"].astype("float64")
         table[f"{m} std"] = stats[f"{m} std"].astype("float64")
+        table[f"{m} ci"] = [ci_halfwidth(s, int(n)) for s, n in zip(table[f"{m} std"], counts[f"{m} count"])]
+        table[f"{m} ci"] = table[f"{m} ci"].astype("float64")
+    if delta:
+        _add_delta(table, label, metrics, delta, _where(where, "delta"))
     if (counts.nunique(axis=1) <= 1).all():
         table["n"] = counts.iloc[:, 0].to_numpy()
     else:  # some trials lack a metric: keep the count next to each metric instead of one n
         for m in metrics:
             table[f"{m} n"] = counts[f"{m} count"].to_numpy()
-    table.attrs = {"rows": list(label), "metrics": list(metrics), "modes": chosen}
+    table.attrs = {"rows": list(rows or [ALL_ROW]), "columns": columns, "metrics": list(metrics),
+                   "modes": chosen, "names": {m: (names or {}).get(m, m) for m in metrics}}
     return table
+
+
+def _norm(value: Any) -> tuple:
+    """A hashable, type-tolerant key for a parameter value (1 == 1.0; NaN == None)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ("na",)
+    if isinstance(value, (bool, str)):
+        return ("v", value)
+    try:
+        return ("v", float(value))
+    except (TypeError, ValueError):
+        return ("v", str(value))
+
+
+def matches(value: Any, given: Any) -> bool:
+    """Whether a table's parameter ``value`` is what the user wrote as ``given`` (text or value)."""
+    if _norm(value) == _norm(given):
+        return True
+    text = str(given).strip()
+    if isinstance(value, bool) or str(value).lower() in ("true", "false"):
+        return str(value).lower() == text.lower()
+    if _norm(value)[0] == "na":
+        return text.lower() in ("", "none", "nan", "null", "-", "–")
+    try:
+        return float(value) == float(text)
+    except (TypeError, ValueError):
+        return str(value) == text or fmt_param(value, "") == text
+
+
+def _add_delta(table: pd.DataFrame, keys: list[str], metrics: list[str], delta: Mapping[str, Any], where: str) -> None:
+    chosen: dict[str, tuple] = {}
+    for key, given in delta.items():
+        if key not in keys:
+            raise InputError(where, f"{key!r} is not a row or column parameter of this table; "
+                                    f"parameters: {', '.join(keys)}")
+        hits = [v for v in table[key].drop_duplicates() if matches(v, given)]
+        if not hits:
+            values = ", ".join(fmt_param(v, "–") for v in table[key].drop_duplicates())
+            raise InputError(where, f"no row with {key}={given}; values of {key}: {values}")
+        chosen[key] = _norm(hits[0])
+    index = {tuple(_norm(v) for v in row): i for i, row in enumerate(table[keys].itertuples(index=False))}
+    refs = []
+    for row in table[keys].itertuples(index=False):
+        own = tuple(_norm(v) for v in row)
+        ref = tuple(chosen.get(k, own[j]) for j, k in enumerate(keys))
+        refs.append(index.get(ref) if ref != own else None)  # the reference row has no delta
+    for m in metrics:
+        means = table[f"{m} mean"].to_numpy(dtype="float64")
+        table[f"{m} delta"] = [math.nan if r is None else means[i] - means[r] for i, r in enumerate(refs)]
 
 
 def best_rows(table: pd.DataFrame, metrics: list[str] | None = None,
               modes: dict[str, str] | None = None) -> dict[str, set[int]]:
-    """Per metric, the positions of the rows whose mean is best (all of them on a tie)."""
+    """Per metric, the positions of the rows whose mean is best (all of them on a tie), exactly."""
     metrics = metrics or table.attrs.get("metrics", [])
     chosen = {**table.attrs.get("modes", {}), **(modes or {})}
-    best: dict[str, set[int]] = {}
-    for m in metrics:
-        means = table[f"{m} mean"].to_numpy(dtype="float64")
-        valid = [v for v in means if not math.isnan(v)]
-        if not valid:
-            best[m] = set()
-            continue
-        target = max(valid) if chosen.get(m, default_mode(m)) == "max" else min(valid)
-        best[m] = {i for i, v in enumerate(means) if v == target}
-    return best
+    return {m: {i for i, r in enumerate(ranks(table[f"{m} mean"].tolist(), chosen.get(m, default_mode(m)))) if r == 0}
+            for m in metrics}
 
 
-def _n(table: pd.DataFrame, metric: str, i: int) -> int:
-    column = "n" if "n" in table.columns else f"{metric} n"
-    return int(table[column].iloc[i])
+def ranks(means: list[float], mode: str, precision: int | None = None) -> list[int | None]:
+    """0 for the best value(s), 1 for the second best distinct value(s), else None.
+
+    With ``precision`` the values are compared as printed with that many decimals.
+    """
+    shown = [math.nan if pd.isna(v) else (float(f"{v:.{precision}f}") if precision is not None else float(v))
+             for v in means]
+    distinct = sorted({v for v in shown if not math.isnan(v)}, reverse=(mode == "max"))
+    place = {v: k for k, v in enumerate(distinct[:2])}
+    return [place.get(v) for v in shown]
 
 
-def _cell(table: pd.DataFrame, metric: str, i: int, pm: str, dash: str, precision: int = 3) -> str:
-    """``mean ± std`` (std omitted for n=1), with ``(n=k)`` when n is kept per metric."""
-    mean, std = table[f"{metric} mean"].iloc[i], table[f"{metric} std"].iloc[i]
-    if pd.isna(mean):
-        return dash
-    text = f"{mean:.{precision}f}" if pd.isna(std) else f"{mean:.{precision}f}{pm}{std:.{precision}f}"
-    return text if "n" in table.columns else f"{text} (n={_n(table, metric, i)})"
-
-
-def _param(value: Any, dash: str) -> str:
+def fmt_param(value: Any, dash: str) -> str:
+    """A parameter value as a label: ``–`` when missing, ``3e-04`` style floats kept short."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return dash
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _grid(table: pd.DataFrame, pm: str, dash: str, bold: str,
-          esc: Callable[[str], str] = str) -> tuple[list[str], list[list[str]]]:
-    """Header and display cells shared by the renderers.
+@dataclass
+class Cell:
+    mean: float
+    spread: float  # std or CI half-width; NaN when unknown (n=1)
+    n: int
+    delta: float  # NaN when none (no reference, or the reference row itself)
+    rank: int | None  # 0 best, 1 second best
 
-    ``bold`` has one ``{}``; ``esc`` quotes names and parameter values for the target markup
-    (metric cells are digits and the renderer's own ``pm``/``dash``, so they are not escaped).
-    """
+
+@dataclass
+class Grid:
+    """A table laid out for display: label columns, then ``groups`` x ``heads`` value columns."""
+
+    label_names: list[str]
+    labels: list[list[Any]]  # raw parameter values, one list per display row
+    groups: list[str]  # column-group titles ("key=value, ..."); [""] when not pivoted
+    heads: list[str]  # metric display names, the same under every group
+    cells: list[list[Cell | None]]  # per row: group-major, one per (group, head); None if no trials
+    n: list[int] | None  # one n per row, or None when cells show their own n
+    precision: int
+    stat: str
+
+
+def grid(table: pd.DataFrame, stat: str = "std", precision: int = 3) -> Grid:
+    """Pivot a table from :func:`ablation_table` for display, ranking each column."""
+    if stat not in ("std", "ci"):
+        raise InputError("stat", f"must be 'std' or 'ci', not {stat!r}")
     rows, metrics = table.attrs["rows"], table.attrs["metrics"]
-    best = best_rows(table)
-    header = [esc(h) for h in [*rows, *metrics, *(["n"] if "n" in table.columns else [])]]
-    body = []
-    for i in range(len(table)):
-        line = [esc(_param(table[r].iloc[i], dash)) for r in rows]
+    columns, names = table.attrs.get("columns", []), table.attrs.get("names", {})
+    modes = table.attrs.get("modes", {})
+    row_keys = list(dict.fromkeys(tuple(_norm(v) for v in r) for r in table[rows].itertuples(index=False)))
+    labels = {tuple(_norm(v) for v in r): list(r) for r in table[rows].itertuples(index=False)}
+    if columns:
+        order = table[columns].drop_duplicates().sort_values(columns, na_position="last")
+        col_keys = [tuple(_norm(v) for v in r) for r in order.itertuples(index=False)]
+        titles = [", ".join(f"{k}={fmt_param(v, '–')}" for k, v in zip(columns, r))
+                  for r in order.itertuples(index=False)]
+    else:
+        col_keys, titles = [()], [""]
+    where = {}
+    for i, r in enumerate(table[[*rows, *columns]].itertuples(index=False)):
+        key = tuple(_norm(v) for v in r)
+        where[(key[:len(rows)], key[len(rows):])] = i
+    has_delta = all(f"{m} delta" in table.columns for m in metrics)
+    cells: list[list[Cell | None]] = [[] for _ in row_keys]
+    for col in col_keys:
         for m in metrics:
-            text = _cell(table, m, i, pm, dash)
-            line.append(bold.format(text) if i in best[m] else text)
-        if "n" in table.columns:
-            line.append(str(_n(table, metrics[0], i)))
-        body.append(line)
-    return header, body
+            column = []
+            for r in row_keys:
+                i = where.get((r, col))
+                if i is None or pd.isna(table[f"{m} mean"].iloc[i]):
+                    column.append(None)
+                    continue
+                n = int(table["n"].iloc[i] if "n" in table.columns else table[f"{m} n"].iloc[i])
+                column.append(Cell(float(table[f"{m} mean"].iloc[i]), float(table[f"{m} {stat}"].iloc[i]), n,
+                                   float(table[f"{m} delta"].iloc[i]) if has_delta else math.nan, None))
+            marks = ranks([math.nan if c is None else c.mean for c in column], modes.get(m, default_mode(m)), precision)
+            for line, cell, mark in zip(cells, column, marks):
+                if cell is not None:
+                    cell.rank = mark
+                line.append(cell)
+    per_row = [{c.n for c in line if c is not None} for line in cells]
+    n = [next(iter(s)) if s else 0 for s in per_row] if all(len(s) <= 1 for s in per_row) else None
+    return Grid(list(rows), [labels[r] for r in row_keys], titles, [names.get(m, m) for m in metrics],
+                cells, n, precision, stat)
 
 
-def to_rich(table: pd.DataFrame, title: str | None = None, caption: str | None = None) -> Table:
-    """A rich Table for the terminal; best means in bold."""
-    header, body = _grid(table, " ± ", "–", "[bold]{}[/bold]", esc=escape)
-    out = Table(title=None if title is None else escape(title),
-                caption=None if caption is None else escape(caption))
-    for k, name in enumerate(header):
-        out.add_column(name, justify="left" if k < len(table.attrs["rows"]) else "right")
-    for line in body:
-        out.add_row(*line)
-    return out
+def __getattr__(name: str) -> Any:
+    """The renderers live in :mod:`sweeper.table_formats`; ``tables.to_latex`` etc. still work."""
+    if name in _RENDERERS:
+        from sweeper import table_formats
 
-
-def to_text(table: pd.DataFrame, title: str | None = None, color: bool = False, width: int = 200) -> str:
-    """The rich table as a string (ANSI bold only when ``color``)."""
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None)
-    console.print(to_rich(table, title))
-    return buffer.getvalue()
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """GitHub Markdown (tabulate); best means as ``**...**``."""
-    header, body = _grid(table, " ± ", "–", "**{}**", esc=lambda text: text.replace("|", r"\|"))
-    align = ["left"] * len(table.attrs["rows"]) + ["right"] * (len(header) - len(table.attrs["rows"]))
-    # disable_numparse: cells are already formatted; tabulate must not reformat "1" or "0.710".
-    return pd.DataFrame(body, columns=header).to_markdown(index=False, disable_numparse=True,
-                                                          colalign=align) + "\n"
-
-
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in plain text."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
-
-
-def to_latex(table: pd.DataFrame) -> str:
-    """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``); best means as ``\\textbf{}``."""
-    header, body = _grid(table, r" $\pm$ ", "--", r"\textbf{{{}}}", esc=latex_escape)
-    n_rows = len(table.attrs["rows"])
-    spec = "l" * n_rows + "r" * (len(header) - n_rows)
-    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(header) + r" \\", r"\midrule"]
-    lines += [" & ".join(line) + r" \\" for line in body]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(table: pd.DataFrame) -> str:
-    """Machine-readable CSV: row parameters, then mean/std/n columns at full precision."""
-    return table.to_csv(index=False, lineterminator="\n")
+        return getattr(table_formats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,10 @@
-"""``sweeper report NAME``: the sweep's ablation table (mean ± std over seeds) from MLflow.
+"""``sweeper report NAME``: the sweep's tables (mean ± std or 95% CI over seeds) from MLflow.
 
-Prints the table in one format on stdout (``--format``) and always writes all three files
-``<name>.csv``, ``<name>.md``, ``<name>.tex`` to ``--out`` (default ``sweeps/<name>/report/``).
+``--layout`` picks the table: ``ablation`` (rows x metrics, the default), or the paper layouts
+``domains``, ``compat`` and ``wise`` (see :mod:`sweeper.paper_tables`). Prints the table in one
+format on stdout (``--format``) and always writes ``<stem>.csv``, ``.md``, ``.tex`` and ``.html``
+to ``--out`` (default ``sweeps/<name>/report/``; the stem is the sweep's name, plus ``_<layout>``
+for a paper layout). ``--html DIR`` also writes the full HTML report (``dashboards.report``).
 Notes (files written, unfinished trials) go to stderr, so ``--format csv`` output stays pure CSV.
 """
 
@@ -20,11 +23,13 @@ from trainables.errors import InputError
 if TYPE_CHECKING:  # mlflow and pandas load only when a report runs: `sweeper --help` stays fast
     import pandas as pd
 
-FORMATS = ("table", "csv", "markdown", "latex")
+FORMATS = ("table", "csv", "markdown", "latex", "html")
+LAYOUTS = ("ablation", "domains", "compat", "wise")  # == sweeper.paper_tables.LAYOUTS (not imported: keeps --help fast)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("report", help="print a sweep's ablation table and write .csv/.md/.tex files")
+    parser = commands.add_parser("report", help="print a sweep's ablation or paper table and "
+                                                "write .csv/.md/.tex/.html files")
     parser.add_argument("name", metavar="NAME", help="the sweep's name (its YAML `name:`)")
     parser.add_argument("--tracking-uri", default=None,
                         help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
@@ -32,12 +37,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--parent-run", default=None, metavar="RUN_ID",
                         help="report this launch of the sweep (default: the most recent one)")
     parser.add_argument("--rows", default=None, metavar="A,B",
-                        help="row parameters, comma-separated; '' for one row (default: the sweep's report.rows)")
+                        help="row parameters, comma-separated; '' for one row (default: the sweep's "
+                             "report.rows, with method first for --layout domains/compat)")
     parser.add_argument("--metrics", default=None, metavar="M1,M2",
                         help="metrics, comma-separated (default: the sweep's report.metrics)")
+    parser.add_argument("--columns", default=None, metavar="A,B",
+                        help="parameters spread over column groups, e.g. --rows method --columns L "
+                             "(wise: default every varying method/config key; '' pools them)")
+    parser.add_argument("--layout", default="ablation", metavar="|".join(LAYOUTS),
+                        help="ablation (rows x --metrics, default); domains (ID, each OOD domain, OOD avg, "
+                             "ID ECE); compat (v1, v2, HM); wise (WiSE-FT alpha x ID/OOD acc)")
+    parser.add_argument("--stat", choices=("std", "ci"), default="std",
+                        help="spread shown after ±: sample std (default) or 95%% t-interval half-width")
+    parser.add_argument("--delta", default=None, metavar="KEY=VALUE",
+                        help="also show each mean minus that of the row with KEY=VALUE (e.g. method=ft) "
+                             "and the same other parameters; several as K1=V1,K2=V2")
+    parser.add_argument("--precision", type=int, default=3, metavar="N", help="decimals shown (default 3)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print on stdout")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="folder for <name>.csv/.md/.tex (default: sweeps/<name>/report/)")
+                        help="folder for <stem>.csv/.md/.tex/.html (default: sweeps/<name>/report/)")
+    parser.add_argument("--html", type=Path, default=None, metavar="DIR",
+                        help="also write the sweep's HTML report (tables and plots) into DIR")
     parser.add_argument("--finished-only", action="store_true",
                         help="leave out trials that are not FINISHED (failed, killed, still running)")
     parser.set_defaults(run=run)
@@ -47,6 +67,27 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def parse_delta(text: str | None) -> dict[str, str] | None:
+    """``KEY=VALUE[,KEY=VALUE]`` as a dict; ``InputError("--delta")`` when malformed."""
+    if text is None:
+        return None
+    pairs = {}
+    for part in _names(text):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InputError("--delta", f"expected KEY=VALUE (e.g. method=ft), not {part!r}")
+        pairs[key.strip()] = value.strip()
+    if not pairs:
+        raise InputError("--delta", "expected KEY=VALUE (e.g. method=ft)")
+    return pairs
+
+
+def config_keys(meta: dict) -> list[str]:
+    """The parameters that tell configurations apart: report.rows, else the searched keys."""
+    report = meta.get("report") or {}
+    return list(report.get("rows") or meta.get("search_keys") or [])
+
+
 def choose_columns(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> tuple[list[str], list[str], str, str]:
     """Rows and metrics from the flags, else the sweep's report section; plus where each came from."""
     report = meta.get("report") or {}
@@ -54,7 +95,7 @@ def choose_columns(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> tu
     if args.rows is not None:
         rows, where_rows = _names(args.rows), "--rows"
     else:  # report.rows, else the searched keys: one row per searched configuration
-        rows, where_rows = list(report.get("rows") or meta.get("search_keys") or []), "report.rows"
+        rows, where_rows = config_keys(meta), "report.rows"
     if args.metrics is not None:
         metrics, where_metrics = _names(args.metrics), "--metrics"
     elif report.get("metrics"):
@@ -65,6 +106,40 @@ def choose_columns(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> tu
         metrics = [target] if target in known else [m for m in known if not m.startswith("train/")]
         where_metrics = "report.metrics"
     return rows, metrics, where_rows, where_metrics
+
+
+def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.DataFrame:
+    """The table ``--layout`` asks for, with the defaults of each layout filled in from ``meta``."""
+    from sweeper import paper_tables
+
+    layout = args.layout
+    if layout not in LAYOUTS:
+        raise InputError("--layout", f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    delta = parse_delta(args.delta)
+    columns = _names(args.columns) if args.columns is not None else None
+    objective = meta.get("objective") or {}
+    modes = {objective["metric"]: objective["mode"]} if objective.get("mode") in ("max", "min") else {}
+    where = {"rows": "--rows", "metrics": "--metrics", "columns": "--columns", "delta": "--delta",
+             "layout": "--layout"}
+    if layout == "ablation":
+        rows, metrics, where["rows"], where["metrics"] = choose_columns(args, meta, df)
+        modes = {m: v for m, v in modes.items() if m in metrics}
+        return paper_tables.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
+                                         modes=modes, where=where)
+    metrics = _names(args.metrics) if args.metrics is not None else None
+    if layout == "wise":
+        rows = _names(args.rows) if args.rows is not None else None
+        if columns is None:  # keep methods and configurations apart: split by every such key that varies
+            keys = dict.fromkeys(["method", *config_keys(meta)])
+            columns = [k for k in keys if k in df.columns and k != paper_tables.WISE_ALPHA
+                       and df[k].nunique(dropna=False) > 1]
+    elif args.rows is not None:
+        rows = _names(args.rows)
+    else:  # the method, then whatever else tells configurations apart (and was logged)
+        rows = ["method", *(k for k in config_keys(meta) if k != "method" and k in df.columns)]
+    modes = {m: v for m, v in modes.items() if m in df.columns}
+    return paper_tables.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
+                                     modes=modes, where=where)
 
 
 def _write(path: Path, text: str) -> None:
@@ -79,26 +154,42 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
-def write_files(table: pd.DataFrame, out: Path, stem: str) -> list[Path]:
-    """``<stem>.csv``, ``.md`` and ``.tex`` in ``out`` (created if needed)."""
-    from sweeper import tables
+def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", precision: int = 3) -> list[Path]:
+    """``<stem>.csv``, ``.md``, ``.tex`` and ``.html`` in ``out`` (created if needed)."""
+    from sweeper import table_formats
 
     if out.exists() and not out.is_dir():
         raise InputError("--out", f"{str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for suffix, render in ((".csv", tables.to_csv), (".md", tables.to_markdown), (".tex", tables.to_latex)):
+    for suffix, fmt in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex"), (".html", "html")):
         path = out / f"{stem}{suffix}"
-        _write(path, render(table))
+        _write(path, table_formats.render(table, fmt, stat, precision))
         paths.append(path)
     return paths
+
+
+def write_html_report(args: argparse.Namespace) -> Path:
+    """``dashboards.report.write_report`` into ``--html``; returns the path it wrote."""
+    try:
+        from dashboards.report import write_report
+    except ModuleNotFoundError as error:
+        raise InputError("--html", f"the HTML report needs dashboards.report, which cannot be "
+                                   f"imported: {error}") from error
+    pinned = {"parent_run_id": args.parent_run} if args.parent_run else {}  # the launch the tables came from
+    return Path(write_report(args.name, args.html, tracking_uri=args.tracking_uri, experiment=args.experiment,
+                             **pinned))
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweeper import results, tables
+    from sweeper import results, table_formats
 
+    if not 0 <= args.precision <= 12:
+        raise InputError("--precision", f"must be between 0 and 12, not {args.precision}")
+    if args.layout not in LAYOUTS:  # before touching MLflow
+        raise InputError("--layout", f"unknown layout {args.layout!r}; choose one of {', '.join(LAYOUTS)}")
     meta = results.sweep_meta(args.name, args.tracking_uri, args.experiment, args.parent_run)
     # Pin the parent run found above, so a launch starting in between cannot mix two sweeps.
     df = results.load(args.name, args.tracking_uri, args.experiment, meta["parent_run_id"])
@@ -109,28 +200,29 @@ def run(args: argparse.Namespace) -> int:
     if df.empty:
         raise InputError("sweep", f"sweep {args.name!r} (parent run {meta['parent_run_id']}) has no "
                                   f"{'finished ' if args.finished_only else ''}trial runs yet")
-    rows, metrics, where_rows, where_metrics = choose_columns(args, meta, df)
-    tables.check_columns(df, rows, metrics, where_rows, where_metrics)
-    objective = meta.get("objective") or {}
-    modes = {objective["metric"]: objective["mode"]} if objective.get("mode") in ("max", "min") else {}
-    table = tables.ablation_table(df, rows, metrics, {m: v for m, v in modes.items() if m in metrics})
+    table = build_table(args, meta, df)
 
     stem = args.name.replace("/", "_").replace("\\", "_")  # a file name, whatever the sweep is called
     out = args.out if args.out is not None else Path("sweeps") / stem / "report"
-    paths = write_files(table, out, stem)
+    paths = write_files(table, out, stem if args.layout == "ablation" else f"{stem}_{args.layout}",
+                        args.stat, args.precision)
 
     if args.format == "table":
+        spread = "std" if args.stat == "std" else "95% CI"
+        layout = "" if args.layout == "ablation" else f" {args.layout}"
         caption = f"{len(df)} trials, parent run {meta['parent_run_id'][:8]} ({meta['status']})"
         console = Console()
         if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
             console = Console(width=200)
-        console.print(tables.to_rich(table, f"{args.name}: mean ± std over seeds", caption))
+        console.print(table_formats.to_rich(table, f"{args.name}{layout}: mean ± {spread} over seeds", caption,
+                                            stat=args.stat, precision=args.precision))
     else:
-        render = {"csv": tables.to_csv, "markdown": tables.to_markdown, "latex": tables.to_latex}[args.format]
-        sys.stdout.write(render(table))
+        sys.stdout.write(table_formats.render(table, args.format, args.stat, args.precision))
     unfinished = df.loc[df["status"] != "FINISHED", "status"].value_counts()
     if len(unfinished):
         counts = ", ".join(f"{count} {status}" for status, count in unfinished.items())
         print(f"note: included {counts} trial(s); --finished-only leaves them out", file=sys.stderr)
     print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    if args.html is not None:
+        print(f"wrote {write_html_report(args)}", file=sys.stderr)
     return 0

@@ -78,7 +78,31 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     other = _parent(client, shared, "other", start=3_000)
     _child(client, shared, "other", other, "o_0", 1, 0)
     _child(client, shared, "other", other, "o_1", 1, 1, status="FAILED")
+    paper = _parent(client, exp, "paper", start=4_000)
+    for method in ("ft", "ours"):
+        for seed in (0, 1):
+            _paper_child(client, exp, paper, method, seed)
     return {"uri": uri, "old": old, "new": new, "root": root}
+
+
+def paper_metrics(method: str, seed: int) -> dict[str, float]:
+    """Two OOD domains, compat and a 3-point WiSE curve; ours is .1 better, seed 1 adds .02."""
+    s = (0.1 if method == "ours" else 0.0) + 0.02 * seed
+    out = {"id/acc": 0.8 + s, "id/ece": 0.05, "ood/clipart/acc": 0.5 + s, "ood/sketch/acc": 0.4 + s,
+           "ood/avg_acc": 0.45 + s, "compat/v1/acc": 0.7 + s, "compat/v2/acc": 0.6 + s, "compat/hmean": 0.65 + s}
+    for alpha, w in (("0.0", 0.0), ("0.5", 0.5), ("1.0", 1.0)):
+        out[f"wise/{alpha}/id/acc"] = 0.6 + 0.2 * w + s
+        out[f"wise/{alpha}/ood/avg_acc"] = 0.4 + 0.1 * w * (1 - w) * 4 + s
+    return out
+
+
+def _paper_child(client: MlflowClient, exp: str, parent: str, method: str, seed: int) -> None:
+    tags = {"mlflow.parentRunId": parent, "sweeper.kind": "trial", "sweeper.sweep": "paper",
+            "sweeper.trial_id": f"{method}_{seed}", "sweeper.config_hash": f"c-{method}"}
+    run_id = client.create_run(exp, tags=tags, run_name=f"{method}_{seed}").info.run_id
+    client.log_batch(run_id, metrics=[Metric(k, v, 0, 0) for k, v in paper_metrics(method, seed).items()],
+                     params=[Param("method", method), Param("seed", str(seed)), Param("lr", "0.001")])
+    client.set_terminated(run_id, "FINISHED")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +112,8 @@ def frame(store: dict) -> pd.DataFrame:
 
 def test_load_is_one_typed_row_per_trial_of_latest_launch(frame: pd.DataFrame, store: dict) -> None:
     assert len(frame) == 6 and frame.attrs["parent_run_id"] == store["new"]
-    assert list(frame.columns[:6]) == ["run_id", "trial_id", "status", "method", "seed", "config_hash"]
+    assert list(frame.columns[:8]) == ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash",
+                                       "duration_s"]
     assert frame["L"].dtype == "int64" and frame["seed"].dtype == "int64" and frame["epochs"].dtype == "int64"
     assert frame["lr"].dtype == "float64" and frame["lr"].iloc[0] == pytest.approx(3e-4)
     assert set(frame["loss"]) == {"mse"} and set(frame["method"]) == {"lipsum_ft"}
@@ -124,7 +149,7 @@ def test_unknown_sweep_lists_known_ones(store: dict) -> None:
     with pytest.raises(InputError) as error:
         results.load("nope", store["uri"])
     assert error.value.where == "sweep" and "'nope'" in str(error.value)
-    assert "known sweeps: abl, other" in str(error.value)
+    assert "known sweeps: abl, other, paper" in str(error.value)
 
 
 @pytest.mark.parametrize("uri", ["file:///tmp/mlruns", "./mlruns", "sqlite:////no/such/dir/mlflow.db"])
@@ -156,14 +181,16 @@ def test_natural_types() -> None:
 
 def test_ablation_table_matches_hand_computation(frame: pd.DataFrame) -> None:
     table = tables.ablation_table(frame, ["L"], REPORT["metrics"])
-    assert list(table.columns) == ["L", "id/acc mean", "id/acc std", "ood/avg_acc mean", "ood/avg_acc std",
-                                   "id/ece mean", "id/ece std", "n"]
+    assert list(table.columns) == ["L", "id/acc mean", "id/acc std", "id/acc ci", "ood/avg_acc mean",
+                                   "ood/avg_acc std", "ood/avg_acc ci", "id/ece mean", "id/ece std", "id/ece ci", "n"]
     assert list(table["L"]) == [1, 2, 4] and list(table["n"]) == [2, 2, 2]
     for i, L in enumerate((1, 2, 4)):
         for m in REPORT["metrics"]:
             a, b = final(L, 0)[m], final(L, 1)[m]
             assert table[f"{m} mean"].iloc[i] == pytest.approx((a + b) / 2)
             assert table[f"{m} std"].iloc[i] == pytest.approx(abs(a - b) / math.sqrt(2))  # ddof=1
+            # n=2: t_{0.975,1} = 12.7062, half-width t * std / sqrt(2) = 12.7062 * |a - b| / 2
+            assert table[f"{m} ci"].iloc[i] == pytest.approx(12.7062 * abs(a - b) / 2)
     best = tables.best_rows(table)
     assert best == {"id/acc": {2}, "ood/avg_acc": {2}, "id/ece": {0}}  # max acc at L=4, min ece at L=1
     assert tables.best_rows(table, modes={"id/acc": "min"})["id/acc"] == {0}
@@ -231,7 +258,7 @@ def test_report_writes_files_and_notes_unfinished(store: dict, tmp_path: Path, c
     assert main(["report", "other", "--tracking-uri", store["uri"], "--out", str(out_dir)]) == 0
     captured = capsys.readouterr()
     assert "other" in captured.out and "1 FAILED" in captured.err
-    assert {p.name for p in out_dir.iterdir()} == {"other.csv", "other.md", "other.tex"}
+    assert {p.name for p in out_dir.iterdir()} == {"other.csv", "other.md", "other.tex", "other.html"}
     assert (out_dir / "other.csv").read_text().splitlines()[1].endswith(",2")
     assert main(["report", "other", "--tracking-uri", store["uri"], "--out", str(out_dir),
                  "--finished-only", "--rows", "", "--metrics", "id/acc", "--format", "markdown"]) == 0
@@ -259,3 +286,73 @@ def test_ui_command_and_remote_refusal(capsys: pytest.CaptureFixture) -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
     assert main(["ui", "--tracking-uri", uri, "--host", "0.0.0.0"]) == 2
     assert "--allow-remote" in capsys.readouterr().err
+
+
+def test_report_layouts_stats_and_deltas(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The paper sweep: method x 2 seeds; its report.rows (from the shared parent helper) are ["L"],
+    which this sweep does not log, so the default rows of the paper layouts are just ["method"]."""
+    common = ["--tracking-uri", store["uri"], "--out", str(tmp_path)]
+    assert main(["report", "paper", *common, "--layout", "domains", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table["method"]) == ["ft", "ours"] and list(table["n"]) == [2, 2]
+    assert table["ood/sketch/acc mean"].tolist() == pytest.approx([0.41, 0.51])
+    assert table["ood/sketch/acc ci"].tolist() == pytest.approx([12.7062 * 0.02 / 2] * 2)
+    assert {p.name for p in tmp_path.iterdir()} >= {"paper_domains.csv", "paper_domains.tex", "paper_domains.html"}
+
+    assert main(["report", "paper", *common, "--layout", "compat", "--rows", "method", "--delta", "method=ft",
+                 "--format", "latex", "--stat", "ci"]) == 0
+    latex = capsys.readouterr().out
+    assert r"method & v1 & v2 & HM & n \\" in latex
+    assert rf"\textbf{{0.760 $\pm$ {12.7062 * 0.02 / 2:.3f}}} ($+$0.100)" in latex
+
+    assert main(["report", "paper", *common, "--layout", "wise", "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert [line.split("|")[1].strip() for line in markdown.splitlines()[2:]] == ["0.0", "0.5", "1.0"]
+    assert "OOD avg acc (method=ours)" in markdown.splitlines()[0]  # methods are kept apart by default
+    assert "**0.510 ± 0.014**" in markdown and "**0.610 ± 0.014**" in markdown  # OOD peaks at alpha .5
+    assert main(["report", "paper", *common, "--layout", "wise", "--columns", "", "--format", "csv"]) == 0
+    pooled = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(pooled["n"]) == [4, 4, 4] and pooled["ood/avg_acc mean"].iloc[1] == pytest.approx(0.56)
+
+    assert main(["report", "abl", *common, "--rows", "", "--columns", "L", "--metrics", "id/acc",
+                 "--format", "html", "--delta", "L=1"]) == 0
+    html = capsys.readouterr().out
+    assert html.startswith('<table class="sweeper-table">') and '<th colspan="1">L=4</th>' in html
+    delta = (final(4, 0)["id/acc"] - final(1, 0)["id/acc"])
+    assert f"<b>{final(4, 0)['id/acc'] + 0.005:.3f} &plusmn; " in html and f"(+{delta:.3f})" in html
+
+
+@pytest.mark.parametrize(("argv", "where"), [
+    (["--layout", "nope"], "--layout"),
+    (["--layout", "domains"], "--layout"),  # abl logs no ood/<domain>/acc
+    (["--layout", "wise", "--rows", "L"], "--rows"),
+    (["--layout", "compat", "--metrics", "id/acc"], "--metrics"),
+    (["--delta", "L=3"], "--delta"),
+    (["--delta", "nonsense"], "--delta"),
+    (["--columns", "K"], "--columns"),
+    (["--precision", "-1"], "--precision"),
+])
+def test_report_bad_layout_options_exit_2(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                          argv: list[str], where: str) -> None:
+    assert main(["report", "abl", "--tracking-uri", store["uri"], "--out", str(tmp_path), *argv]) == 2
+    assert f"sweeper: error: {where}:" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_html_calls_the_dashboard(store: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture) -> None:
+    calls = []
+
+    def write_report(sweep: str, out_dir: Path, *, tracking_uri: str | None = None,
+                     experiment: str | None = None) -> Path:
+        calls.append((sweep, out_dir, tracking_uri, experiment))
+        return Path(out_dir) / "index.html"
+
+    fake = type(sys)("dashboards.report")
+    fake.write_report = write_report
+    monkeypatch.setitem(sys.modules, "dashboards.report", fake)
+    assert main(["report", "abl", "--tracking-uri", store["uri"], "--out", str(tmp_path / "t"),
+                 "--experiment", "abl", "--html", str(tmp_path / "h"), "--format", "csv"]) == 0
+    assert calls == [("abl", tmp_path / "h", store["uri"], "abl")]
+    captured = capsys.readouterr()
+    assert f"wrote {tmp_path / 'h' / 'index.html'}" in captured.err and "index.html" not in captured.out
