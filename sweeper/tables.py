@@ -58,9 +58,11 @@ def ci_halfwidth(std: float, n: int) -> float:
 
 
 def default_mode(metric: str) -> str:
-    """``min`` for calibration errors, likelihoods and losses, ``max`` for everything else."""
+    """``min`` for calibration errors, likelihoods, losses and parameter counts (fewer trained
+    parameters is the cheaper method), ``max`` for everything else."""
     last = metric.rsplit("/", 1)[-1]
-    return "min" if last in ("ece", "nll") or last.endswith("loss") else "max"
+    lower = last in ("ece", "nll") or last.endswith("loss") or metric.startswith("params/")
+    return "min" if lower else "max"
 
 
 def _available(df: pd.DataFrame) -> tuple[list[str], list[str]]:
