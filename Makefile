@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench zoo ui clean
+.PHONY: demo test test-fast bench zoo ui clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ demo: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/sweeper ui
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The HTML-report test renders in headless Chromium (Debian's `chromium`); without it, it skips.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "note: chromium not installed; the HTML-report browser test will skip"; }
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -212,7 +212,7 @@ def check_parameters(spec: SweepSpec, method: Any, length: int, methods: list[An
             if key == "method":
                 raise InputError(where, "method is not a parameter: write method: {choice: [...]} to search methods")
             if key not in allowed and (section == "search" or key not in anyone):
-                hint = f"; add when: {{method: ...}} to search only it" if key in anyone else ""
+                hint = "; add when: {method: ...} to search only it" if key in anyone else ""
                 raise InputError(where, f"unknown parameter {key!r} for method {method.name!r}; known: {_listing(allowed)}{hint}")
             if section == "search" and key in spec.fixed:
                 raise InputError(where, f"{key!r} is both fixed and searched; keep it in one of the two")

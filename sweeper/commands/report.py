@@ -11,14 +11,14 @@ Notes (files written, unfinished trials) go to stderr, so ``--format csv`` outpu
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 from trainables.errors import InputError
+
+from sweeper.files import write_text_atomic
 
 if TYPE_CHECKING:  # mlflow and pandas load only when a report runs: `sweeper --help` stays fast
     import pandas as pd
@@ -142,18 +142,6 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
                                      modes=modes, where=where)
 
 
-def _write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", precision: int = 3) -> list[Path]:
     """``<stem>.csv``, ``.md``, ``.tex`` and ``.html`` in ``out`` (created if needed)."""
     from sweeper import table_formats
@@ -164,7 +152,7 @@ def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", pr
     paths = []
     for suffix, fmt in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex"), (".html", "html")):
         path = out / f"{stem}{suffix}"
-        _write(path, table_formats.render(table, fmt, stat, precision))
+        write_text_atomic(path, table_formats.render(table, fmt, stat, precision))
         paths.append(path)
     return paths
 

@@ -1,0 +1,408 @@
+"""A self-contained HTML report of one sweep: ablation tables and plots, read back from MLflow.
+
+``write_report(sweep, out_dir)`` writes ``out_dir/index.html`` and every figure twice, as
+``out_dir/figures/<name>.png`` and ``.pdf``. The HTML needs nothing else: CSS is inline, every
+figure is embedded as a base64 ``data:image/png`` URI, and a Content-Security-Policy forbids any
+network fetch (the PDF links are plain relative links to the files next to it). A short inline
+script records page errors and whether every image decoded into ``<body data-...>`` attributes,
+which is how the end-to-end test checks the page in headless Chromium; it changes nothing a
+reader sees.
+
+Sections: the ablation table(s) (mean ± std over seeds), each searched parameter against each
+report metric, ID vs OOD accuracy with WiSE-FT curves and the zero-shot point, Optuna parameter
+importances and the optimisation history (TPE / random sweeps), and per-epoch learning curves.
+
+The searcher and the search dimensions come from the parent run's tags ``sweeper.searcher`` and
+``sweeper.search_dims`` (JSON of the sweep file's ``search`` section), as ``results.sweep_meta``
+decodes them. When a parent run lacks them,
+the report says so, treats the searcher as unknown (importances are still computed) and infers the
+distributions from the values the trials used.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dashboards import plots
+from dashboards.study import CONFIG, importances_of, rebuild_study
+from sweeper.tables import default_mode
+from sweeper.files import write_text_atomic
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE = "report.html.j2"
+SEARCHER_TAG = "sweeper.searcher"
+SEARCH_TAG = "sweeper.search_dims"
+CURVE_METRICS = ("id/acc", "ood/avg_acc")
+DPI = 110
+
+
+@dataclass
+class FigureEntry:
+    name: str
+    title: str
+    caption: str
+    data_uri: str
+    png: str
+    pdf: str
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    notes: list[str] = field(default_factory=list)
+    tables: list[dict[str, str]] = field(default_factory=list)
+    figures: list[FigureEntry] = field(default_factory=list)
+
+
+# -- small helpers -------------------------------------------------------------------------------
+
+def file_name(text: str) -> str:
+    """A safe file stem: letters, digits, ``._-``; everything else becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "figure"
+
+
+def _value_text(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _mode(metric: str, objective: dict[str, Any]) -> str:
+    if objective.get("metric") == metric and objective.get("mode") in ("max", "min"):
+        return objective["mode"]
+    return default_mode(metric)
+
+
+def with_config_labels(df: pd.DataFrame, search_keys: list[str]) -> pd.DataFrame:
+    """A copy of ``df`` with a ``__config`` column: ``key=value, ...`` over the searched keys."""
+    keys = [k for k in search_keys if k in df.columns and k != "seed"]
+    out = df.copy()
+    out.attrs = dict(df.attrs)
+    if not keys:
+        fallback = out["method"].map(_value_text) if "method" in out.columns else "config"
+        out[CONFIG] = fallback
+        return out
+    labels = []
+    for _, row in out[keys].iterrows():
+        parts = [f"{k}={_value_text(row[k])}" for k in keys if not pd.isna(row[k])]
+        labels.append(", ".join(parts) or "(defaults)")
+    out[CONFIG] = labels
+    return out
+
+
+# -- ablation tables -----------------------------------------------------------------------------
+
+def table_html(table: pd.DataFrame, modes: dict[str, str]) -> str:
+    """An ``ablation_table`` as an HTML table: ``mean ± std`` (n), best mean per metric in bold."""
+    rows, metrics = table.attrs["rows"], table.attrs["metrics"]
+    per_metric_n = "n" not in table.columns
+    best: dict[str, set[int]] = {}
+    for m in metrics:
+        means = [float(v) for v in table[f"{m} mean"]]
+        valid = [v for v in means if not math.isnan(v)]
+        target = (max(valid) if modes.get(m, "max") == "max" else min(valid)) if valid else None
+        best[m] = {i for i, v in enumerate(means) if target is not None and v == target}
+    body = []
+    for i in range(len(table)):
+        line = [html.escape(_value_text(table[r].iloc[i])) for r in rows]
+        for m in metrics:
+            mean, std = table[f"{m} mean"].iloc[i], table[f"{m} std"].iloc[i]
+            if pd.isna(mean):
+                text = "–"
+            else:
+                text = f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
+                if per_metric_n:
+                    text += f" (n={int(table[f'{m} n'].iloc[i])})"
+            line.append(f"<strong>{text}</strong>" if i in best[m] else text)
+        if not per_metric_n:
+            line.append(str(int(table["n"].iloc[i])))
+        body.append(line)
+    header = [html.escape(h) for h in [*rows, *(f"{m} ({modes.get(m, 'max')})" for m in metrics)]]
+    if not per_metric_n:
+        header.append("n")
+    frame = pd.DataFrame(body, columns=header)
+    return frame.to_html(index=False, escape=False, border=0, classes="ablation", na_rep="–")
+
+
+def ablation_section(df: pd.DataFrame, rows: list[str], metrics: list[str], search_keys: list[str],
+                     objective: dict[str, Any]) -> Section:
+    from sweeper import tables
+
+    section = Section("ablation", "Ablation table")
+    missing = [m for m in metrics if m not in df.columns]
+    if missing:
+        section.notes.append(f"Report metrics with no values in any trial: {', '.join(missing)}.")
+    metrics = [m for m in metrics if m in df.columns]
+    if not metrics:
+        section.notes.append("No report metric was logged; no table.")
+        return section
+    variants = [(rows, "report rows")]
+    searched = [k for k in search_keys if k in df.columns]
+    if searched and set(searched) != set(rows):
+        variants.append((searched, "every searched key"))
+    for keys, what in variants:
+        keys = [k for k in keys if k in df.columns]
+        modes = {m: _mode(m, objective) for m in metrics}
+        try:
+            table = tables.ablation_table(df, keys, metrics, modes)
+        except Exception as error:  # noqa: BLE001 - one bad table must not lose the whole report
+            section.notes.append(f"Table by {what} failed: {error}")
+            continue
+        title = f"By {', '.join(keys) or 'all trials'} ({what}): mean ± std over seeds, n = trials"
+        section.tables.append({"title": title, "html": table_html(table, modes),
+                               "markdown": tables.to_markdown(table)})
+    return section
+
+
+# -- Optuna ----------------------------------------------------------------------------------------
+
+class _Builder:
+    """Collects sections and writes figures; one per ``write_report`` call."""
+
+    def __init__(self, out_dir: Path, progress: Progress, task: Any) -> None:
+        self.out_dir = out_dir
+        self.figures_dir = out_dir / "figures"
+        self.progress, self.task = progress, task
+        self.used: set[str] = set()
+
+    def step(self, text: str) -> None:
+        self.progress.console.print(f"[dim]report:[/dim] {text}", highlight=False)
+        self.progress.update(self.task, description=text)
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def save(self, figure, name: str, title: str, caption: str = "") -> FigureEntry:
+        stem = file_name(name)
+        base, k = stem, 2
+        while stem in self.used:
+            stem, k = f"{base}-{k}", k + 1
+        self.used.add(stem)
+        png, pdf = self.figures_dir / f"{stem}.png", self.figures_dir / f"{stem}.pdf"
+        figure.savefig(png, dpi=DPI, format="png")
+        figure.savefig(pdf, format="pdf", metadata={"CreationDate": None})
+        figure.clear()
+        encoded = base64.b64encode(png.read_bytes()).decode("ascii")
+        self.progress.console.print(f"[dim]report:[/dim]   wrote figures/{stem}.png, .pdf", highlight=False)
+        return FigureEntry(stem, title, caption, f"data:image/png;base64,{encoded}",
+                           f"figures/{stem}.png", f"figures/{stem}.pdf")
+
+
+def _end_times(client, parent) -> dict[str, int]:
+    """Run id -> end time (ms) of the parent's children (for the completion order)."""
+    times: dict[str, int] = {}
+    token = None
+    while True:
+        page = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'", page_token=token)
+        times.update({run.info.run_id: run.info.end_time or 0 for run in page})
+        token = page.token
+        if not token:
+            return times
+
+
+def _report_columns(meta: dict[str, Any], df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Rows and metrics as ``sweeper report`` chooses them by default."""
+    report = meta.get("report") or {}
+    objective = meta.get("objective") or {}
+    rows = list(report.get("rows") or meta.get("search_keys") or [])
+    if report.get("metrics"):
+        metrics = list(report["metrics"])
+    else:
+        known = df.attrs.get("metrics", [])
+        target = objective.get("metric")
+        metrics = [target] if target in known else [m for m in known if not m.startswith("train/")]
+    return rows, metrics
+
+
+def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, experiment: str | None = None,
+                 *, parent_run_id: str | None = None, console: Console | None = None) -> Path:
+    """Write ``out_dir/index.html`` and ``out_dir/figures/*.png|.pdf`` for ``sweep``; returns the page.
+
+    Reads the sweep's latest launch (or ``parent_run_id``) from ``tracking_uri`` (default: the
+    ``mlflow.db`` in the working directory). Progress goes to ``console`` (default: stderr).
+    """
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from sweeper import results
+
+    from trainables.errors import InputError
+
+    console = console or Console(stderr=True)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("out_dir", f"{str(out_dir)!r} exists and is not a folder")
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("reading MLflow", total=7)
+        build = _Builder(out_dir, progress, task)
+
+        build.step(f"reading sweep {sweep!r} from MLflow")
+        client, parent = results.resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
+        pinned = parent.info.run_id  # a launch starting meanwhile cannot mix two sweeps
+        meta = results.sweep_meta(sweep, tracking_uri, experiment, pinned)
+        df = results.load(sweep, tracking_uri, experiment, pinned)
+        if df.empty:
+            raise InputError("sweep", f"sweep {sweep!r} (parent run {pinned}) has no trial runs yet")
+        tags = parent.data.tags
+        objective = meta.get("objective") or {}
+        search_keys = [k for k in (meta.get("search_keys") or []) if k != "seed"]
+        rows, metrics = _report_columns(meta, df)
+        searcher = meta.get("searcher") or tags.get(SEARCHER_TAG)
+        dims = meta.get("search_dims")
+        if not isinstance(dims, dict):  # absent (an older launch) or not decodable
+            dims = None
+        labelled = with_config_labels(df, search_keys)
+        build.step(f"{len(df)} trials, {labelled[CONFIG].nunique()} configurations, "
+                   f"searcher {searcher or 'not recorded'}")
+        build.advance()
+        sections: list[Section] = []
+
+        build.step("ablation tables")
+        sections.append(ablation_section(df, rows, metrics, search_keys, objective))
+        build.advance()
+
+        build.step("searched parameters vs report metrics")
+        effects = Section("parameters", "Searched parameters vs report metrics")
+        plot_metrics = [m for m in metrics if m in df.columns]
+        for key in search_keys:
+            if key not in df.columns or df[key].notna().sum() == 0:
+                effects.notes.append(f"{key}: no trial recorded a value.")
+                continue
+            log = bool(dims[key].get("log")) if dims and key in dims and ("int" in dims[key] or "float" in dims[key]) \
+                else None
+            figure = plots.param_effects(df, key, plot_metrics, log=log)
+            effects.figures.append(build.save(
+                figure, f"param_{key}", f"{key} vs report metrics",
+                "Mean ± std over seeds per value (bars); grey dots are single trials."))
+        if not search_keys:
+            effects.notes.append("The sweep searched no parameters.")
+        sections.append(effects)
+        build.advance()
+
+        build.step("ID vs OOD scatter")
+        scatter = Section("id-ood", "ID vs OOD accuracy")
+        if {"id/acc", "ood/avg_acc"} <= set(df.columns):
+            methods = df["method"].dropna().unique() if "method" in df.columns else []
+            colour_by = "method" if len(methods) > 1 else next((r for r in rows if r in df.columns), None)
+            figure = plots.id_ood_scatter(labelled, colour_by, wise_by=CONFIG)
+            caption = "One point per trial."
+            if plots.wise_alphas(df):
+                caption += " Lines: WiSE-FT curves (mean over seeds per configuration), α from 0 (zero-shot) to 1."
+            if "method" in df.columns and (df["method"] == plots.ZEROSHOT).any():
+                caption += " Star: zero-shot."
+            scatter.figures.append(build.save(figure, "id_vs_ood", "id/acc vs ood/avg_acc", caption))
+        else:
+            scatter.notes.append("The trials did not log both id/acc and ood/avg_acc.")
+        sections.append(scatter)
+        build.advance()
+
+        build.step("Optuna importances and optimisation history")
+        sections.append(_optuna_section(build, labelled, searcher, dims, search_keys, objective,
+                                        lambda: _end_times(client, parent)))
+        build.advance()
+
+        build.step("learning curves")
+        curves_section = Section("curves", "Learning curves")
+        history = results.load_history(sweep, tracking_uri, experiment, pinned, metrics=list(CURVE_METRICS))
+        if history.empty:
+            curves_section.notes.append("No per-epoch history of id/acc or ood/avg_acc.")
+        else:
+            curves = curve_frame(history, labelled)
+            figure = plots.learning_curves(curves, CURVE_METRICS)
+            curves_section.figures.append(build.save(
+                figure, "learning_curves", "id/acc and ood/avg_acc per epoch",
+                "Mean over seeds per configuration; bands are ± std."))
+        sections.append(curves_section)
+        build.advance()
+
+        build.step("writing index.html")
+        environment = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
+                                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        page = environment.get_template(TEMPLATE).render(
+            sweep=sweep, meta=meta, searcher=searcher or "not recorded", trials=len(df),
+            configs=int(labelled[CONFIG].nunique()),
+            statuses=", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()),
+            objective=objective, rows=rows, metrics=metrics, sections=sections,
+        )
+        index = out_dir / "index.html"
+        write_text_atomic(index, page)
+        build.advance()
+        build.step(f"done: {index}")
+    return index
+
+
+def curve_frame(history: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
+    """``config, metric, step, mean, std, n``: the history averaged over seeds per configuration."""
+    joined = history.merge(labelled[["run_id", CONFIG]], on="run_id", how="inner")
+    stats = joined.groupby([CONFIG, "metric", "step"])["value"].agg(["mean", "std", "count"]).reset_index()
+    return stats.rename(columns={CONFIG: "config", "count": "n"})
+
+
+def _optuna_section(build: _Builder, df: pd.DataFrame, searcher: str | None, dims: dict | None,
+                    search_keys: list[str], objective: dict[str, Any], end_times) -> Section:
+    section = Section("optuna", "Parameter importances and optimisation history")
+    if searcher == "grid":
+        section.notes.append("Grid sweep: every configuration was run, so there is no search to analyse "
+                             "(importances and optimisation history are for TPE / random sweeps).")
+        return section
+    if searcher is None:
+        section.notes.append(f"The parent run does not record its searcher (tag {SEARCHER_TAG}); "
+                             "the analysis below treats the trials as a TPE / random search.")
+    if dims is None:
+        section.notes.append(f"The parent run does not record the search dimensions (tag {SEARCH_TAG}); "
+                             "distributions are inferred from the values the trials used.")
+    metric, mode = objective.get("metric"), objective.get("mode", "max")
+    if not metric or metric not in df.columns:
+        section.notes.append(f"The objective {metric!r} was not logged by any trial.")
+        return section
+    if not search_keys:
+        section.notes.append("The sweep searched no parameters.")
+        return section
+    rebuilt = rebuild_study(df, search_keys, dims, metric, mode, end_times())
+    section.notes.extend(rebuilt.notes)
+    trials = rebuilt.study.trials
+    if trials:
+        values = [t.value for t in trials]
+        figure = plots.optimization_history(values, mode, metric, rebuilt.labels)
+        section.figures.append(build.save(
+            figure, "optimization_history", f"optimisation history of {metric}",
+            "Objective (mean over seeds) of each configuration in completion order; "
+            f"the line is the best so far ({mode})."))
+    varied = {name for t in trials for name in t.params
+              if len({str(u.params.get(name)) for u in trials if name in u.params}) > 1}
+    if len(trials) < 2 or not varied:
+        section.notes.append("Importances need at least two finished configurations that differ.")
+        return section
+    if len({t.value for t in trials}) < 2:
+        section.notes.append("Importances are undefined: the objective is the same for every configuration.")
+        return section
+    try:
+        values, warned = importances_of(rebuilt.study)
+    except Exception as error:  # noqa: BLE001 - one failed analysis must not lose the whole report
+        section.notes.append(f"Optuna could not compute importances: {type(error).__name__}: {error}")
+        return section
+    section.notes.extend(warned)
+    if not values or any(math.isnan(v) for v in values.values()):
+        section.notes.append("Optuna returned no usable importances.")
+        return section
+    section.figures.insert(0, build.save(
+        plots.importances(values, f"importance for {metric}"), "param_importances",
+        f"parameter importances for {metric}",
+        f"optuna.importance.get_param_importances (default evaluator, PED-ANOVA) on {len(trials)} "
+        "configurations; each configuration's value is its mean over seeds."))
+    return section
