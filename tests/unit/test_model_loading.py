@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import open_clip
+import json
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -74,8 +75,14 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 def test_checkpoint_of_another_architecture_is_rejected(random_v1, tmp_path: Path) -> None:
     path = tmp_path / "v1.pt"
     torch.save(random_v1.state_dict(), path)
+    # A narrower sibling of the zoo's architecture (v1 and v2 share one).
+    config = json.loads(zoo.config_path("tiny-clip-v1").read_text())
+    config["vision_cfg"]["width"] = 64
+    other = tmp_path / "tiny-clip-narrow.json"
+    other.write_text(json.dumps(config))
+    open_clip.add_model_config(other)
     with pytest.raises(InputError, match="does not match the architecture"):
-        load_clip({"arch": "tiny-clip-v2", "pretrained": str(path)})
+        load_clip({"arch": "tiny-clip-narrow", "pretrained": str(path)})
 
 
 def test_missing_checkpoint_file_is_named(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """The quality bar of the shipped zoo, measured on the shipped weights.
 
 The bar (issue 2): zero-shot accuracy between 0.40 and 0.85 on every domain and below 0.60 on at
-least one, and plain fine-tuning on photo lifting photo by 20 points or more. The shipped models
-do not meet all of it yet; those checks are strict xfails that state the measured numbers, so
-they turn red (XPASS) the moment a rebuilt zoo meets them and the marker must go.
+least one, and plain fine-tuning on photo lifting photo by 20 points or more. tiny-clip-v1 meets
+the zero-shot part; fine-tuning lifts its photo by 9 points, not 20, and tiny-clip-v2 is saturated.
+Those checks are strict xfails that state the measured numbers, so they turn red (XPASS) the
+moment a rebuilt zoo meets them and the marker must go.
 """
 
 from __future__ import annotations
@@ -51,9 +52,7 @@ def test_zero_shot_is_not_saturated_on_any_domain(measured, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param("tiny-clip-v1", marks=pytest.mark.xfail(
-        strict=True, reason="tiny-clip-v1's hardest domain is sketch at 0.732 (card)")),
-    pytest.param("tiny-clip-v2", marks=SATURATED_V2),
+    "tiny-clip-v1", pytest.param("tiny-clip-v2", marks=SATURATED_V2),
 ])
 def test_zero_shot_is_below_sixty_percent_somewhere(measured, name: str) -> None:
     accs = measured[name]["zero_shot"]
@@ -66,7 +65,7 @@ def test_shipped_weights_fit_the_size_limit(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="3 epochs of FT lift tiny-clip-v1's photo from 0.689 to 0.711 only")
+@pytest.mark.xfail(strict=True, reason="3 epochs of FT lift tiny-clip-v1's photo from 0.5225 to 0.611 only (+9)")
 def test_fine_tuning_on_photo_lifts_photo_by_twenty_points() -> None:
     zero_shot = zoo.read_card("tiny-clip-v1")["evaluation"]["zero_shot"]["photo"]
     metrics = run({
