@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from trainables.errors import InputError
 
+from sweeper.commands import jobs as jobs_command
 from sweeper.commands import launch as launch_command
 from sweeper.commands import methods as methods_command
 from sweeper.commands import report as report_command
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate_command.add_parser(commands)
     report_command.add_parser(commands)
     status_command.add_parser(commands)
+    jobs_command.add_parsers(commands)
     ui_command.add_parser(commands)
     return parser
 

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from sweeper.cluster import storage_root
 from sweeper.live import LiveView, SweepProgress
 from sweeper.space import make_searcher
 from sweeper.spec import SweepSpec, check_tracking_uri, grid_points
@@ -51,19 +52,26 @@ def base_trial(spec: SweepSpec) -> dict[str, Any]:
         # Only what the file sets: each trial's method fills the rest from its default_train.
         "train": spec.explicit_train(),
         "params": spec.method_keys({}),
+        # The trial caps its GPU memory at this share and sizes its data-loading workers to the CPUs.
+        "resources": spec.resources.model_dump(),
     }
 
 
 def ensure_ray(address: str | None = None) -> None:
+    """Embedded Ray by default; with ``address`` (``auto`` or HOST:PORT) join that cluster, token auth on."""
+    if address:
+        from sweeper.cluster import connect
+
+        connect(address)  # checks the address even when Ray is already up
+        return
     import ray
 
     if ray.is_initialized():
         return
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
 
 
-def launch(spec: SweepSpec, storage: Path | None = None, console: Console | None = None) -> int:
+def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console | None = None) -> int:
     """Run every trial of ``spec``; returns 0 when all finished, 1 when any failed."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -71,7 +79,7 @@ def launch(spec: SweepSpec, storage: Path | None = None, console: Console | None
     console = console or Console()
     uri = resolve_uri(spec.tracking.uri)
     check_tracking_uri(uri, "tracking.uri")
-    storage = (storage or Path.cwd() / "sweeps").resolve()
+    storage = storage_root(storage)  # a URI (s3://...) as given, a path made absolute
     rows = spec.report_rows
     metric, mode = spec.objective.metric, spec.objective.mode
     points = grid_points(spec) if spec.searcher == "grid" else []
@@ -116,7 +124,7 @@ def launch(spec: SweepSpec, storage: Path | None = None, console: Console | None
                     max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
-                    name=spec.name, storage_path=str(storage), verbose=0,
+                    name=spec.name, storage_path=storage, verbose=0,
                     failure_config=tune.FailureConfig(max_failures=spec.max_retries),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     callbacks=[LiveView(progress, live, console)],
@@ -132,6 +140,6 @@ def launch(spec: SweepSpec, storage: Path | None = None, console: Console | None
     failed = results.num_errors
     console.print(
         f"sweep {spec.name}: {len(progress.done)} trials finished, {failed} failed; "
-        f"storage {storage / spec.name}; MLflow {uri} (parent run {tracking.parent_run_id})"
+        f"storage {storage}/{spec.name}; MLflow {uri} (parent run {tracking.parent_run_id})"
     )
     return 1 if failed else 0

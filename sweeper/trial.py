@@ -78,7 +78,8 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
     torch.set_num_threads(context.threads)
     trial = trial_config(context, config)
     tune_context = tune.get_context()
-    without_seed = trial.model_dump(mode="json", exclude={"seed"})
+    # Resources say where a trial runs, not what it computes: 0.25 or 1 GPU hash alike.
+    without_seed = trial.model_dump(mode="json", exclude={"seed", "resources"})
     tags = {
         "sweeper.method": trial.method,
         "sweeper.seed": str(trial.seed),

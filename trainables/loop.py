@@ -3,6 +3,7 @@
 AdamW over the method's parameter groups, linear warmup then cosine decay per step, evaluation on
 the ID domain and every OOD domain after each epoch, and a checkpoint each epoch. The loop knows
 nothing of Ray or MLflow: it hands each epoch's metrics and a checkpoint writer to a reporter.
+On CUDA it keeps to the trial's GPU share and runs forward passes in bf16 (``trainables.device``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 from trainables import registry
 from trainables.data.sources import open_source
 from trainables.data.transforms import train_transform
+from trainables.device import TrialResources, autocast, loader_options, share_gpu
 from trainables.evaluation import evaluate, eval_batches, retention_metrics
 from trainables.methods.base import Method, TrialContext
 from trainables.models.loading import load_clip
@@ -59,6 +61,8 @@ class TrialConfig(BaseModel):
     params: dict[str, Any] = {}
     seed: int = 0
     device: str = "auto"
+    # Where the trial runs, not what it computes: the sweep leaves it out of the config hash.
+    resources: TrialResources = TrialResources()
 
     @model_validator(mode="after")
     def _method_train_defaults(self) -> TrialConfig:
@@ -106,9 +110,15 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
     return method, {"source": source, "eval": splits, "tasks": tasks}
 
 
+def _evaluate(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
+    with autocast(device):
+        return evaluate(method, data["eval"], config.data.id, device)
+
+
 def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
-    metrics = evaluate(method, data["eval"], config.data.id, device)
-    metrics.update(retention_metrics(method, data["tasks"], device))
+    metrics = _evaluate(method, data, config, device)
+    with autocast(device):
+        metrics.update(retention_metrics(method, data["tasks"], device))
     metrics.update(method.parameter_metrics())
     return metrics
 
@@ -116,7 +126,7 @@ def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch
 def _finish(method: Method, data: dict, config: TrialConfig, device: torch.device,
             metrics: dict[str, float], artifacts: ArtifactSink | None) -> None:
     """End-of-training extras: post-hoc metrics (WiSE-FT curve, compatibility) and artifacts."""
-    metrics.update(method.posthoc_metrics(lambda m: evaluate(m, data["eval"], config.data.id, device)))
+    metrics.update(method.posthoc_metrics(lambda m: _evaluate(m, data, config, device)))
     if artifacts is not None:
         for name, text in method.artifacts().items():
             artifacts(name, text)
@@ -131,6 +141,7 @@ def run(
     """Train and evaluate one trial; returns the last epoch's metrics."""
     config = TrialConfig.model_validate(config)
     device = _device(config.device)
+    share_gpu(device, config.resources.gpu)  # before the model takes any memory
     method, data = build_method(config, device)
     report = reporter or (lambda epoch, metrics, checkpoint: None)
     if not method.trains:
@@ -143,6 +154,7 @@ def run(
     split = data["source"].split(config.data.id, "train")
     bundle = method.context.bundle
     dataset = split.dataset(train_transform(bundle.image_size, bundle.mean, bundle.std))
+    loading = loader_options(split.images is not None, config.resources.cpu, device)
     steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
     optimizer = torch.optim.AdamW(method.parameter_groups(), lr=train.lr, weight_decay=train.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -164,10 +176,11 @@ def run(
     for epoch in range(start_epoch, train.epochs):
         method.train()
         order = torch.Generator().manual_seed(config.seed * 10_007 + epoch)
-        loader = DataLoader(dataset, batch_size=train.batch_size, shuffle=True, generator=order)
+        loader = DataLoader(dataset, batch_size=train.batch_size, shuffle=True, generator=order, **loading)
         totals: dict[str, float] = {}
         for images, labels in loader:
-            terms = method.training_loss(images.to(device), labels.to(device))
+            with autocast(device):
+                terms = method.training_loss(images.to(device), labels.to(device))
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()

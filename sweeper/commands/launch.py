@@ -1,22 +1,84 @@
-"""``sweeper launch FILE``: validate the sweep file, then run every trial with Ray Tune."""
+"""``sweeper launch FILE``: validate the sweep file, then run every trial with Ray Tune.
+
+Where the driver runs: here on an embedded Ray (default); here against an existing cluster
+(``--address auto|HOST:PORT``); or on the cluster itself as a Ray Job (``--cluster URL``), which
+returns once the job is submitted. The file is validated here first in every case.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from pathlib import Path
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("launch", help="run a sweep file on a local Ray instance")
+    parser = commands.add_parser("launch", help="run a sweep file (local Ray, a Ray cluster, or a Ray Job)")
     parser.add_argument("file", type=Path, help="sweep YAML file (see README: the sweep file)")
-    parser.add_argument("--storage", type=Path, default=None,
-                        help="Ray Tune storage folder (default ./sweeps; the sweep goes in <storage>/<name>)")
+    parser.add_argument("--storage", default=None, metavar="PATH|URI",
+                        help="Ray Tune storage (default ./sweeps; the sweep goes in <storage>/<name>); "
+                             "on a cluster of several nodes: s3://..., gs://..., or a shared path with --shared-storage")
+    parser.add_argument("--shared-storage", action="store_true",
+                        help="the --storage path (and a sqlite tracking.uri) is on a file system that every node "
+                             "mounts at the same path (NFS)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                       help="run the driver here against an existing Ray cluster (its GCS address; `auto` on a "
+                            "cluster node); Ray token auth stays on (RAY_AUTH_TOKEN or ~/.ray/auth_token)")
+    where.add_argument("--cluster", default=None, metavar="URL",
+                       help="submit the sweep as a Ray Job to the cluster's dashboard (http://HEAD:8265), print "
+                            "the job id and return; see sweeper status/logs/stop --cluster")
+    parser.add_argument("--working-dir", type=Path, default=None, metavar="DIR",
+                        help="with --cluster: the folder sent with the job (default: the current folder; "
+                             "it must contain FILE)")
     parser.set_defaults(run=run_launch)
+
+
+def _interrupt_on_sigterm() -> None:
+    """`ray job stop` sends SIGTERM: end like Ctrl-C, so the sweep's MLflow runs are closed."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def run_launch(args: argparse.Namespace) -> int:
     from sweeper import spec as spec_module
-    from sweeper.launch import launch  # Ray is imported only once the file is valid
 
-    spec = spec_module.load(args.file)
-    return launch(spec, storage=args.storage)
+    if args.address or args.cluster:
+        from sweeper.cluster import keep_token_auth
+
+        keep_token_auth()  # before Ray is imported: Ray reads RAY_AUTH_MODE once
+    spec = spec_module.load(args.file)  # nothing is started or submitted before the file is valid
+    if args.working_dir is not None and not args.cluster:
+        from trainables.errors import InputError
+
+        raise InputError("--working-dir", "only applies with --cluster")
+    if args.cluster:
+        from sweeper import cluster
+
+        job_id = cluster.submit(spec, args.cluster, args.storage, args.shared_storage, args.working_dir)
+        url = args.cluster
+        print(job_id)
+        print(f"submitted sweep {spec.name} as Ray Job {job_id}; follow it with\n"
+              f"  sweeper status {job_id} --cluster {url}\n  sweeper logs {job_id} --cluster {url} --follow\n"
+              f"  sweeper stop {job_id} --cluster {url}")
+        return 0
+    from sweeper.launch import ensure_ray, launch  # Ray is imported only once the file is valid
+
+    if args.address:
+        from sweeper import cluster
+        from sweeper.tracking import resolve_uri
+
+        ensure_ray(args.address)
+        cluster.check_storage(args.storage, args.shared_storage, cluster.alive_nodes(), resolve_uri(spec.tracking.uri))
+        _interrupt_on_sigterm()
+    try:
+        return launch(spec, storage=args.storage)
+    except KeyboardInterrupt:
+        if not args.address:
+            raise
+        print(f"sweeper: sweep {spec.name} stopped; its MLflow runs are closed as KILLED", file=sys.stderr)
+        return 130

@@ -21,10 +21,13 @@ STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("status", help="trials by state, best so far, time used and left")
-    parser.add_argument("name", metavar="NAME", nargs="?", help="one sweep (default: list every sweep)")
+    parser.add_argument("name", metavar="NAME", nargs="?",
+                        help="one sweep (default: list every sweep); with --cluster, one job id")
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
     parser.add_argument("--experiment", default=None, help="look only in this MLflow experiment")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--cluster", default=None, metavar="URL",
+                        help="list the Ray Jobs of this cluster (http://HEAD:8265), or one job's status")
     parser.set_defaults(run=run)
 
 
@@ -87,6 +90,10 @@ def _one(console: Console, summary: dict[str, Any], children: list) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cluster:
+        from sweeper import cluster
+
+        return cluster.show_status(args.cluster, args.name, as_json=args.json)
     from sweeper import results
 
     console = Console()

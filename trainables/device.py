@@ -1,0 +1,64 @@
+"""What a trial may use of its machine: its GPU share, bf16 autocast on CUDA, data-loading workers.
+
+A sweep's ``resources: {cpu, gpu}`` reach the trial as :class:`TrialResources`. On CUDA the trial
+caps its caching allocator at its GPU share (Ray packs fractional trials onto one GPU but does not
+limit their memory), runs its forward passes under bf16 autocast, and loads file-backed images
+with ``cpu - 1`` worker processes. On CPU every one of these is a no-op, so CPU results do not change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrialResources(BaseModel):
+    """The trial's share of its node, as requested from Ray (``resources`` of the sweep file)."""
+
+    model_config = ConfigDict(extra="forbid")
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+
+def share_gpu(device: torch.device, gpu: float) -> float | None:
+    """Cap this process's CUDA memory at the trial's GPU share (0.25 -> a quarter of the device).
+
+    Returns the fraction set, or None when nothing was capped: a CPU device, or no GPU requested
+    (a trial run outside Ray that owns the whole device). A share above one GPU caps nothing (1.0).
+    The cap covers the caching allocator only; each process's CUDA context (a few hundred MB) comes
+    on top of it.
+    """
+    if device.type != "cuda" or gpu <= 0:
+        return None
+    fraction = min(1.0, float(gpu))
+    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    return fraction
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast for forward passes on a CUDA device that supports bf16; fp32 elsewhere.
+
+    Use a fresh context for each forward pass and run ``backward()`` outside it. bf16 keeps fp32's
+    exponent range, so no loss scaling is needed.
+    """
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def loader_workers(in_memory: bool, cpus: float) -> int:
+    """Data-loading worker processes: none for in-memory tensors (slicing beats IPC), else one per
+    CPU of the trial beyond the one that trains."""
+    if in_memory:
+        return 0
+    return max(0, int(cpus) - 1)
+
+
+def loader_options(in_memory: bool, cpus: float, device: torch.device) -> dict[str, Any]:
+    """``DataLoader`` keyword arguments for a trial's data: workers, and pinned memory when
+    workers feed a CUDA device."""
+    workers = loader_workers(in_memory, cpus)
+    return {"num_workers": workers, "pin_memory": workers > 0 and device.type == "cuda"}
