@@ -19,14 +19,14 @@ p_zs) ("ft_to_zs"); the default direction "zs_to_ft" is the spec's, the one KD u
 
 from __future__ import annotations
 
-import copy
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from trainables.methods.base import ImageClassifier, MethodParams, TrialContext
+from trainables.methods._anchored import AnchoredClassifier
+from trainables.methods.base import MethodParams, TrialContext
 from trainables.methods.lipsum_ft import energy_gap
 from trainables.models.heads import context_head
 from trainables.registry import register
@@ -50,7 +50,7 @@ def context_kl(v: torch.Tensor, v0: torch.Tensor, direction: str) -> torch.Tenso
 
 
 @register("car_ft")
-class CarFt(ImageClassifier):
+class CarFt(AnchoredClassifier):
     """FT with the image tower's context distribution kept close to the zero-shot one."""
 
     Params = CarFtParams
@@ -59,23 +59,15 @@ class CarFt(ImageClassifier):
 
     def __init__(self, context: TrialContext, params: CarFtParams) -> None:
         super().__init__(context, params)
-        # theta_0: a frozen copy of the zero-shot image tower, never in the optimiser.
-        self.visual_zero_shot = copy.deepcopy(self.model.visual).requires_grad_(False).eval()
         bundle = context.bundle
         ctx = context_head(self.model, bundle.tokenizer, context.classnames, context.templates)
         self.register_buffer("context_weights", ctx.to(context.device))
-
-    def train(self, mode: bool = True) -> CarFt:
-        super().train(mode)
-        self.visual_zero_shot.eval()
-        return self
 
     def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.image_features(images)
         ce = F.cross_entropy(self.scale * features @ self.head, labels)
         p = self.params
-        with torch.no_grad():
-            reference = F.normalize(self.visual_zero_shot(images), dim=-1)
+        reference = self.zero_shot_features(images)
         v = p.scale_c * features @ self.context_weights
         v0 = p.scale_c * reference @ self.context_weights
         kl = context_kl(v, v0, p.direction)

@@ -12,7 +12,6 @@ The loss is CE + lam * R. Defaults follow the reference: L = 8, M = 80, lam = 1.
 
 from __future__ import annotations
 
-import copy
 from typing import Literal
 
 import torch
@@ -20,7 +19,8 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from trainables.errors import InputError
-from trainables.methods.base import ImageClassifier, MethodParams, TrialContext
+from trainables.methods._anchored import AnchoredClassifier
+from trainables.methods.base import MethodParams
 from trainables.registry import register
 
 SOT, EOT = 49406, 49407
@@ -55,27 +55,17 @@ def energy_gap(
 
 
 @register("lipsum_ft")
-class LipsumFT(ImageClassifier):
+class LipsumFT(AnchoredClassifier):
     """FT whose image tower is kept close to zero-shot in energy on random texts."""
 
     Params = LipsumParams
     params: LipsumParams
     paper = "Nam, Heo and Lee, ICLR 2024 (Lipsum-FT); regulariser from cs-giung/lipsum-ft"
 
-    def __init__(self, context: TrialContext, params: LipsumParams) -> None:
-        super().__init__(context, params)
-        # The zero-shot image tower theta_0: a frozen copy, never in the optimiser.
-        self.visual_zero_shot = copy.deepcopy(self.model.visual).requires_grad_(False).eval()
-
     @classmethod
     def check(cls, params: LipsumParams, context_length: int) -> None:
         if params.L + 2 > context_length:
             raise InputError("L", f"L + 2 = {params.L + 2} exceeds the model's text context length {context_length}")
-
-    def train(self, mode: bool = True) -> LipsumFT:
-        super().train(mode)
-        self.visual_zero_shot.eval()
-        return self
 
     def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.image_features(images)
@@ -84,7 +74,7 @@ class LipsumFT(ImageClassifier):
         tokens = random_texts(p.M, p.L, self.context.bundle.context_length, self.context.generator)
         with torch.no_grad():
             texts = F.normalize(self.model.encode_text(tokens.to(images.device)), dim=-1)
-            reference = F.normalize(self.visual_zero_shot(images), dim=-1)
+        reference = self.zero_shot_features(images)
         v = self.scale * features @ texts.T
         v0 = self.scale * reference @ texts.T
         reg = energy_gap(v, v0, p.loss, p.tau)
