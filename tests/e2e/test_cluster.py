@@ -28,7 +28,6 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from sweeper.cli import main
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -295,39 +294,40 @@ def test_a_wrong_token_is_refused_with_exit_2(two_nodes: Cluster, tmp_path: Path
 # No cluster needed below: these fail before anything connects.
 
 
-@pytest.fixture()
-def token_env(monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", "unused")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+def cli_in_subprocess(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run the CLI in its own process, as a user would. In this test process it would import Ray
+    under RAY_AUTH_MODE=token, which Ray caches at import: the session's embedded Ray (used by the
+    other e2e tests) would then start in token mode too."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="unused")
+    done = subprocess.run([sys.executable, "-m", "sweeper.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr
 
 
-def test_an_unreachable_cluster_url_exits_2_before_submitting(token_env, tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_an_unreachable_cluster_url_exits_2_before_submitting(tmp_path: Path) -> None:
     write_sweep(tmp_path, "nowhere", tmp_path / "mlflow.db")
     (port,) = free_ports(1)
-    code = main(["launch", "nowhere.yaml", "--cluster", f"http://127.0.0.1:{port}", "--storage", str(tmp_path / "s")])
+    code, error = cli_in_subprocess(
+        ["launch", "nowhere.yaml", "--cluster", f"http://127.0.0.1:{port}", "--storage", str(tmp_path / "s")], tmp_path)
     assert code == 2
-    error = capsys.readouterr().err
     assert error.startswith("sweeper: error: --cluster: no Ray dashboard answers at") and error.count("\n") == 1
 
 
-def test_an_unreachable_address_exits_2_before_any_run(token_env, tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_an_unreachable_address_exits_2_before_any_run(tmp_path: Path) -> None:
     write_sweep(tmp_path, "nowhere", tmp_path / "mlflow.db")
     (port,) = free_ports(1)
-    assert main(["launch", "nowhere.yaml", "--address", f"127.0.0.1:{port}"]) == 2
-    error = capsys.readouterr().err
+    code, error = cli_in_subprocess(["launch", "nowhere.yaml", "--address", f"127.0.0.1:{port}"], tmp_path)
+    assert code == 2
     assert error.startswith("sweeper: error: --address: no Ray cluster answers at") and error.count("\n") == 1
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweeps").exists()
 
 
-def test_cluster_needs_a_storage_and_tracking_the_cluster_can_keep(token_env, tmp_path: Path, monkeypatch,
-                                                                  capsys) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_cluster_needs_a_storage_and_tracking_the_cluster_can_keep(tmp_path: Path) -> None:
     write_sweep(tmp_path, "defaults", tmp_path / "mlflow.db")
-    assert main(["launch", "defaults.yaml", "--cluster", "http://127.0.0.1:1"]) == 2
-    assert "--storage: with --cluster" in capsys.readouterr().err
+    code, error = cli_in_subprocess(["launch", "defaults.yaml", "--cluster", "http://127.0.0.1:1"], tmp_path)
+    assert code == 2 and "--storage: with --cluster" in error
     write_sweep(tmp_path, "defaults", tmp_path / "mlflow.db", tracking={"uri": None})
-    assert main(["launch", "defaults.yaml", "--cluster", "http://127.0.0.1:1", "--storage", "/srv/sweeps"]) == 2
-    assert "tracking.uri: with --cluster" in capsys.readouterr().err
+    code, error = cli_in_subprocess(
+        ["launch", "defaults.yaml", "--cluster", "http://127.0.0.1:1", "--storage", "/srv/sweeps"], tmp_path)
+    assert code == 2 and "tracking.uri: with --cluster" in error

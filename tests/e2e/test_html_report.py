@@ -126,8 +126,10 @@ def check_in_browser(index: Path, tmp: Path, figures: int) -> None:
 def test_tpe_sweep_report_renders_in_chromium_with_importances(local_ray, workdir, capsys) -> None:
     from sweeper.cli import main
 
+    # lr spans two decades so that the objective differs between configurations: on tiny data a
+    # search over L alone can tie every trial, and importances of a flat objective are undefined.
     path = write_sweep(workdir, "tpe-html", method="lipsum_ft", fixed={"M": 8}, searcher="tpe", num_samples=3,
-                       search_seed=3, search={"L": {"int": [1, 8]}},
+                       search_seed=3, search={"L": {"int": [1, 8]}, "lr": {"float": [1e-5, 1e-3], "log": True}},
                        report={"rows": ["L"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]})
     assert main(["launch", str(path)]) == 0
     capsys.readouterr()
@@ -140,7 +142,8 @@ def test_tpe_sweep_report_renders_in_chromium_with_importances(local_ray, workdi
 
     page = index.read_text(encoding="utf-8")
     names = check_self_contained(page, out / "figures")
-    assert names == ["param_L", "id_vs_ood", "param_importances", "optimization_history", "learning_curves"]
+    assert names == ["param_L", "param_lr", "id_vs_ood", "param_importances", "optimization_history",
+                     "learning_curves"]
     check_figures(out, names)
     assert "<table" in page and "id/acc (max)" in page and "id/ece (min)" in page
     assert "Grid sweep" not in page and "does not record" not in page  # searcher and dims come from the parent
