@@ -57,10 +57,10 @@ class Cluster:
     env: dict[str, str]
     shared: Path  # stands for an NFS mount: both nodes are on this machine
 
-    def sweeper(self, *args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    def sweeper(self, *args: str, cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
         return self.sweepers([*args], cwd=cwd, timeout=timeout)[0]
 
-    def sweepers(self, *commands: list[str], cwd: Path, timeout: float = 240) -> list[subprocess.CompletedProcess]:
+    def sweepers(self, *commands: list[str], cwd: Path, timeout: float = 420) -> list[subprocess.CompletedProcess]:
         """Run ``sweeper`` commands side by side (each start imports torch: seconds on this box)."""
         env = {k: v for k, v in self.env.items() if k != "RAY_AUTH_MODE"}  # sweeper sets it itself
         running = [subprocess.Popen([str(BIN / "sweeper"), *argv], cwd=cwd, env=env, text=True,
@@ -79,7 +79,7 @@ class Cluster:
     def job_status(self, job_id: str) -> str:
         return self.api(f"/api/jobs/{job_id}")["status"]
 
-    def wait_job(self, job_id: str, until: set[str], timeout: float = 240) -> str:
+    def wait_job(self, job_id: str, until: set[str], timeout: float = 480) -> str:
         deadline = time.monotonic() + timeout
         while (status := self.job_status(job_id)) not in until:
             assert time.monotonic() < deadline, f"job {job_id} still {status} after {timeout}s"
