@@ -3,6 +3,7 @@ LoRSU's structured updates (bitwise), its parameter accounting, and a LoRA trial
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -17,10 +18,14 @@ from trainables.methods.base import TrialContext
 from trainables.methods.lora import LoRA, LoRAParams
 from trainables.methods.lorsu import LoRSU, LoRSUParams, head_rows, head_scores, top_fraction_mask
 from trainables.models.loading import load_clip
+from trainables.models import zoo
 from trainables.models.lora import LoRAAttention, LowRankDelta, add_lora, lora_of, merge_lora
 
 torch.set_num_threads(1)
 SHAPES = ShapesSource(ShapesConfig(per_class={"train": 4, "val": 1, "test": 5}))
+
+# tiny-clip-v1's image-tower width (4 layers of 32-wide heads); the hand counts below follow it.
+WIDTH = json.loads(zoo.config_path("tiny-clip-v1").read_text())["vision_cfg"]["width"]
 
 
 def _context() -> TrialContext:
@@ -105,7 +110,7 @@ def test_lora_method_merges_into_the_weights_without_changing_its_outputs() -> N
     method = LoRA(_context(), LoRAParams()).eval()
     trained = {n for n, p in method.named_parameters() if p.requires_grad}
     assert trained and all(n.split(".")[-1] in {"A", "B"} and ".attn." in n for n in trained)
-    assert len(trained) == 4 * 3 * 2 and method.parameter_metrics()["params/trainable"] == 4 * 3 * 2 * (96 + 96)
+    assert len(trained) == 4 * 3 * 2 and method.parameter_metrics()["params/trainable"] == 4 * 3 * 2 * (WIDTH + WIDTH)
     images, _ = _batch()
     with torch.no_grad():
         zero_shot = method.logits(images)
@@ -133,7 +138,7 @@ def test_lorsu_changes_only_selected_heads_fc1_entries_biases_and_proj() -> None
     images, labels = _batch()
     method.prepare([(images[:10], labels[:10]), (images[10:], labels[10:])])
     heads, fc1_mask = method.heads.clone(), method.fc1_mask.clone()
-    assert heads.shape == (4, 1) and (fc1_mask.flatten(1).sum(1) == int(0.1 * 384 * 96)).all()
+    assert heads.shape == (4, 1) and (fc1_mask.flatten(1).sum(1) == int(0.1 * 4 * WIDTH * WIDTH)).all()
     # Weight decay on, to show the masked fc1 entries are still left bitwise alone.
     optimiser = torch.optim.AdamW(method.parameter_groups(), lr=1e-2, weight_decay=0.1)
     method.train()
@@ -152,7 +157,7 @@ def test_lorsu_changes_only_selected_heads_fc1_entries_biases_and_proj() -> None
             assert torch.equal(merged[key], value), key
     assert not torch.equal(merged["visual.proj"], original["visual.proj"])
     for i in range(4):
-        rows = head_rows(heads[i], 3, 32)
+        rows = head_rows(heads[i], WIDTH // 32, 32)
         qkv, qkv0 = merged[f"{prefix}.{i}.attn.in_proj_weight"], original[f"{prefix}.{i}.attn.in_proj_weight"]
         assert torch.equal(qkv[~rows], qkv0[~rows]) and not torch.equal(qkv[rows], qkv0[rows])
         fc1, fc10 = merged[f"{prefix}.{i}.mlp.c_fc.weight"], original[f"{prefix}.{i}.mlp.c_fc.weight"]
@@ -173,9 +178,9 @@ def test_lorsu_selects_heads_by_the_mean_clip_gradient_and_restores_from_checkpo
         w.requires_grad_(True)
     grads = torch.autograd.grad(method.eval().contrastive_loss(images, labels), weights)
     for layer, grad in enumerate(grads):
-        assert method.heads[layer].tolist() == sorted(head_scores(grad, 3).topk(2).indices.tolist())
+        assert method.heads[layer].tolist() == sorted(head_scores(grad, WIDTH // 32).topk(2).indices.tolist())
         assert torch.equal(lora_of(method.blocks[layer].attn, "in_proj_weight").row_mask,
-                           head_rows(method.heads[layer], 3, 32))
+                           head_rows(method.heads[layer], WIDTH // 32, 32))
     for w in weights:
         w.requires_grad_(False)
     # A fresh method restores heads, masks and trained values from the checkpointed state.
@@ -196,11 +201,10 @@ def test_lorsu_selects_heads_by_the_mean_clip_gradient_and_restores_from_checkpo
 def test_lorsu_counts_effective_parameters_and_rejects_too_many_heads() -> None:
     method = LoRSU(_context(), LoRSUParams())  # r = 8, k = 1, sparsity = 0.1 on tiny-clip-v1
     method.prepare([_batch()])
-    layers, width, fc1 = 4, 96, 384 * 96
+    layers, width, fc1 = 4, WIDTH, 4 * WIDTH * WIDTH
     rows = 3 * 1 * 32  # q, k, v rows of one 32-wide head
     biases = layers * (3 * width + 4 * width)
-    expected = layers * int(0.1 * fc1) + layers * 8 * (rows + width) + 8 * (96 + 64) + biases
-    assert expected == 24856
+    expected = layers * int(0.1 * fc1) + layers * 8 * (rows + width) + 8 * (width + 64) + biases
     # The same number counted from the actual masks and factors.
     counted = int(method.fc1_mask.sum())
     for block in method.blocks:
@@ -211,10 +215,11 @@ def test_lorsu_counts_effective_parameters_and_rejects_too_many_heads() -> None:
     assert counted == expected
     metrics = method.parameter_metrics()
     assert metrics["params/trainable"] == expected
-    assert metrics["params/trainable_fraction"] == pytest.approx(expected / 3783169)
-    assert metrics["params/visual_fraction"] == pytest.approx(expected / 464832)
+    model = _context().bundle.model
+    assert metrics["params/trainable_fraction"] == pytest.approx(expected / sum(p.numel() for p in model.parameters()))
+    assert metrics["params/visual_fraction"] == pytest.approx(expected / sum(p.numel() for p in model.visual.parameters()))
     with pytest.raises(InputError, match="heads") as error:
-        LoRSU(_context(), LoRSUParams(k=4))
+        LoRSU(_context(), LoRSUParams(k=WIDTH // 32 + 1))
     assert error.value.where == "k"
     with pytest.raises(ValueError):
         LoRSUParams(sparsity=0.0)
@@ -225,4 +230,4 @@ def test_lora_trial_returns_finite_metrics() -> None:
     metrics = run({"method": "lora", "data": {"source": source, "id": "photo", "ood": ["sketch"]},
                    "train": {"epochs": 1, "batch_size": 20}})
     assert metrics and all(math.isfinite(v) for v in metrics.values())
-    assert metrics["params/trainable"] == 4 * 3 * 2 * 192
+    assert metrics["params/trainable"] == 4 * 3 * 2 * 2 * WIDTH

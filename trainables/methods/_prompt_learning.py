@@ -48,6 +48,12 @@ class PromptParams(MethodParams):
 
 
 class KDParams(PromptParams):
+    """KgCoOp-style prompts: N = 4 context vectors initialised from "a photo of a", plus a KD target."""
+
+    n_ctx: int = Field(4, ge=1, le=64, description="number of learnable context vectors N")
+    ctx_init: str = Field("a photo of a", min_length=1, description=(
+        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
+        "embeddings initialise the context"))
     kd_template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
         "hand-written template of the zero-shot KD target w^zs (KgCoOp's CUSTOM_TEMPLATES)"))
 

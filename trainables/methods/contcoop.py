@@ -40,10 +40,6 @@ CLASS_FEATURE_TEMPLATE = "a photo of a {}."
 
 
 class ContCoOpParams(KDParams):
-    n_ctx: int = Field(4, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("a photo of a", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        "embeddings initialise the context"))
     lam: float = Field(8.0, ge=0, description="weight of the KD term 1 - mean_c cos(w_c, w_c^zs) [R]")
     class_embedding: Literal["tokens", "text_feature"] = Field("tokens", description=(
         "E_c: the class name's token embeddings (L_c x D), or the zero-shot text feature of "

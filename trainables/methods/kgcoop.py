@@ -20,10 +20,6 @@ from trainables.registry import register
 
 
 class KgCoOpParams(KDParams):
-    n_ctx: int = Field(4, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("a photo of a", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        "embeddings initialise the context"))
     W: float = Field(8.0, ge=0, description="weight of the knowledge-guided term 1 - mean_c cos(w_c, w_c^zs)")
 
 

@@ -18,6 +18,7 @@ inference costs what the base model costs.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Literal
 
 import torch
@@ -46,7 +47,7 @@ def visual_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     return blocks
 
 
-class LowRankMethod(ImageClassifier):
+class LowRankMethod(ImageClassifier, ABC):
     """Shared by LoRA and LoRSU: a frozen base model, updates merged after training, parameter
     counts against the unmodified model, and checkpoints that stay loadable once merged.
 
@@ -68,17 +69,17 @@ class LowRankMethod(ImageClassifier):
         self.register_buffer("merged", torch.zeros((), dtype=torch.bool, device=context.device))
         self.register_load_state_dict_pre_hook(LowRankMethod._merge_if_loading_merged)
 
+    @abstractmethod
     def merge(self) -> None:
         """Fold every update into its weight (structure changes; called once)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def merged_keys(self) -> list[str]:
         """State-dict names of the weights that ``merge`` writes into."""
-        raise NotImplementedError
 
+    @abstractmethod
     def effective_trainable(self) -> int:
         """Entries training can change (see the module docstrings for the accounting)."""
-        raise NotImplementedError
 
     def after_training(self) -> None:
         if not bool(self.merged):

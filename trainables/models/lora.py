@@ -127,7 +127,7 @@ class LoRAAttention(nn.Module):
     ) -> tuple[torch.Tensor, None]:
         mha = self.attention
         if key_padding_mask is not None or need_weights:
-            raise NotImplementedError("LoRAAttention supports neither key_padding_mask nor need_weights")
+            raise ValueError("LoRAAttention supports neither key_padding_mask nor need_weights")
         if not mha.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         weights = mha.in_proj_weight.chunk(3)
