@@ -34,7 +34,9 @@ def share_gpu(device: torch.device, gpu: float) -> float | None:
     if device.type != "cuda" or gpu <= 0:
         return None
     fraction = min(1.0, float(gpu))
-    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    # torch wants an index here: a bare "cuda" device means the current one.
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    torch.cuda.set_per_process_memory_fraction(fraction, index)
     return fraction
 
 

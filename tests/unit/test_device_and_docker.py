@@ -38,16 +38,25 @@ CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
 @pytest.fixture()
 def fraction_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, Any]]:
-    """Record torch.cuda.set_per_process_memory_fraction instead of calling it."""
+    """Record torch.cuda.set_per_process_memory_fraction instead of calling it. Like torch, it
+    refuses a device without an index (a bare "cuda" failed this way on a real H100)."""
     calls: list[tuple[float, Any]] = []
-    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, d=None: calls.append((f, d)))
+
+    def record(fraction: float, device: Any = None) -> None:
+        if not isinstance(device, int):
+            raise ValueError(f"Expected a torch.device with a specified index or an integer, but got:{device}")
+        calls.append((fraction, device))
+
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", record)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     return calls
 
 
 @pytest.mark.parametrize("gpu", [0.25, 0.5, 1.0])
 def test_a_cuda_trial_caps_its_memory_at_its_gpu_share(fraction_calls, gpu: float) -> None:
     assert share_gpu(CUDA, gpu) == gpu
-    assert fraction_calls == [(gpu, CUDA)]
+    assert share_gpu(torch.device("cuda", 1), gpu) == gpu
+    assert fraction_calls == [(gpu, 0), (gpu, 1)]  # a bare "cuda" means the current device
 
 
 def test_gpu_share_is_a_no_op_on_cpu_and_without_a_gpu_request(fraction_calls) -> None:
@@ -526,9 +535,10 @@ def test_gpu_trial_trains_and_evaluates_in_bf16(monkeypatch: pytest.MonkeyPatch)
         peak = torch.cuda.max_memory_allocated() / 2**20
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
+    on_gpu = list(seen)  # the CPU run below records its (fp32) calls too
     cpu = loop.run({**config, "device": "cpu"})
-    assert {kind for kind, _, _ in seen} == {"train", "eval"}
-    assert all(enabled and dtype == torch.bfloat16 for _, enabled, dtype in seen)
+    assert {kind for kind, _, _ in on_gpu} == {"train", "eval"}
+    assert all(enabled and dtype == torch.bfloat16 for _, enabled, dtype in on_gpu)
     assert all(v == v for v in gpu.values())  # no NaN in bf16
     print(f"tiny trial on GPU (bf16, 0.5 share): {gpu_s:.1f} s, peak {peak:.0f} MiB; "
           f"id/acc GPU {gpu['id/acc']:.3f} vs CPU fp32 {cpu['id/acc']:.3f}")
