@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench zoo ui clean browser
+.PHONY: demo test test-fast bench zoo ui clean browser postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/sweeper ui
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -q
 
 # The HTML-report test renders in headless Chromium (Debian's `chromium`); without it, it skips.
@@ -28,6 +28,12 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "note: chromium not installed; the HTML-report browser test will skip"; }
+
+# The PostgreSQL e2e test starts its own server from Debian's `postgresql`; without it, it skips.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) \
+		|| echo "note: postgresql not installed; the PostgreSQL tracking e2e test will skip"; }
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

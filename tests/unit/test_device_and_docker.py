@@ -8,13 +8,10 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,8 @@ import trainables.loop as loop
 from trainables import registry
 from trainables.device import TrialResources, autocast, loader_options, loader_workers, share_gpu
 from trainables.errors import InputError
+
+from servers import compose_mlflow_command, free_port, mlflow_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -375,68 +374,13 @@ def test_kuberay_manifest_requests_gpus_and_takes_the_token_from_a_secret() -> N
 
 # --------------------------------------------------------------------------- MLflow as a server
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_an_unreachable_tracking_server_is_a_clear_error() -> None:
     from sweeper.tracking_uri import check_tracking_uri
 
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(InputError) as info:
         check_tracking_uri(uri)
     assert info.value.where == "tracking.uri" and "unreachable" in str(info.value) and uri in str(info.value)
-
-
-def compose_mlflow_command(host: str, port: int, artifacts: Path, workers: int = 1) -> list[str]:
-    """The compose file's MLflow command, with this machine's address, port and folders."""
-    command = list(_load("docker-compose.yml")["services"]["mlflow"]["command"])
-    replace = {"--host": host, "--port": str(port), "--artifacts-destination": str(artifacts),
-               "--workers": str(workers)}
-    out = [str(Path(sys.executable).parent / "mlflow")]
-    for arg in command[1:]:
-        key = arg.split("=", 1)[0]
-        out.append(f"{key}={replace[key]}" if key in replace and "=" in arg else arg)
-    return out
-
-
-@contextlib.contextmanager
-def mlflow_server(tmp_path: Path, timeout_s: float = 50):
-    """A real ``mlflow server`` on 127.0.0.1 (sqlite backend store, proxied artifacts); yields its
-    URI and stops the processes it started (its own process group) afterwards."""
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'server.db'}"}
-    command = compose_mlflow_command("127.0.0.1", port, tmp_path / "mlartifacts")
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if server.poll() is not None:
-                raise AssertionError(f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"mlflow server not healthy in {timeout_s}s")
-            time.sleep(0.5)
-        yield uri
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=5)
-        log.close()
 
 
 def test_compose_mlflow_command_is_the_one_the_server_test_runs(tmp_path: Path) -> None:
