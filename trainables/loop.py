@@ -132,6 +132,24 @@ def _finish(method: Method, data: dict, config: TrialConfig, device: torch.devic
             artifacts(name, text)
 
 
+def train_step(
+    method: Method, images: torch.Tensor, labels: torch.Tensor, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device,
+) -> dict[str, torch.Tensor]:
+    """One optimisation step of ``method`` on a batch already on ``device``; returns its loss terms.
+
+    The terms stay tensors: the epoch sums them on the device and reads them once, because a
+    ``.item()`` per step would make the CPU wait for the GPU at every step.
+    """
+    with autocast(device):
+        terms = method.training_loss(images, labels)
+    optimizer.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    optimizer.step()
+    scheduler.step()
+    return terms
+
+
 def run(
     config: TrialConfig | dict[str, Any],
     reporter: Reporter | None = None,
@@ -177,22 +195,17 @@ def run(
         method.train()
         order = torch.Generator().manual_seed(config.seed * 10_007 + epoch)
         loader = DataLoader(dataset, batch_size=train.batch_size, shuffle=True, generator=order, **loading)
-        totals: dict[str, float] = {}
+        totals: dict[str, torch.Tensor] = {}
         for images, labels in loader:
-            with autocast(device):
-                terms = method.training_loss(images.to(device), labels.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
-            scheduler.step()
+            terms = train_step(method, images.to(device), labels.to(device), optimizer, scheduler, device)
             for name, value in terms.items():
-                totals[name] = totals.get(name, 0.0) + value.item()
+                totals[name] = totals.get(name, 0.0) + value.detach().float()
         if epoch == train.epochs - 1:
             method.after_training()
         metrics = _evaluate_all(method, data, config, device)
         if epoch == train.epochs - 1:
             _finish(method, data, config, device, metrics, artifacts)
-        metrics.update({f"train/{k}": v / steps_per_epoch for k, v in totals.items()})
+        metrics.update({f"train/{k}": float(v) / steps_per_epoch for k, v in totals.items()})
         metrics["train/lr"] = scheduler.get_last_lr()[0]
 
         def write_checkpoint(folder: Path, epoch: int = epoch) -> None:

@@ -71,3 +71,24 @@ def test_trainables_run_cli_runs_a_trial_file(tmp_path: Path, capsys) -> None:
     bad.write_text("method: ft\ndata: {id: photo}\ntrain: {epochs: 0}\n")
     assert run_main([str(bad)]) == 2
     assert "train.epochs" in capsys.readouterr().err
+
+
+def test_epoch_loss_terms_summed_on_the_device_equal_the_per_step_values(monkeypatch) -> None:
+    """train/* are summed as tensors and read once per epoch (no GPU sync per step); they must
+    equal the mean of the per-step values read one by one."""
+    from trainables import registry
+
+    method_cls = registry.get("lipsum_ft")
+    real_loss, steps = method_cls.training_loss, []
+
+    def recording_loss(self, images, labels):
+        terms = real_loss(self, images, labels)
+        steps.append({name: value.item() for name, value in terms.items()})
+        return terms
+
+    monkeypatch.setattr(method_cls, "training_loss", recording_loss)
+    metrics = run({"method": "lipsum_ft", "data": TINY, "train": {"epochs": 1, "batch_size": 40},
+                   "params": {"M": 4, "L": 3}, "seed": 2})
+    assert len(steps) == 3  # 120 images, batches of 40
+    for name in ("loss", "ce", "reg"):
+        assert metrics[f"train/{name}"] == pytest.approx(sum(s[name] for s in steps) / len(steps), rel=1e-6)
