@@ -15,7 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from sweeper.cluster import storage_root
+from sweeper.cluster import is_uri, storage_root
+from sweeper.files import check_writable_folder
 from sweeper.live import LiveView, SweepProgress
 from sweeper.space import make_searcher
 from sweeper.spec import SweepSpec, check_tracking_uri, grid_points
@@ -80,6 +81,8 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
     uri = resolve_uri(spec.tracking.uri)
     check_tracking_uri(uri, "tracking.uri")
     storage = storage_root(storage)  # a URI (s3://...) as given, a path made absolute
+    if not is_uri(storage):
+        check_writable_folder(storage, "--storage")
     rows = spec.report_rows
     metric, mode = spec.objective.metric, spec.objective.mode
     points = grid_points(spec) if spec.searcher == "grid" else []

@@ -22,6 +22,8 @@ from mlflow.tracking import MlflowClient
 from sweeper.provenance import git_sha, versions
 
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
+# Tag of a failed trial run: the exception that ended its last attempt.
+FAILURE_TAG = "sweeper.failure"
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -102,6 +104,7 @@ class TrialRun:
         self.params, self.tags = params, tags
         self.run_id = ""
         self.created = False
+        self.failure = ""  # the reason an earlier attempt of this trial failed, if any
 
     def __enter__(self) -> TrialRun:
         found = self.client.search_runs(
@@ -112,6 +115,7 @@ class TrialRun:
         )
         if found:  # a retry or a resumed sweep: reattach
             self.run_id = found[0].info.run_id
+            self.failure = found[0].data.tags.get(FAILURE_TAG, "")
             self.client.update_run(self.run_id, status="RUNNING")
             return self
         tags = {
@@ -142,5 +146,7 @@ class TrialRun:
         self.client.log_text(self.run_id, text, name)
 
     def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:  # the reason stays on the run, readable in the UI and in tables
+            self.tag(FAILURE_TAG, f"{kind.__name__}: {error}"[:5000])
         status = RunStatus.to_string(RunStatus.FINISHED if kind is None else RunStatus.FAILED)
         self.client.set_terminated(self.run_id, status)

@@ -21,6 +21,7 @@ from sweeper.provenance import config_hash
 from sweeper.space import point_of, seed_of
 from sweeper.tracking import SweepRun, TrialRun
 from trainables import registry
+from trainables.errors import NonFiniteLoss
 from trainables.loop import TRAIN_KEYS, CheckpointWriter, TrialConfig, run
 
 
@@ -88,6 +89,9 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
     }
     with TrialRun(context.tracking, tune_context.get_trial_id(), run_name(trial, point_of(config)),
                   flat_params(trial, context.search_keys), tags) as tracked:
+        if tracked.failure.startswith(NonFiniteLoss.__name__):
+            # Deterministic divergence: a retry from the last checkpoint would only repeat it.
+            raise NonFiniteLoss(tracked.failure.split(": ", 1)[-1])
         tracked.log_text_once("trial.yaml", yaml.safe_dump(trial.model_dump(mode="json"), sort_keys=False))
         resume = None
         checkpoint = tune.get_checkpoint()

@@ -14,3 +14,8 @@ class InputError(ValueError):
         super().__init__(f"{where}: {message}")
         self.where = where
         self.message = message
+
+
+class NonFiniteLoss(RuntimeError):
+    """A trial's training loss became NaN or infinite: the trial fails with this reason, and its
+    retries fail at once instead of repeating the same divergence."""

@@ -21,6 +21,7 @@ from trainables import registry
 from trainables.data.sources import open_source
 from trainables.data.transforms import train_transform
 from trainables.device import TrialResources, autocast, loader_options, share_gpu
+from trainables.errors import NonFiniteLoss
 from trainables.evaluation import evaluate, eval_batches, retention_metrics
 from trainables.methods.base import Method, TrialContext
 from trainables.models.loading import load_clip
@@ -150,6 +151,15 @@ def train_step(
     return terms
 
 
+def _check_finite(totals: dict[str, torch.Tensor], epoch: int) -> None:
+    # A NaN or inf in any step survives into the epoch's sum, so one check per epoch sees it without
+    # a per-step GPU sync. Raised before the epoch is reported, so no checkpoint holds the result.
+    bad = {name: float(value) for name, value in totals.items() if not math.isfinite(float(value))}
+    if bad:
+        terms = ", ".join(f"train/{name}={value}" for name, value in sorted(bad.items()))
+        raise NonFiniteLoss(f"non-finite loss in epoch {epoch}: {terms}")
+
+
 def run(
     config: TrialConfig | dict[str, Any],
     reporter: Reporter | None = None,
@@ -200,6 +210,7 @@ def run(
             terms = train_step(method, images.to(device), labels.to(device), optimizer, scheduler, device)
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().float()
+        _check_finite(totals, epoch)
         if epoch == train.epochs - 1:
             method.after_training()
         metrics = _evaluate_all(method, data, config, device)

@@ -92,3 +92,13 @@ def test_epoch_loss_terms_summed_on_the_device_equal_the_per_step_values(monkeyp
     assert len(steps) == 3  # 120 images, batches of 40
     for name in ("loss", "ce", "reg"):
         assert metrics[f"train/{name}"] == pytest.approx(sum(s[name] for s in steps) / len(steps), rel=1e-6)
+
+
+def test_a_diverging_loss_fails_the_trial_before_the_epoch_is_reported() -> None:
+    from trainables.errors import NonFiniteLoss
+
+    reported: list[int] = []
+    with pytest.raises(NonFiniteLoss, match=r"non-finite loss in epoch 0: .*train/loss=(nan|inf)"):
+        run({"method": "ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40, "lr": 1e30}},
+            lambda epoch, metrics, checkpoint: reported.append(epoch))
+    assert reported == []  # no metrics, no checkpoint of the diverged weights
