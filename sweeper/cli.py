@@ -16,6 +16,7 @@ from sweeper.commands import jobs as jobs_command
 from sweeper.commands import launch as launch_command
 from sweeper.commands import methods as methods_command
 from sweeper.commands import report as report_command
+from sweeper.commands import resume as resume_command
 from sweeper.commands import status as status_command
 from sweeper.commands import ui as ui_command
 from sweeper.commands import validate as validate_command
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     zoo_command.add_parser(commands)
     launch_command.add_parser(commands)
+    resume_command.add_parser(commands)
     methods_command.add_parser(commands)
     validate_command.add_parser(commands)
     report_command.add_parser(commands)

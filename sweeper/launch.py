@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -20,7 +21,8 @@ from sweeper.files import check_writable_folder
 from sweeper.live import LiveView, SweepProgress
 from sweeper.space import make_searcher
 from sweeper.spec import SweepSpec, check_tracking_uri, grid_points
-from sweeper.tracking import finish_sweep, resolve_uri, start_sweep
+from sweeper.resume_state import save_resume_state
+from sweeper.tracking import SweepRun, finish_sweep, resolve_uri, start_sweep
 from sweeper.trial import SweepContext, sweep_trainable
 
 # Tune's default CSV / JSON / TensorBoard loggers duplicate what MLflow holds.
@@ -106,43 +108,64 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
         "sweeper.total_trials": str(total),
         "sweeper.max_concurrent": str(spec.max_concurrent or ""),
     }, sweep_file=_sweep_text(spec))
+    if not is_uri(storage):  # what `sweeper resume` needs to find this launch again
+        save_resume_state(Path(storage) / spec.name, spec, _sweep_text(spec), tracking, total)
+    trainable = sweep_trainable_for(spec, tracking)
+    progress = SweepProgress(total=total, metric=metric, mode=mode)
+
+    def make_tuner(callbacks: list) -> Any:
+        return tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                metric=metric, mode=mode, search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
+                max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=spec.name, storage_path=storage, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=spec.max_retries),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                callbacks=callbacks,
+            ),
+        )
+
+    return fit(make_tuner, spec.name, tracking, progress, f"{storage}/{spec.name}", console)
+
+
+def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
+    """The Tune trainable of ``spec``'s trials, tracked under ``tracking``, with its resources."""
+    from ray import tune
+
     context = SweepContext(
         tracking=tracking, base=base_trial(spec), seeds=list(spec.seeds), search_keys=spec.search_keys,
         threads=max(1, int(spec.resources.cpu)), fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
     )
-    trainable = tune.with_resources(
+    return tune.with_resources(
         tune.with_parameters(sweep_trainable, context=context),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
-    progress = SweepProgress(total=total, metric=metric, mode=mode)
+
+
+def fit(make_tuner: Callable[[list], Any], name: str, tracking: SweepRun, progress: SweepProgress,
+        where: str, console: Console) -> int:
+    """Run the tuner that ``make_tuner(callbacks)`` builds (a new one, or a restored one), then
+    close the parent run and every child; returns 0 when all trials finished, 1 when any failed."""
     # From here on the parent run exists: whatever happens, close it and every child.
     try:
         ensure_ray()
         with Live(progress.render(), console=console, refresh_per_second=2, transient=False) as live:
-            tuner = tune.Tuner(
-                trainable,
-                param_space=param_space,
-                tune_config=tune.TuneConfig(
-                    metric=metric, mode=mode, search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
-                    max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
-                ),
-                run_config=tune.RunConfig(
-                    name=spec.name, storage_path=storage, verbose=0,
-                    failure_config=tune.FailureConfig(max_failures=spec.max_retries),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    callbacks=[LiveView(progress, live, console)],
-                ),
-            )
-            results = tuner.fit()
+            results = make_tuner([LiveView(progress, live, console)]).fit()
     except BaseException:
         finish_sweep(tracking, progress.statuses(), aborted=True)
         raise
-    finish_sweep(tracking, progress.statuses())
+    # Ray's final view of every trial, including those a resumed sweep finished before this driver.
+    statuses = {r.metrics["trial_id"]: "FAILED" if r.error else "FINISHED" for r in results if r.metrics}
+    finish_sweep(tracking, {**statuses, **progress.statuses()})
     if not console.is_terminal:
         console.line()  # a non-terminal Live leaves its last frame without a newline
     failed = results.num_errors
     console.print(
-        f"sweep {spec.name}: {len(progress.done)} trials finished, {failed} failed; "
-        f"storage {storage}/{spec.name}; MLflow {uri} (parent run {tracking.parent_run_id})"
+        f"sweep {name}: {len(progress.done)} trials finished, {failed} failed; "
+        f"storage {where}; MLflow {tracking.uri} (parent run {tracking.parent_run_id})"
     )
     return 1 if failed else 0

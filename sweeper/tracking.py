@@ -105,6 +105,7 @@ class TrialRun:
         self.run_id = ""
         self.created = False
         self.failure = ""  # the reason an earlier attempt of this trial failed, if any
+        self.finished_metrics: dict[str, float] | None = None  # set when the run had already finished
 
     def __enter__(self) -> TrialRun:
         found = self.client.search_runs(
@@ -116,7 +117,11 @@ class TrialRun:
         if found:  # a retry or a resumed sweep: reattach
             self.run_id = found[0].info.run_id
             self.failure = found[0].data.tags.get(FAILURE_TAG, "")
-            self.client.update_run(self.run_id, status="RUNNING")
+            if found[0].info.status == "FINISHED":
+                # Finished after Tune's last experiment snapshot: a resumed sweep must not train it again.
+                self.finished_metrics = dict(found[0].data.metrics)
+            else:
+                self.client.update_run(self.run_id, status="RUNNING")
             return self
         tags = {
             "mlflow.parentRunId": self.sweep.parent_run_id, "sweeper.kind": "trial",

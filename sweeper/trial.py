@@ -89,6 +89,9 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
     }
     with TrialRun(context.tracking, tune_context.get_trial_id(), run_name(trial, point_of(config)),
                   flat_params(trial, context.search_keys), tags) as tracked:
+        if tracked.finished_metrics is not None:
+            tune.report(tracked.finished_metrics)  # the searcher still gets the trial's result
+            return
         if tracked.failure.startswith(NonFiniteLoss.__name__):
             # Deterministic divergence: a retry from the last checkpoint would only repeat it.
             raise NonFiniteLoss(tracked.failure.split(": ", 1)[-1])

@@ -1,0 +1,73 @@
+"""``sweeper resume NAME``: finish a sweep whose driver died (killed, a lost head node, Ctrl-C).
+
+Ray Tune restores the experiment from ``<storage>/<name>``: the searcher's state, finished trials
+(not rerun), and unfinished ones from their last checkpoint. The trials reattach to their MLflow
+runs (found by trial id under the same parent run), and the parent run, left RUNNING by the dead
+driver, is closed at the end like any launch's. The sweep runs as it was launched: if its file
+changed since, resume refuses rather than mix two search spaces in one experiment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+
+from sweeper.cluster import is_uri, storage_root
+from sweeper.launch import fit, sweep_trainable_for
+from sweeper.live import SweepProgress
+from sweeper.resume_state import read_resume_state
+from sweeper.spec import check_tracking_uri, from_mapping, load
+from sweeper.tracking import SweepRun
+from trainables.errors import InputError
+
+
+def resume(name: str, storage: str | None = None, console: Console | None = None) -> int:
+    """Resume sweep ``name`` from ``storage`` (default ./sweeps); returns launch's exit codes."""
+    from ray import tune
+
+    console = console or Console()
+    root = storage_root(storage)
+    if is_uri(root):
+        raise InputError("--storage", "resume reads a local or NFS storage folder; URI storage is not supported yet")
+    folder = Path(root) / name
+    state = read_resume_state(folder, name)
+    spec = from_mapping(yaml.safe_load(state["sweep_text"]))
+    _refuse_a_changed_file(state)
+    if not tune.Tuner.can_restore(str(folder)):
+        raise InputError("NAME", f"{folder} holds no Ray Tune experiment state (tuner.pkl) to resume from")
+    uri = state["tracking_uri"]
+    check_tracking_uri(uri, "tracking.uri")
+    tracking = SweepRun(uri, state["experiment_id"], state["parent_run_id"], spec.name)
+    client = MlflowClient(uri)
+    parent = client.get_run(tracking.parent_run_id)
+    if parent.info.status == "FINISHED":
+        console.print(f"sweep {name} already finished (parent run {tracking.parent_run_id}); nothing to resume")
+        return 0
+    client.update_run(tracking.parent_run_id, status="RUNNING")
+    trainable = sweep_trainable_for(spec, tracking)
+    progress = SweepProgress(total=int(state.get("total_trials") or 0), metric=spec.objective.metric,
+                             mode=spec.objective.mode)
+
+    def restored_tuner(callbacks: list) -> Any:
+        tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        # Tune restores the launch's run config; its callbacks held the dead driver's live view.
+        # Ray 2.60 keeps that config on the internal tuner (Tuner.restore takes no run_config).
+        tuner._local_tuner._run_config.callbacks = callbacks
+        return tuner
+
+    return fit(restored_tuner, name, tracking, progress, str(folder), console)
+
+
+def _refuse_a_changed_file(state: dict[str, Any]) -> None:
+    path = state.get("sweep_file")
+    if not path or not Path(path).is_file():
+        return  # the file is gone: resume runs the recorded copy
+    current = load(path).config_hash()
+    if current != state["config_hash"]:
+        raise InputError(path, (
+            f"changed since the sweep was launched (config hash {state['config_hash'][:12]} -> {current[:12]}); "
+            "resume runs a sweep as launched. Restore the file, or launch the changed one under a new name"))
