@@ -52,19 +52,29 @@ def mlflow_server(tmp_path: Path, backend_store_uri: str | None = None, timeout_
     """A real ``mlflow server`` on 127.0.0.1 with proxied artifacts under ``tmp_path/mlartifacts``;
     the backend store is sqlite unless ``backend_store_uri`` names another. Yields its URI."""
     port = free_port()
+    server = start_mlflow_server(tmp_path, port, backend_store_uri, timeout_s)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process_group(server)
+
+
+def start_mlflow_server(tmp_path: Path, port: int, backend_store_uri: str | None = None,
+                        timeout_s: float = 90) -> subprocess.Popen:
+    """Start the server on ``port`` (again, after an outage) and wait until it answers /health."""
     # Through MLflow's own variable, as in the compose file: no password in the process list.
     backend = backend_store_uri or f"sqlite:///{tmp_path / 'server.db'}"
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": backend}
     command = compose_mlflow_command("127.0.0.1", port, tmp_path / "mlartifacts")
     log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        uri = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(server, uri, log_path, timeout_s)
-            yield uri
-        finally:
-            _stop_group(server)
+    try:
+        _wait_healthy(server, f"http://127.0.0.1:{port}", log_path, timeout_s)
+    except BaseException:
+        stop_process_group(server)
+        raise
+    return server
 
 
 def _wait_healthy(server: subprocess.Popen, uri: str, log_path: Path, timeout_s: float) -> None:
@@ -81,7 +91,8 @@ def _wait_healthy(server: subprocess.Popen, uri: str, log_path: Path, timeout_s:
         time.sleep(0.5)
 
 
-def _stop_group(process: subprocess.Popen) -> None:
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process's group (it was started in its own session), SIGKILL after 15 s."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:

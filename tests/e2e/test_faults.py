@@ -5,6 +5,7 @@ The retry-from-checkpoint faults live in test_sweeps.py; RELIABILITY.md lists ev
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -47,3 +48,56 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(local_ray
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     history = client.get_metric_history(healthy.info.run_id, "train/loss")
     assert [m.step for m in history] == [0, 1] and all(math.isfinite(m.value) for m in history)
+
+
+def test_an_mlflow_server_outage_mid_sweep_loses_no_metric(local_ray, workdir: Path) -> None:
+    """The tracking server goes down once the first epoch is logged and comes back 15 s later on
+    the same port: MLflow's client retries, and every epoch of every trial arrives."""
+    import sqlite3
+    import threading
+    import time
+
+    from servers import free_port, start_mlflow_server, stop_process_group
+
+    port = free_port()
+    server = [start_mlflow_server(workdir, port)]
+    outage: dict[str, float] = {}
+
+    def take_the_server_down_and_back() -> None:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sqlite3.Error), sqlite3.connect(workdir / "server.db") as db:
+                if db.execute("SELECT count(*) FROM metrics WHERE key = 'id/acc'").fetchone()[0]:
+                    break
+            time.sleep(0.2)
+        outage["down"] = time.monotonic()
+        stop_process_group(server[0])
+        time.sleep(15)
+        server[0] = start_mlflow_server(workdir, port)
+        outage["up"] = time.monotonic()
+
+    sweep = {"name": "outage-e2e", "method": "ft", "data": TINY_DATA, "train": {"epochs": 3, "batch_size": 40},
+             "search": {"lr": {"grid": [1e-4, 3e-4]}}, "seeds": [0], "max_concurrent": 1,
+             "tracking": {"uri": f"http://127.0.0.1:{port}"}}
+    path = workdir / "outage-e2e.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    chaos = threading.Thread(target=take_the_server_down_and_back, daemon=True)
+    chaos.start()
+    try:
+        status = main(["launch", str(path)])
+        finished_at = time.monotonic()
+        chaos.join(timeout=120)
+        assert outage.get("up"), "the outage never happened or the server did not come back"
+        assert finished_at > outage["up"], "the sweep ended before the server came back: no outage was tested"
+        client = MlflowClient(f"http://127.0.0.1:{port}")
+        runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+                if r.data.tags.get("sweeper.sweep") == "outage-e2e"]
+        children = [r for r in runs if r.data.tags["sweeper.kind"] == "trial"]
+        assert len(children) == 2 and "RUNNING" not in {r.info.status for r in runs}
+        for child in children:  # finished with every epoch, or failed saying why: never lost silently
+            steps = sorted({m.step for m in client.get_metric_history(child.info.run_id, "id/acc")})
+            assert (child.info.status == "FINISHED" and steps == [0, 1, 2]) or \
+                (child.info.status == "FAILED" and child.data.tags.get("sweeper.failure")), (child.info.status, steps)
+        assert status == 0 and {c.info.status for c in children} == {"FINISHED"}
+    finally:
+        stop_process_group(server[0])
