@@ -56,6 +56,7 @@ class Cluster:
     token: str
     env: dict[str, str]
     shared: Path  # stands for an NFS mount: both nodes are on this machine
+    worker: subprocess.Popen | None = None  # the worker node's `ray start --block`, for the node-loss test
 
     def sweeper(self, *args: str, cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess:
         return self.sweepers([*args], cwd=cwd, timeout=timeout)[0]
@@ -163,6 +164,7 @@ def two_nodes():
                 time.sleep(0.5)
         processes.append(_start(["--address", cluster.gcs, *_node(WORKER_IP, root / "worker", ports[6:12])],
                                 env, root / "worker.log"))
+        cluster.worker = processes[-1]
         while True:
             try:
                 nodes = cluster.api("/api/v0/nodes")["data"]["result"]["result"]
@@ -331,3 +333,41 @@ def test_cluster_needs_a_storage_and_tracking_the_cluster_can_keep(tmp_path: Pat
     code, error = cli_in_subprocess(
         ["launch", "defaults.yaml", "--cluster", "http://127.0.0.1:1", "--storage", "/srv/sweeps"], tmp_path)
     assert code == 2 and "tracking.uri: with --cluster" in error
+
+
+# Last in the module: it kills the worker node, which the tests above need.
+def test_a_worker_node_killed_mid_sweep_loses_no_trial(two_nodes: Cluster, tmp_path: Path) -> None:
+    """SIGKILL to the worker node (its raylet and every trial process on it) while both trials
+    train: Tune retries the lost trial from its last checkpoint on the head, and the sweep ends
+    with every trial finished and every epoch logged once at least."""
+    db = two_nodes.shared / "mlflow.db"
+    sweep = write_sweep(tmp_path, "node-loss", db, train={"epochs": 4, "batch_size": 40, "lr": 1e-4}, max_retries=3)
+    env = {k: v for k, v in two_nodes.env.items() if k != "RAY_AUTH_MODE"}
+    driver = subprocess.Popen([str(BIN / "sweeper"), "launch", str(sweep), "--address", two_nodes.gcs,
+                               "--storage", str(two_nodes.shared / "sweeps"), "--shared-storage"],
+                              cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    client = MlflowClient(f"sqlite:///{db}")
+    deadline = time.monotonic() + 300
+    while True:  # both trials running, one per node (one CPU each), each past its first epoch
+        assert driver.poll() is None, driver.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "the two trials never trained side by side"
+        try:
+            _, children = sweep_runs(db, "node-loss")
+            if len(children) == 2 and all(client.get_metric_history(c.info.run_id, "id/acc") for c in children):
+                break
+        except Exception:  # noqa: BLE001 - the store is being created
+            pass
+        time.sleep(0.5)
+    assert two_nodes.worker is not None
+    os.killpg(two_nodes.worker.pid, signal.SIGKILL)
+    two_nodes.worker.wait()
+    output, _ = driver.communicate(timeout=600)
+    assert driver.returncode == 0, output[-3000:]
+    parents, children = sweep_runs(db, "node-loss")
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    for child in children:
+        steps = {m.step for m in client.get_metric_history(child.info.run_id, "id/acc")}
+        assert steps == {0, 1, 2, 3}, (child.data.params["L"], steps)
+    # One trial was on the worker when it died: it finished on the head, so both did.
+    assert trial_nodes(two_nodes.shared / "sweeps" / "node-loss") == {HEAD_IP}

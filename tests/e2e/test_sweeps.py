@@ -94,6 +94,10 @@ def test_a_trial_that_fails_once_is_retried_without_a_duplicate_run(local_ray, w
     parents, children = runs_of(workdir, "retry-e2e")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    for child in children:  # failed after epoch 0 was logged, resumed from its checkpoint: 0, 1
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "id/acc")] == [0, 1]
+        assert "sweeper.failure" in child.data.tags  # the injected error, kept on the run
 
 
 def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(local_ray, workdir, monkeypatch) -> None:
