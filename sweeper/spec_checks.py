@@ -7,6 +7,7 @@ Each check raises :class:`InputError` whose ``where`` is the field path inside t
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -17,10 +18,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from trainables import registry
+from trainables.data.base import user_path
 from trainables.data.sources import open_source
 from trainables.errors import InputError
 from trainables.models import zoo
-from trainables.models.loading import ZOO_PREFIX, _check_arch, resolve_hub_weights
+from trainables.models.loading import ZOO_PREFIX, _check_arch, check_weights_file, resolve_hub_weights
 
 from sweeper.tracking_uri import check_tracking_uri
 
@@ -99,14 +101,19 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     for i, row in enumerate(spec.report.rows or []):
         if row not in spec.search:
             raise InputError(f"report.rows[{i}]", f"{row!r} is not a search key; searched: {_listing(spec.search)}")
-    check_tracking_uri(spec.tracking.uri, "tracking.uri")
+    try:
+        check_tracking_uri(spec.tracking.uri, "tracking.uri")
+    except (RuntimeError, http.client.HTTPException) as exc:  # sqlite:///~nobody/..., http://host:50O0
+        raise InputError("tracking.uri", f"{spec.tracking.uri!r} is not a usable tracking URI ({exc})") from None
     return length
 
 
 def check_methods(spec: SweepSpec) -> list[Any]:
     """The method classes of the sweep: one, or each value of ``search.method``."""
     if spec.method is not None:
-        return [registry.get(spec.method, field="method")]
+        cls = registry.get(spec.method, field="method")
+        _check_method_conditions(spec, [spec.method])
+        return [cls]
     dim = spec.search["method"]
     classes = []
     for i, name in enumerate(dim.values):
@@ -116,7 +123,16 @@ def check_methods(spec: SweepSpec) -> list[Any]:
         if name in dim.values[:i]:
             raise InputError(where, f"{name!r} is listed twice")
         classes.append(registry.get(name, field=where))
+    _check_method_conditions(spec, dim.values)
     return classes
+
+
+def _check_method_conditions(spec: SweepSpec, methods: list[Any]) -> None:
+    """``when: {method: M}`` on a search dim must name a method the sweep runs (else the dim is never searched)."""
+    for key, dim in spec.search.items():
+        if key != "method" and dim.when and "method" in dim.when and dim.when["method"] not in methods:
+            raise InputError(f"search.{key}.when.method",
+                             f"never holds: the sweep's methods are {_listing(map(repr, methods))}")
 
 
 def _listing(names: Any) -> str:
@@ -137,8 +153,7 @@ def context_length(model: str | BaseModel) -> int:
     _check_arch(model.arch, "model.arch")
     pretrained = model.pretrained
     if os.sep in pretrained or pretrained.endswith(WEIGHT_SUFFIXES):
-        if not Path(pretrained).expanduser().is_file():
-            raise InputError("model.pretrained", f"checkpoint file {pretrained!r} does not exist")
+        check_weights_file(user_path(pretrained, "model.pretrained"), "model.pretrained")
     else:
         resolve_hub_weights(model.arch, pretrained, model.cache_dir, "model.pretrained")
     return int(open_clip.get_model_config(model.arch)["text_cfg"].get("context_length", 77))
@@ -269,7 +284,9 @@ def check_parameters(spec: SweepSpec, method: Any, length: int, methods: list[An
 
 
 def _fixed_where(loc: tuple[Any, ...], fixed: dict[str, Any]) -> str:
-    return f"fixed.{loc[0]}" if loc and loc[0] in fixed else "fixed"
+    """``fixed.<param>``, or ``fixed.<param>.<sub>`` for a method's nested field such as upgrade_model.arch."""
+    head = str(loc[0]).split(".")[0] if loc else None
+    return f"fixed.{loc[0]}" if head in fixed else "fixed"
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -106,6 +106,7 @@ class TrialRun:
         self.created = False
         self.failure = ""  # the reason an earlier attempt of this trial failed, if any
         self.finished_metrics: dict[str, float] | None = None  # set when the run had already finished
+        self.logged_through = -1  # last step in MLflow before this attempt
 
     def __enter__(self) -> TrialRun:
         found = self.client.search_runs(
@@ -117,6 +118,10 @@ class TrialRun:
         if found:  # a retry or a resumed sweep: reattach
             self.run_id = found[0].info.run_id
             self.failure = found[0].data.tags.get(FAILURE_TAG, "")
+            logged = sorted(found[0].data.metrics)
+            if logged:  # epochs the earlier attempt logged; a retry from an older checkpoint redoes them
+                history = self.client.get_metric_history(self.run_id, logged[0])
+                self.logged_through = max(m.step for m in history)
             if found[0].info.status == "FINISHED":
                 # Finished after Tune's last experiment snapshot: a resumed sweep must not train it again.
                 self.finished_metrics = dict(found[0].data.metrics)
@@ -134,6 +139,11 @@ class TrialRun:
         return self
 
     def log(self, metrics: dict[str, float], step: int) -> None:
+        """Log one epoch's metrics. A step an earlier attempt already logged is skipped: training is
+        deterministic, so the redone epoch gives the same values, and the history stays one point
+        per epoch."""
+        if step <= self.logged_through:
+            return
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         self.client.log_batch(self.run_id, metrics=batch)

@@ -2,8 +2,8 @@
 
 It runs in a Ray worker. It turns the searcher's config into a ``trainables.loop.TrialConfig``,
 reattaches to its MLflow child run on a retry, resumes from Tune's last checkpoint, and reports
-each epoch to MLflow first and then to Tune (so a crash between the two can only repeat a step in
-MLflow's history, never lose one).
+each epoch to MLflow first and then to Tune: a crash between the two makes the retry redo that
+epoch, and the run skips the step it already holds, so the history has no gap and no repeat.
 """
 
 from __future__ import annotations

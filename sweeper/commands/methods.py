@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trainables import registry
+from trainables.errors import InputError
 
 _BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
 
@@ -59,6 +60,8 @@ def _range(parameter: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     data = describe(args.name or "*")
+    if not data:
+        raise InputError("NAME", f"no method matches {args.name!r}; known: {', '.join(registry.names())}")
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0

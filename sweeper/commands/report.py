@@ -63,6 +63,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def check_server(uri: str | None) -> None:
+    """An http(s) ``--tracking-uri`` must answer its /health check (3 s); MLflow's own client retries a
+    dead server for minutes before it gives up. Other URIs are checked by ``sweeper.results``."""
+    if uri is not None and uri.lower().startswith(("http://", "https://")):
+        import http.client
+
+        from sweeper.tracking_uri import check_tracking_uri
+
+        try:
+            check_tracking_uri(uri, "--tracking-uri")
+        except http.client.HTTPException as exc:  # e.g. http://host:50O0
+            raise InputError("--tracking-uri", f"{uri!r} is not a usable URL ({exc})") from None
+
+
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -178,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--precision", f"must be between 0 and 12, not {args.precision}")
     if args.layout not in LAYOUTS:  # before touching MLflow
         raise InputError("--layout", f"unknown layout {args.layout!r}; choose one of {', '.join(LAYOUTS)}")
+    check_server(args.tracking_uri)
     meta = results.sweep_meta(args.name, args.tracking_uri, args.experiment, args.parent_run)
     # Pin the parent run found above, so a launch starting in between cannot mix two sweeps.
     df = results.load(args.name, args.tracking_uri, args.experiment, meta["parent_run_id"])

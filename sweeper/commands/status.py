@@ -95,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
 
         return cluster.show_status(args.cluster, args.name, as_json=args.json)
     from sweeper import results
+    from sweeper.commands.report import check_server
 
+    check_server(args.tracking_uri)
     console = Console()
     if args.name:
         client, parent = results.resolve_parent(args.name, args.tracking_uri, args.experiment)

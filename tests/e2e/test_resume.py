@@ -92,7 +92,7 @@ def test_a_sigkilled_driver_is_resumed_without_rerunning_or_losing_trials(local_
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "id/acc")]
         assert set(steps) == {0, 1, 2, 3}, (child.data.params["L"], steps)  # no gap
     midway_steps = [m.step for m in client.get_metric_history(at_kill["midway"].info.run_id, "id/acc")]
-    assert len(midway_steps) <= 5  # continued from its last checkpoint (one epoch may repeat), not from scratch
+    assert midway_steps == [0, 1, 2, 3]  # continued in the same run: no gap, no repeat
     finished_steps = [m.step for m in client.get_metric_history(done_before.info.run_id, "id/acc")]
     assert finished_steps == [0, 1, 2, 3]  # and no repeat for the trial that had finished
     assert main(["resume", "resume-e2e"]) == 0  # resuming a finished sweep does nothing

@@ -20,6 +20,8 @@ from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from PIL import Image
 from torch.utils.data import Dataset
 
+from trainables.errors import InputError
+
 Transform = Callable[[Any], torch.Tensor]
 # The 80 OpenAI ImageNet templates; Lipsum-FT uses them for DomainNet too.
 OPENAI_TEMPLATES: tuple[str, ...] = tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
@@ -28,6 +30,17 @@ OPENAI_TEMPLATES: tuple[str, ...] = tuple(t("{}") for t in OPENAI_IMAGENET_TEMPL
 def cache_root() -> Path:
     """Sweeper's on-disk cache: $SWEEPER_CACHE, else ~/.cache/sweeper."""
     return Path(os.environ.get("SWEEPER_CACHE", "~/.cache/sweeper")).expanduser()
+
+
+def user_path(text: object, field: str) -> Path:
+    """``Path(text).expanduser()`` of a path from user input; InputError naming ``field`` when it is
+    not a string, or starts with ``~name/`` for a user ``name`` that does not exist."""
+    if not isinstance(text, (str, os.PathLike)):
+        raise InputError(field, f"must be a path (a string), got {text!r}")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        raise InputError(field, f"cannot expand {str(text)!r}: no such user's home folder") from None
 
 
 def digest(*parts: object) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from trainables.data.base import OPENAI_TEMPLATES, DomainSplit, digest
+from trainables.data.base import OPENAI_TEMPLATES, DomainSplit, digest, user_path
 from trainables.errors import InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -36,10 +36,12 @@ class DomainFolderSource:
     templates = OPENAI_TEMPLATES
 
     def __init__(self, root: str | Path, domains: list[str] | None = None, field: str = "data.imagefolder") -> None:
-        self.root = Path(root).expanduser()
+        self.root = user_path(root, field)
         self.field = field
         if not self.root.is_dir():
             raise InputError(field, f"image folder {str(self.root)!r} does not exist")
+        if domains is not None and (not isinstance(domains, list) or not all(isinstance(d, str) for d in domains)):
+            raise InputError(field.rpartition(".")[0] + ".domains", f"must be a list of folder names, got {domains!r}")
         found = sorted(p.name for p in self.root.iterdir() if p.is_dir())
         self.domains = tuple(domains or found)
         for domain in self.domains:

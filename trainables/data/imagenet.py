@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
-from trainables.data.base import OPENAI_TEMPLATES, DomainSplit, digest
+from trainables.data.base import OPENAI_TEMPLATES, DomainSplit, digest, user_path
 from trainables.data.imagefolder import hash_bucket, list_images
 from trainables.errors import InputError
 
@@ -49,7 +49,7 @@ class ImageNetVariantsSource:
     templates = OPENAI_TEMPLATES
 
     def __init__(self, root: str | Path, folders: dict[str, str] | None = None, field: str = "data.imagefolder") -> None:
-        self.root = Path(root).expanduser()
+        self.root = user_path(root, field)
         self.field = field
         if not self.root.is_dir():
             raise InputError(field, f"image folder {str(self.root)!r} does not exist")

@@ -22,6 +22,7 @@ from typing import Protocol
 import torch
 from PIL import Image
 
+from trainables.data.base import user_path
 from trainables.data.shapes import ShapesConfig
 from trainables.data.transforms import eval_transform, normalize_batch
 from trainables.errors import InputError
@@ -59,13 +60,16 @@ class PretrainingPairs:
 
 def read_caption_file(path: str | Path, field: str, check_images: bool = True) -> tuple[tuple[Path, str], ...]:
     """(image path, caption) rows of a TSV/CSV caption file; InputError on any problem."""
-    file = Path(path).expanduser()
+    file = user_path(path, field)
     if not file.is_file():
         raise InputError(field, f"caption file {str(file)!r} does not exist")
     stat = file.stat()
     # Sweep validation checks every searched value, and each trial reads the file again: keyed by
     # size and mtime, a large file (CC3M) is parsed and its images stat-ed once per process.
-    return _read_rows(str(file.resolve()), stat.st_size, stat.st_mtime_ns, field, check_images)
+    try:
+        return _read_rows(str(file.resolve()), stat.st_size, stat.st_mtime_ns, field, check_images)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:  # unreadable, not UTF-8 text, not CSV/TSV
+        raise InputError(field, f"cannot read caption file {str(file)!r} as UTF-8 TSV/CSV: {exc}") from None
 
 
 @lru_cache(maxsize=4)

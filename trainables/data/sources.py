@@ -18,15 +18,20 @@ SHAPES_OPTIONS = ("image_size", "seed", "per_class")
 
 def _shapes_config(options: Mapping[str, Any], field: str) -> ShapesConfig:
     """``{image_size: 32, seed: 0, per_class: {train: 500, val: 100, test: 200}}``, all optional."""
+    if not isinstance(options, Mapping):
+        raise InputError(field, f"must be a mapping of {', '.join(SHAPES_OPTIONS)}, got {options!r}")
     unknown = set(options) - set(SHAPES_OPTIONS)
     if unknown:
-        raise InputError(f"{field}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(SHAPES_OPTIONS)}")
+        raise InputError(f"{field}.{sorted(unknown, key=str)[0]}", f"unknown key; allowed: {', '.join(SHAPES_OPTIONS)}")
     for key in ("image_size", "seed"):
         value = options.get(key, 0 if key == "seed" else 32)
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 8):
             raise InputError(f"{field}.{key}", f"must be an integer >= {0 if key == 'seed' else 8}, got {value!r}")
     per_class = dict(ShapesConfig().per_class)
-    for split, count in dict(options.get("per_class") or {}).items():
+    given = options.get("per_class") or {}
+    if not isinstance(given, Mapping):
+        raise InputError(f"{field}.per_class", f"must be a mapping of split to count ({{train: 500, ...}}), got {given!r}")
+    for split, count in given.items():
         if split not in per_class:
             raise InputError(f"{field}.per_class.{split}", "unknown split; allowed: train, val, test")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
@@ -48,7 +53,7 @@ def open_source(source: str | Mapping[str, Any], field: str = "data.source") -> 
     if "imagefolder" in source:
         unknown = set(source) - {"imagefolder", "layout", "domains"}
         if unknown:
-            raise InputError(f"{field}.{sorted(unknown)[0]}", "unknown key; allowed: imagefolder, layout, domains")
+            raise InputError(f"{field}.{sorted(unknown, key=str)[0]}", "unknown key; allowed: imagefolder, layout, domains")
         layout = source.get("layout", "domainnet")
         if layout == "domainnet":
             return DomainFolderSource(source["imagefolder"], source.get("domains"), f"{field}.imagefolder")

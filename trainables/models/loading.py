@@ -21,6 +21,7 @@ from typing import Any
 import open_clip
 import torch
 
+from trainables.data.base import user_path
 from trainables.data.transforms import OPENAI_MEAN, OPENAI_STD
 from trainables.errors import InputError
 from trainables.models import zoo
@@ -45,10 +46,10 @@ class ClipBundle:
         return int(self.model.context_length)
 
 
-def hub_cache_dir(cache_dir: str | None = None) -> Path:
+def hub_cache_dir(cache_dir: str | None = None, field: str = "model.cache_dir") -> Path:
     """Where hub weights are looked for: the argument, else $HF_HUB_CACHE, else the HF default."""
     if cache_dir:
-        return Path(cache_dir).expanduser()
+        return user_path(cache_dir, field)
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
@@ -85,13 +86,30 @@ def _load_file(model: torch.nn.Module, path: Path, field: str) -> None:
         raise InputError(field, f"cannot read checkpoint {str(path)!r}: {type(exc).__name__}: {text[:300]}") from None
 
 
+def check_weights_file(path: Path, field: str) -> None:
+    """Fail early on a checkpoint that cannot be read: it must exist, and a ``.safetensors`` file
+    must have a readable header (only the header is read, no weights)."""
+    if not path.is_file():
+        raise InputError(field, f"checkpoint file {str(path)!r} does not exist")
+    if path.suffix != ".safetensors":
+        return  # torch.load files are only read when the trial loads them
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            weights.keys()
+    except (SafetensorError, OSError) as exc:
+        raise InputError(field, f"cannot read checkpoint {str(path)!r}: not a valid safetensors file ({exc})") from None
+
+
 def resolve_hub_weights(arch: str, tag: str, cache_dir: str | None, field: str) -> Path:
     """The cached weight file for an open_clip (arch, tag), found without touching the network."""
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(arch)
         raise InputError(field, f"{arch} has no pretrained tag {tag!r}; known tags: {', '.join(tags) or 'none'}")
-    hub = hub_cache_dir(cache_dir)
+    cache_field = field.rpartition(".")[0] + ".cache_dir" if "." in field else "cache_dir"
+    hub = hub_cache_dir(cache_dir, cache_field)
     if cfg.get("hf_hub"):
         from huggingface_hub import try_to_load_from_cache
 
@@ -105,7 +123,7 @@ def resolve_hub_weights(arch: str, tag: str, cache_dir: str | None, field: str) 
                 return Path(found)
         where = f"{hub}/models--{repo.replace('/', '--')}"
     else:
-        url_cache = Path(cache_dir).expanduser() if cache_dir else Path("~/.cache/clip").expanduser()
+        url_cache = user_path(cache_dir, cache_field) if cache_dir else Path("~/.cache/clip").expanduser()
         path = url_cache / os.path.basename(cfg["url"])
         if path.is_file():
             return path
