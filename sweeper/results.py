@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from trainables.errors import InputError
 
 from sweeper.tracking import resolve_uri
+from sweeper.tracking_uri import redact_uri
 
 BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s"]
 # MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
@@ -63,12 +64,13 @@ def _paged(fetch: Callable[[str | None], Any]) -> list[Any]:
 
 def _client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
     uri = check_tracking_uri(tracking_uri or default_tracking_uri())
-    client = MlflowClient(tracking_uri=uri)
     try:  # first contact: a wrong host, a non-MLflow database, a missing driver all surface here
+        client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the URI is unusable
-        raise InputError("--tracking-uri", f"cannot read MLflow store {uri}: "
-                                           f"{type(error).__name__}: {error}") from error
+        detail = str(error).replace(uri, redact_uri(uri))
+        raise InputError("--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: "
+                                           f"{type(error).__name__}: {detail}") from error
     return client, uri
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 from trainables.errors import InputError
 
 FILE_STORE = "MLflow 3.17 refuses the file store; use sqlite:///path.db or http(s)://host:port"
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password replaced by ***, for messages and logs."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:)[^/@]*@", r"\1***@", uri)
 
 
 def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
@@ -31,9 +37,9 @@ def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
                 if response.status != 200:
                     raise OSError(f"HTTP {response.status}")
         except urllib.error.HTTPError as exc:
-            raise InputError(field, f"tracking server {uri} is unreachable (HTTP {exc.code} on /health)") from None
+            raise InputError(field, f"tracking server {redact_uri(uri)} is unreachable (HTTP {exc.code} on /health)") from None
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise InputError(field, f"tracking server {uri} is unreachable ({reason})") from None
+            raise InputError(field, f"tracking server {redact_uri(uri)} is unreachable ({reason})") from None
         return
     raise InputError(field, f"unsupported tracking URI scheme {scheme!r}; use sqlite:///path.db or http(s)://host:port")

@@ -89,3 +89,13 @@ def test_sweeper_never_turns_ray_token_auth_off() -> None:
             for line in text.splitlines():
                 if "RAY_AUTH_MODE" in line:
                     assert "disabled" not in line.lower(), f"{path.relative_to(ROOT)}: {line.strip()}"
+
+
+def test_error_messages_never_show_a_uri_password() -> None:
+    from sweeper.tracking_uri import check_tracking_uri, redact_uri
+
+    assert redact_uri("postgresql+psycopg2://mlflow:s3cret@db:5432/mlflow") == "postgresql+psycopg2://mlflow:***@db:5432/mlflow"
+    assert redact_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    with pytest.raises(InputError) as info:
+        check_tracking_uri("http://user:s3cret@127.0.0.1:9")
+    assert "s3cret" not in str(info.value) and "user:***@127.0.0.1:9" in str(info.value)
