@@ -41,6 +41,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_shapes.py
 	$(BIN)/python bench/bench_step_cost.py
+	$(BIN)/python bench/bench_eval_share.py
 	@if $(BIN)/python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
 		$(BIN)/python bench/bench_gpu.py; else echo "bench_gpu.py: no CUDA device here, skipped"; fi
 

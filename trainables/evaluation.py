@@ -40,14 +40,29 @@ def evaluate(
     method.eval()
     per_domain = {}
     for domain, split in splits.items():
-        logits, labels = [], []
-        for images, y in eval_batches(split, method.context.bundle, batch_size):
-            logits.append(method.logits(images.to(device)).float().cpu())
-            labels.append(y)
+        if method.frozen_image_tower:
+            features = _cached_features(method, f"eval/{domain}/{len(split)}", split, device, batch_size)
+            logits = [method.logits_from_features(features[i : i + batch_size].to(device)).float().cpu()
+                      for i in range(0, len(features), batch_size)]
+            labels = [split.labels]
+        else:
+            logits, labels = [], []
+            for images, y in eval_batches(split, method.context.bundle, batch_size):
+                logits.append(method.logits(images.to(device)).float().cpu())
+                labels.append(y)
         joined = restrict(torch.cat(logits), split.class_subset)
         per_domain[domain] = classification_metrics(joined, torch.cat(labels))
     method.train(was_training)
     return summarise(per_domain, id_domain)
+
+
+def _cached_features(method: Method, key: str, split: DomainSplit, device: torch.device, batch_size: int) -> torch.Tensor:
+    # The image tower is frozen, so a split's features are the same at every epoch: encode once.
+    if key not in method.eval_feature_cache:
+        chunks = [method.eval_features(images.to(device)).float().cpu()
+                  for images, _ in eval_batches(split, method.context.bundle, batch_size)]
+        method.eval_feature_cache[key] = torch.cat(chunks)
+    return method.eval_feature_cache[key]
 
 
 @torch.no_grad()
@@ -64,11 +79,16 @@ def retention_metrics(
     out = {}
     for name, task in tasks.items():
         head = method.text_head(task.classnames, task.templates).to(device)
-        correct = 0
-        for start in range(0, len(task.labels), batch_size):
-            images = normalize_batch(task.images[start : start + batch_size], bundle.mean, bundle.std)
-            predicted = (method.retention_features(images.to(device)) @ head).argmax(dim=1).cpu()
-            correct += (predicted == task.labels[start : start + batch_size]).sum().item()
-        out[f"zs/{name}/acc"] = correct / len(task.labels)
+        key = f"zs/{name}"
+        features = method.eval_feature_cache.get(key)
+        if features is None:
+            features = torch.cat([
+                method.retention_features(normalize_batch(task.images[i : i + batch_size], bundle.mean,
+                                                          bundle.std).to(device)).float().cpu()
+                for i in range(0, len(task.labels), batch_size)])
+            if method.frozen_image_tower:  # the same at every epoch: keep them
+                method.eval_feature_cache[key] = features
+        predicted = (features.to(device) @ head.float()).argmax(dim=1).cpu()
+        out[f"{key}/acc"] = (predicted == task.labels).float().mean().item()
     method.train(was_training)
     return out

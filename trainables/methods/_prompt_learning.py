@@ -134,8 +134,16 @@ class FixedHead(Method):
         self.register_buffer("scale", self.model.logit_scale.detach().exp().clone())
         self.eval()  # evaluate() restores the mode it found; a shared model must stay in eval mode
 
+    frozen_image_tower = True
+
+    def eval_features(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.encode_image(images), dim=-1)
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        return self.scale * features @ self.features.T
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        return self.scale * F.normalize(self.model.encode_image(images), dim=-1) @ self.features.T
+        return self.logits_from_features(self.eval_features(images))
 
 
 class PromptLearner(Method):
@@ -143,6 +151,7 @@ class PromptLearner(Method):
 
     Params = PromptParams
     params: PromptParams
+    frozen_image_tower = True
     kd_field: ClassVar[str | None] = None  # name of the KD weight parameter, if the method has one
 
     def __init__(self, context: TrialContext, params: PromptParams) -> None:
@@ -226,9 +235,14 @@ class PromptLearner(Method):
         embeddings = torch.cat([target.prefix, ctx, target.suffix], dim=1)
         return encode_text_from_embeddings(target.model, embeddings, target.tokens)
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
+    def eval_features(self, images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():  # the image tower is frozen: no gradient flows to it
-            x = F.normalize(self.model.encode_image(images), dim=-1)
+            return F.normalize(self.model.encode_image(images), dim=-1)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits_from_features(self.eval_features(images))
+
+    def logits_from_features(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             w = self.class_features(self.target)
         else:

@@ -60,11 +60,15 @@ class Method(torch.nn.Module):
     default_train: ClassVar[dict[str, Any]] = {}
     # Buffers that training changes (masks chosen in prepare, EMA vectors); saved in checkpoints.
     checkpoint_buffers: ClassVar[tuple[str, ...]] = ()
+    # True when the image features behind ``logits`` never change (a frozen image tower): each
+    # test split is then encoded once per trial and its features reused at every evaluation.
+    frozen_image_tower: ClassVar[bool] = False
 
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__()
         self.context = context
         self.params = params
+        self.eval_feature_cache: dict[str, torch.Tensor] = {}  # filled by evaluation when frozen
 
     @classmethod
     def check(cls, params: MethodParams, context_length: int) -> None:
@@ -81,6 +85,15 @@ class Method(torch.nn.Module):
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits used for evaluation."""
         raise TypeError(f"method {self.name!r} defines no classifier")
+
+    def eval_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The image features ``logits`` is computed from; ``logits_from_features`` finishes the job.
+        Evaluation caches them when ``frozen_image_tower`` is set."""
+        return images
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Class logits from ``eval_features``; equal to ``logits`` on the images."""
+        return self.logits(features)
 
     def prepare(self, batches: Batches) -> None:
         """Optional stage before the first epoch, on the training data without augmentation (an
@@ -145,8 +158,14 @@ class ImageClassifier(Method):
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.model.encode_image(images), dim=-1)
 
+    def eval_features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.image_features(images)
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        return self.scale * features @ self.head
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.image_features(images) @ self.head
+        return self.logits_from_features(self.image_features(images))
 
     def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         ce = F.cross_entropy(self.logits(images), labels)

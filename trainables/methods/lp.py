@@ -31,6 +31,7 @@ class LinearProbe(ImageClassifier):
 
     Params = LPParams
     params: LPParams
+    frozen_image_tower = True
     paper: ClassVar[str] = "Radford et al., ICML 2021 (CLIP linear probe); Kumar et al., ICLR 2022"
     default_train: ClassVar[dict] = {"lr": 1e-2, "weight_decay": 1e-4}  # the AdamW LP recipe (spec 3.2)
 

@@ -11,4 +11,5 @@ class ZeroShot(ImageClassifier):
     """Evaluates ``s * F(x) @ W_zs``; the reference point every fine-tuning method moves from."""
 
     trains = False
+    frozen_image_tower = True
     paper = "Radford et al., ICML 2021 (CLIP)"

@@ -1,0 +1,50 @@
+"""Evaluation's feature cache for methods with a frozen image tower: the cached path gives the
+same metrics as encoding every image at every evaluation, and encodes each split only once."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trainables import registry
+from trainables.evaluation import evaluate, retention_metrics
+from trainables.loop import TrialConfig, build_method
+
+DATA = {"source": {"shapes": {"per_class": {"train": 8, "test": 12}}}, "id": "photo", "ood": ["sketch", "clipart"]}
+
+
+def test_frozen_means_frozen_in_every_registered_method() -> None:
+    # A method that trains its image tower must not claim a frozen one: its cache would go stale.
+    for name in registry.names():
+        cls = registry.get(name)
+        if cls.frozen_image_tower:
+            assert name in {"zeroshot", "lp", "coop", "kgcoop", "contcoop"}, name
+
+
+@pytest.mark.parametrize("name", ["coop", "lp", "zeroshot"])
+def test_cached_features_give_the_plain_metrics_and_encode_once(name: str, monkeypatch) -> None:
+    config = TrialConfig.model_validate({"method": name, "data": DATA, "seed": 1})
+    method, data = build_method(config, torch.device("cpu"))
+    assert method.frozen_image_tower
+    if method.trains:  # move the trained part so that the two evaluations differ
+        with torch.no_grad():
+            for parameter in (p for p in method.parameters() if p.requires_grad):
+                parameter.add_(0.05 * torch.randn_like(parameter))
+    encoded = []
+    real = type(method).eval_features
+    monkeypatch.setattr(type(method), "eval_features", lambda self, x: encoded.append(len(x)) or real(self, x))
+
+    first = evaluate(method, data["eval"], "photo", torch.device("cpu"))
+    second = evaluate(method, data["eval"], "photo", torch.device("cpu"))
+    assert sum(encoded) == 3 * 120  # three splits of 120 images, encoded by the first call only
+    method.frozen_image_tower = False  # the plain path: every image through the tower again
+    plain = evaluate(method, data["eval"], "photo", torch.device("cpu"))
+    for key, value in plain.items():
+        assert first[key] == pytest.approx(value, abs=1e-6) and second[key] == pytest.approx(value, abs=1e-6), key
+
+    method.frozen_image_tower = True
+    cached = retention_metrics(method, data["tasks"], torch.device("cpu"))
+    assert set(method.eval_feature_cache) >= {f"zs/{task}" for task in data["tasks"]}
+    method.frozen_image_tower = False
+    method.eval_feature_cache.clear()
+    assert retention_metrics(method, data["tasks"], torch.device("cpu")) == pytest.approx(cached)
