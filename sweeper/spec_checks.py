@@ -96,6 +96,7 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     if not spec.data.ood and not explicit_report_metrics:
         spec.report.metrics = [m for m in spec.report.metrics if not m.startswith("ood/")]
     check_metric(spec.objective.metric, spec.data.ood, "objective.metric")
+    check_eval_every(spec)
     for i, metric in enumerate(spec.report.metrics):
         check_metric(metric, spec.data.ood, f"report.metrics[{i}]")
     for i, row in enumerate(spec.report.rows or []):
@@ -106,6 +107,18 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     except (RuntimeError, http.client.HTTPException) as exc:  # sqlite:///~nobody/..., http://host:50O0
         raise InputError("tracking.uri", f"{spec.tracking.uri!r} is not a usable tracking URI ({exc})") from None
     return length
+
+
+def check_eval_every(spec: SweepSpec) -> None:
+    """Tune reads the objective at every epoch, and with ``eval_every`` > 1 only ``id/`` and
+    ``train/`` metrics exist at every epoch."""
+    if spec.objective.metric.startswith(("id/", "train/")):
+        return
+    sparse = spec.train.eval_every != 1 or spec.fixed.get("eval_every", 1) != 1 or "eval_every" in spec.search
+    if sparse:
+        raise InputError("train.eval_every", (
+            f"must be 1 with objective {spec.objective.metric!r}: the searcher reads the objective at every "
+            "epoch, and between evaluations only id/ and train/ metrics exist"))
 
 
 def check_methods(spec: SweepSpec) -> list[Any]:

@@ -46,6 +46,9 @@ class TrainConfig(BaseModel):
     lr: float = Field(3e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     warmup: float = Field(0.1, ge=0, lt=1)
+    # OOD domains and retention tasks are evaluated every this many epochs (and always at the
+    # last); the ID domain, which the searcher and ASHA read, every epoch.
+    eval_every: int = Field(1, ge=1)
 
 
 TRAIN_KEYS: tuple[str, ...] = tuple(TrainConfig.model_fields)
@@ -116,7 +119,11 @@ def _evaluate(method: Method, data: dict, config: TrialConfig, device: torch.dev
         return evaluate(method, data["eval"], config.data.id, device)
 
 
-def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
+def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch.device,
+                  id_only: bool = False) -> dict[str, float]:
+    if id_only:
+        evaluation = {**data, "eval": {config.data.id: data["eval"][config.data.id]}}
+        return _evaluate(method, evaluation, config, device)
     metrics = _evaluate(method, data, config, device)
     with autocast(device):
         metrics.update(retention_metrics(method, data["tasks"], device))
@@ -213,8 +220,9 @@ def run(
         _check_finite(totals, epoch)
         if epoch == train.epochs - 1:
             method.after_training()
-        metrics = _evaluate_all(method, data, config, device)
-        if epoch == train.epochs - 1:
+        last = epoch == train.epochs - 1
+        metrics = _evaluate_all(method, data, config, device, id_only=not last and (epoch + 1) % train.eval_every != 0)
+        if last:
             _finish(method, data, config, device, metrics, artifacts)
         metrics.update({f"train/{k}": float(v) / steps_per_epoch for k, v in totals.items()})
         metrics["train/lr"] = scheduler.get_last_lr()[0]

@@ -102,3 +102,14 @@ def test_a_diverging_loss_fails_the_trial_before_the_epoch_is_reported() -> None
         run({"method": "ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40, "lr": 1e30}},
             lambda epoch, metrics, checkpoint: reported.append(epoch))
     assert reported == []  # no metrics, no checkpoint of the diverged weights
+
+
+def test_eval_every_skips_ood_between_evaluations_and_changes_no_final_metric() -> None:
+    config = {"method": "ft", "data": TINY, "train": {"epochs": 3, "batch_size": 40}, "seed": 4}
+    seen: dict[int, dict] = {}
+    sparse = run({**config, "train": {**config["train"], "eval_every": 2}},
+                 lambda epoch, metrics, checkpoint: seen.__setitem__(epoch, metrics))
+    assert "id/acc" in seen[0] and not any(k.startswith(("ood/", "zs/")) for k in seen[0])
+    assert "ood/avg_acc" in seen[1] and "zs/colour/acc" in seen[1]  # the 2nd epoch: an evaluation
+    assert "ood/avg_acc" in seen[2]  # the last epoch always evaluates everything
+    assert sparse == pytest.approx(run(config))  # evaluating less changes no trained weight

@@ -357,3 +357,13 @@ def test_method_search_trial_configs_get_only_their_method_parameters() -> None:
     assert ft.method == "ft" and ft.params == {} and ft.train.lr == 1e-3
     lipsum = trial_config(context, {"point": {"method": "lipsum_ft", "L": 2}})
     assert lipsum.params == {"M": 8, "L": 2}
+
+
+def test_eval_every_needs_an_id_or_train_objective() -> None:
+    from sweeper.spec import from_mapping
+    from trainables.errors import InputError
+
+    base = {"name": "ee", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}, "train": {"eval_every": 2}}
+    assert from_mapping({**base, "objective": {"metric": "id/acc", "mode": "max"}}).train.eval_every == 2
+    with pytest.raises(InputError, match="train.eval_every: must be 1 with objective 'ood/avg_acc'"):
+        from_mapping({**base, "objective": {"metric": "ood/avg_acc", "mode": "max"}})
