@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import urllib.error
 import urllib.request
@@ -27,7 +28,10 @@ def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
     if scheme == "sqlite":
         if not rest.startswith("/") or rest == "/":
             raise InputError(field, f"{uri!r} names no database file; write sqlite:///path/to/mlflow.db")
-        database = Path(rest[1:]).expanduser()
+        try:
+            database = Path(rest[1:]).expanduser()
+        except RuntimeError:  # ~name/ of a user that does not exist
+            raise InputError(field, f"{uri!r}: cannot expand the home folder in {rest[1:]!r}") from None
         if not database.parent.is_dir():
             raise InputError(field, f"the folder {str(database.parent)!r} of the sqlite database does not exist")
         return
@@ -38,7 +42,7 @@ def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
                     raise OSError(f"HTTP {response.status}")
         except urllib.error.HTTPError as exc:
             raise InputError(field, f"tracking server {redact_uri(uri)} is unreachable (HTTP {exc.code} on /health)") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # HTTPException: http://host:50O0
             reason = getattr(exc, "reason", None) or exc
             raise InputError(field, f"tracking server {redact_uri(uri)} is unreachable ({reason})") from None
         return
