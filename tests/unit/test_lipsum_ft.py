@@ -72,3 +72,42 @@ def test_parameters_follow_the_reference_defaults_and_ranges() -> None:
     with pytest.raises(InputError, match="context length"):
         LipsumFT.check(LipsumParams(L=31), context_length=32)
     LipsumFT.check(LipsumParams(L=30), context_length=32)
+
+
+def _built(**params) -> LipsumFT:
+    from trainables.loop import TrialConfig, build_method
+
+    config = TrialConfig.model_validate({
+        "method": "lipsum_ft", "data": {"source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}},
+                                        "id": "photo"}, "params": params, "seed": 0})
+    return build_method(config, torch.device("cpu"))[0]
+
+
+def test_text_bank_holds_exactly_the_features_fresh_texts_would_have() -> None:
+    banked, fresh = _built(M=4, L=3, text_bank=6), _built(M=4, L=3)
+    banked.prepare([])
+    # Same seeded generator, same draws: the bank is the plain path's first six texts, encoded once.
+    torch.testing.assert_close(banked.bank, fresh.encode_random_texts(6))
+    assert "bank" in banked.trainable_state()  # a resumed trial keeps the same bank
+
+
+def test_text_bank_steps_use_m_distinct_bank_rows_in_the_plain_regulariser() -> None:
+    method = _built(M=4, L=3, text_bank=6, loss="mse")
+    method.prepare([])
+    state = method.context.generator.get_state()
+    pick = torch.randperm(6, generator=method.context.generator)[:4]
+    method.context.generator.set_state(state)
+    images, labels = torch.randn(2, 3, 32, 32), torch.tensor([0, 1])
+    terms = method.training_loss(images, labels)
+    texts = method.bank[pick]
+    with torch.no_grad():
+        v = method.scale * method.image_features(images) @ texts.T
+        v0 = method.scale * method.zero_shot_features(images) @ texts.T
+    assert len(set(pick.tolist())) == 4
+    assert terms["reg"].item() == pytest.approx(energy_gap(v, v0, "mse").item(), rel=1e-5)
+
+
+def test_a_bank_smaller_than_m_is_refused() -> None:
+    with pytest.raises(InputError, match="cannot supply M = 80"):
+        LipsumFT.check(LipsumParams(text_bank=40), context_length=32)
+    LipsumFT.check(LipsumParams(text_bank=80), context_length=32)

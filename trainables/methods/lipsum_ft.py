@@ -8,6 +8,10 @@ of the frozen zero-shot image tower are compared on the same augmented view:
 - ``kld`` (reconstruction [R]): R = tau^2 * KL(softmax(v_theta0 / tau) || softmax(v_theta / tau)).
 
 The loss is CE + lam * R. Defaults follow the reference: L = 8, M = 80, lam = 1.
+
+``text_bank = N > 0`` is a cheaper variant, not the paper's: N random texts are encoded once
+before training (a checkpointed buffer) and each step draws M of them without replacement, so
+the text tower runs once per trial instead of once per step. The default 0 keeps fresh texts.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pydantic import Field
 
 from trainables.errors import InputError
 from trainables.methods._anchored import AnchoredClassifier
-from trainables.methods.base import MethodParams
+from trainables.methods.base import Batches, MethodParams, TrialContext
 from trainables.registry import register
 
 SOT, EOT = 49406, 49407
@@ -32,6 +36,8 @@ class LipsumParams(MethodParams):
     loss: Literal["mse", "kld"] = Field("mse", description="regulariser form")
     lam: float = Field(1.0, ge=0, description="regulariser weight")
     tau: float = Field(1.0, gt=0, description="softmax temperature of the kld form")
+    text_bank: int = Field(0, ge=0, description=(
+        "0: M fresh random texts per step (the paper); N >= M: N texts encoded once, M drawn per step"))
 
 
 def random_texts(count: int, length: int, context_length: int, generator: torch.Generator) -> torch.Tensor:
@@ -61,19 +67,43 @@ class LipsumFT(AnchoredClassifier):
     Params = LipsumParams
     params: LipsumParams
     paper = "Nam, Heo and Lee, ICLR 2024 (Lipsum-FT); regulariser from cs-giung/lipsum-ft"
+    checkpoint_buffers = ("bank",)
+
+    def __init__(self, context: TrialContext, params: LipsumParams) -> None:
+        super().__init__(context, params)
+        self.register_buffer("bank", torch.zeros(params.text_bank, self.head.shape[0], device=context.device))
 
     @classmethod
     def check(cls, params: LipsumParams, context_length: int) -> None:
         if params.L + 2 > context_length:
             raise InputError("L", f"L + 2 = {params.L + 2} exceeds the model's text context length {context_length}")
+        if 0 < params.text_bank < params.M:
+            raise InputError("text_bank", f"a bank of {params.text_bank} texts cannot supply M = {params.M} per step")
+
+    @torch.no_grad()
+    def encode_random_texts(self, count: int) -> torch.Tensor:
+        """L2-normalised frozen text features of ``count`` fresh random texts."""
+        tokens = random_texts(count, self.params.L, self.context.bundle.context_length, self.context.generator)
+        return F.normalize(self.model.encode_text(tokens.to(self.context.device)), dim=-1)
+
+    def prepare(self, batches: Batches) -> None:
+        if self.params.text_bank:
+            chunks = [self.encode_random_texts(min(512, self.params.text_bank - start))
+                      for start in range(0, self.params.text_bank, 512)]
+            self.bank.copy_(torch.cat(chunks))
+
+    def random_text_features(self) -> torch.Tensor:
+        """This step's M random-text features: fresh, or drawn from the bank."""
+        if not self.params.text_bank:
+            return self.encode_random_texts(self.params.M)
+        pick = torch.randperm(self.params.text_bank, generator=self.context.generator)[: self.params.M]
+        return self.bank[pick.to(self.bank.device)]
 
     def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.image_features(images)
         ce = F.cross_entropy(self.scale * features @ self.head, labels)
         p = self.params
-        tokens = random_texts(p.M, p.L, self.context.bundle.context_length, self.context.generator)
-        with torch.no_grad():
-            texts = F.normalize(self.model.encode_text(tokens.to(images.device)), dim=-1)
+        texts = self.random_text_features()
         reference = self.zero_shot_features(images)
         v = self.scale * features @ texts.T
         v0 = self.scale * reference @ texts.T
