@@ -139,6 +139,7 @@ def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
     context = SweepContext(
         tracking=tracking, base=base_trial(spec), seeds=list(spec.seeds), search_keys=spec.search_keys,
         threads=max(1, int(spec.resources.cpu)), fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
+        objective=spec.objective.metric,
     )
     return tune.with_resources(
         tune.with_parameters(sweep_trainable, context=context),

@@ -105,10 +105,18 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     return length
 
 
+FINAL_ONLY = ("compat/", "wise/")  # computed once, after the last epoch (posthoc metrics)
+
+
 def check_eval_every(spec: SweepSpec) -> None:
     """Tune reads the objective at every epoch, and with ``eval_every`` > 1 only ``id/`` and
-    ``train/`` metrics exist at every epoch."""
-    if spec.objective.metric.startswith(("id/", "train/")):
+    ``train/`` metrics exist at every epoch; final-only metrics exist at no earlier epoch, which
+    ASHA's rungs need."""
+    if spec.objective.metric.startswith(FINAL_ONLY) and spec.scheduler.kind == "asha":
+        raise InputError("scheduler", (
+            f"asha needs the objective at every epoch, and {spec.objective.metric!r} is computed once, "
+            "after the last one; use fifo, or an id/ or ood/ objective"))
+    if spec.objective.metric.startswith(("id/", "train/", *FINAL_ONLY)):
         return
     sparse = spec.train.eval_every != 1 or spec.fixed.get("eval_every", 1) != 1 or "eval_every" in spec.search
     if sparse:

@@ -8,6 +8,7 @@ epoch, and the run skips the step it already holds, so the history has no gap an
 
 from __future__ import annotations
 
+import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ class SweepContext:
     extra_tags: dict[str, str] = field(default_factory=dict)
     # Testing hook: with a folder here, each trial fails once after its first report.
     fail_once_dir: str | None = None
+    # The metric Tune optimises. Some exist only after the last epoch (compat/*, wise/*).
+    objective: str | None = None
 
 
 def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
@@ -108,11 +111,15 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
                 if not marker.exists():
                     marker.touch()
                     raise RuntimeError("injected failure (SWEEPER_FAIL_ONCE_DIR)")
+            # Tune refuses a result without its metric; a final-only objective is NaN (to Tune
+            # only, never to MLflow) until the last epoch computes it. FIFO and the searchers read
+            # the last result; ASHA, which would read the NaNs, is refused for such objectives.
+            for_tune = metrics if context.objective in (None, *metrics) else {**metrics, context.objective: math.nan}
             if write is None:
-                tune.report(metrics)
+                tune.report(for_tune)
                 return
             with tempfile.TemporaryDirectory() as folder:
                 write(Path(folder))
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report(for_tune, checkpoint=tune.Checkpoint.from_directory(folder))
 
         run(trial, reporter, resume_from=resume, artifacts=tracked.log_text)

@@ -15,6 +15,11 @@ class InputError(ValueError):
         self.where = where
         self.message = message
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Ray pickles a trial's exception to the driver; the default rebuilds it from the one
+        # formatted string, which this two-argument constructor cannot take.
+        return type(self), (self.where, self.message)
+
 
 class NonFiniteLoss(RuntimeError):
     """A trial's training loss became NaN or infinite: the trial fails with this reason, and its

@@ -141,3 +141,17 @@ def test_tpe_across_methods_gives_each_trial_only_its_method_parameters(local_ra
         assert child.data.tags["sweeper.method"] == method
         assert ("L" in params) == (method == "lipsum_ft") and ("rank" in params) == (method == "lorsu")
         assert {"zs/colour/acc", "params/trainable"} <= set(child.data.metrics)
+
+
+def test_an_objective_computed_after_the_last_epoch_drives_a_sweep(local_ray, workdir) -> None:
+    # compat/hmean exists only once training ends; Tune still needs an objective at every epoch.
+    path = write_sweep(workdir, "final-only-objective", method="contcoop", search={"lam": {"grid": [1.0, 8.0]}},
+                       fixed={"upgrade_model": "zoo/tiny-clip-v2"}, objective={"metric": "compat/hmean"},
+                       train={"epochs": 2, "batch_size": 40, "lr": 2e-3})
+    assert main(["launch", str(path)]) == 0
+    _, children = runs_of(workdir, "final-only-objective")
+    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    for child in children:  # the NaN padding went to Tune only: MLflow holds the one real value
+        history = client.get_metric_history(child.info.run_id, "compat/hmean")
+        assert [m.step for m in history] == [1] and 0 < history[0].value <= 1

@@ -301,6 +301,10 @@ CASES: list[Bad] = [
         "objective.metric"),
     Bad("objective-domain-not-evaluated", sweep(objective={"metric": "ood/painting/acc"}),
         ("objective.metric", "'painting'", "not in data.ood"), "objective.metric"),
+    Bad("ctx-init-longer-than-n-ctx", sweep(method="contcoop", fixed={}, search={"n_ctx": {"grid": [2, 4]}}),
+        ("search.n_ctx.grid[0]", "'a photo of a' is 4 tokens, but n_ctx is 2"), "search.n_ctx.grid[0]"),
+    Bad("asha-on-a-final-only-objective", sweep(scheduler="asha", objective={"metric": "wise/0.5/id/acc"}),
+        ("scheduler", "asha needs the objective at every epoch", "after the last one"), "scheduler"),
     Bad("report-section-unknown-metric", sweep(report={"metrics": ["id/acc", "id/f1"]}),
         ("report.metrics[1]", "unknown metric 'id/f1'"), "report.metrics[1]"),
     # tracking

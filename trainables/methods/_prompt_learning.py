@@ -17,6 +17,7 @@ harmonic mean ``compat/hmean`` and the zero-shot references ``compat/v{1,2}/zs_a
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,12 @@ from trainables.models.loading import ClipBundle, load_clip, resolve_hub_weights
 from trainables.models.prompting import encode_text_from_embeddings
 
 ModelSpec = str | dict[str, str]
+
+
+@functools.cache
+def clip_bpe() -> open_clip.tokenizer.SimpleTokenizer:
+    """CLIP's BPE tokenizer (bundled with open_clip, no download), built once per process."""
+    return open_clip.tokenizer.SimpleTokenizer()
 
 
 class PromptParams(MethodParams):
@@ -173,6 +180,12 @@ class PromptLearner(Method):
     def check(cls, params: PromptParams, context_length: int) -> None:
         if params.n_ctx + 4 > context_length:  # SOS, context, >= 1 name token, ".", EOS
             raise InputError("n_ctx", f"n_ctx + 4 = {params.n_ctx + 4} exceeds the text context length {context_length}")
+        if params.ctx_init != "random":
+            # CLIP's BPE, which every zoo and OpenAI model uses; _initial_context recounts with the
+            # model's own tokenizer, for models that bring another one.
+            count = len(clip_bpe().encode(params.ctx_init))
+            if count != params.n_ctx:
+                raise InputError("ctx_init", f"{params.ctx_init!r} is {count} tokens, but n_ctx is {params.n_ctx}")
         spec = params.upgrade_model
         if spec is None:
             return
