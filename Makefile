@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench zoo ui clean browser postgres
+.PHONY: demo test test-fast bench results zoo ui clean browser postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,8 +42,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_shapes.py
 	$(BIN)/python bench/bench_step_cost.py
 	$(BIN)/python bench/bench_eval_share.py
+	$(BIN)/python bench/bench_harness.py --scaling
+	$(BIN)/python bench/bench_asha.py
 	@if $(BIN)/python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
 		$(BIN)/python bench/bench_gpu.py; else echo "bench_gpu.py: no CUDA device here, skipped"; fi
+
+# The papers' findings on the embedded world (issue 9): runs every search_spaces/paper-*.yaml
+# sweep into ./mlflow.db (about 80 minutes on 2 cores), then writes RESULTS.md from MLflow.
+results: $(STAMP)
+	$(BIN)/python -m dashboards.results_file --launch
 
 zoo: $(STAMP)
 	$(BIN)/sweeper zoo build

@@ -1,0 +1,96 @@
+"""The verdict rules of RESULTS.md (dashboards.findings), on frames with known answers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dashboards import findings as f
+from dashboards.paper_findings import FINDINGS, claim_row
+
+
+def seeds(*values: float) -> pd.Series:
+    return pd.Series(values, index=range(len(values)))
+
+
+@pytest.mark.parametrize(("a", "b", "verdict"), [
+    ((0.60, 0.61, 0.62), (0.50, 0.51, 0.52), f.HOLDS),     # +0.10 against a std of 0.01
+    ((0.50, 0.51, 0.52), (0.60, 0.61, 0.62), f.FAILS),     # the opposite, beyond noise
+    ((0.50, 0.55, 0.60), (0.49, 0.54, 0.61), f.UNSURE),    # +0.003 against a std of 0.05
+])
+def test_directional_claims_compare_the_effect_with_twice_the_seed_std(a, b, verdict) -> None:
+    claim = f.directional("a > b", seeds(*a), seeds(*b))
+    assert claim.verdict == verdict
+    assert claim.seed_std == pytest.approx(0.01 if verdict != f.UNSURE else f.pooled_std(0.05, seeds(*b).std()))
+
+
+def test_insensitivity_holds_within_noise_and_fails_beyond_it() -> None:
+    flat = pd.DataFrame({"L": [2, 2, 8, 8], "ood/avg_acc": [0.50, 0.52, 0.51, 0.53]})
+    steep = pd.DataFrame({"L": [2, 2, 8, 8], "ood/avg_acc": [0.40, 0.41, 0.51, 0.52]})
+    assert f.insensitive("flat", flat, "L", "ood/avg_acc").verdict == f.HOLDS
+    claim = f.insensitive("steep", steep, "L", "ood/avg_acc")
+    assert claim.verdict == f.FAILS and "spread 0.110" in claim.detail
+
+
+def test_a_finding_fails_on_any_failed_claim_and_holds_only_when_all_hold() -> None:
+    yes, no = f.bound("x", 0.05, 0.1), f.bound("y", 0.2, 0.1)
+    maybe = f.directional("z", seeds(0.5, 0.6), seeds(0.5, 0.6))
+    assert f.Finding(1, "t", [yes, yes], []).verdict == f.HOLDS
+    assert f.Finding(1, "t", [yes, maybe], []).verdict == f.UNSURE
+    assert f.Finding(1, "t", [maybe, no], []).verdict == f.FAILS
+
+
+def test_robustness_line_passes_through_chance_and_the_zero_shot_point() -> None:
+    assert f.robustness_line(0.1, 0.5, 0.6) == pytest.approx(0.1)
+    assert f.robustness_line(0.5, 0.5, 0.6) == pytest.approx(0.6)
+    assert f.robustness_line(0.9, 0.5, 0.6) == pytest.approx(1.1)  # slope 1.25
+
+
+def test_wise_gain_takes_the_best_ood_at_no_worse_id_than_ft() -> None:
+    row = pd.Series({"wise/0.0/id/acc": 0.50, "wise/0.0/ood/avg_acc": 0.70,
+                     "wise/0.5/id/acc": 0.62, "wise/0.5/ood/avg_acc": 0.60,
+                     "wise/1.0/id/acc": 0.60, "wise/1.0/ood/avg_acc": 0.45})
+    assert f.wise_gain(row) == pytest.approx(0.15)  # alpha 0.5; alpha 0 has too low an ID
+    row["wise/0.5/id/acc"] = 0.55
+    assert f.wise_gain(row) == pytest.approx(0.0)  # nothing reaches FT's ID: no gain
+
+
+def test_forgetting_is_the_mean_drop_from_the_zeroshot_trials() -> None:
+    frame = pd.DataFrame({"method": ["zeroshot", "zeroshot", "ft", "ft"], "seed": [0, 1, 0, 1],
+                          "status": "FINISHED", "zs/a/acc": [0.9, 0.9, 0.7, 0.8], "zs/b/acc": [0.5, 0.5, 0.5, 0.3]})
+    assert list(f.forgetting(frame, "ft", ["zs/a/acc", "zs/b/acc"])) == pytest.approx([0.1, 0.15])
+
+
+def test_failed_trials_are_not_results() -> None:
+    frame = pd.DataFrame({"method": ["ft", "ft"], "seed": [0, 1], "status": ["FINISHED", "FAILED"], "id/acc": [0.6, 0.1]})
+    assert list(f.per_seed(frame, "id/acc", method="ft")) == [0.6]
+    with pytest.raises(ValueError, match="no finished trial"):
+        f.per_seed(frame, "id/acc", method="lorsu")
+
+
+def test_lorsu_finding_reads_its_frame_end_to_end() -> None:
+    rows = []
+    for seed in range(3):
+        rows += [
+            {"method": "zeroshot", "lr": 3e-4, "id/acc": 0.52, "ood/x/acc": 0.6, "zs/t/acc": 0.9, "params/visual_fraction": 0.0},
+            {"method": "ft", "lr": 3e-4, "id/acc": 0.70 + seed / 100, "ood/x/acc": 0.4, "zs/t/acc": 0.7, "params/visual_fraction": 1.0},
+            {"method": "lorsu", "lr": 1e-3, "id/acc": 0.68 + seed / 100, "ood/x/acc": 0.55, "zs/t/acc": 0.88, "params/visual_fraction": 0.04},
+            {"method": "lorsu", "lr": 3e-3, "id/acc": 0.60, "ood/x/acc": 0.2, "zs/t/acc": 0.5, "params/visual_fraction": 0.04},
+        ]
+        for row in rows[-4:]:
+            row.update(seed=seed, status="FINISHED")
+    # LoRSU at lr 1e-3, its better ID; the lr 3e-3 trials are left out
+    finding = FINDINGS[4].judge({"paper-lorsu": pd.DataFrame(rows)})
+    assert [c.verdict for c in finding.claims] == [f.HOLDS, f.HOLDS, f.HOLDS]
+    assert finding.claims[2].effect == pytest.approx(((0.2 + 0.2) - (0.05 + 0.02)) / 2)
+    assert claim_row(finding.claims[1]).startswith("| LoRSU updates at most 10%")
+
+
+def test_lipsum_insensitivity_reads_the_default_value_from_the_main_sweep() -> None:
+    from dashboards.paper_findings import with_default
+
+    main = pd.DataFrame({"method": ["ft", "lipsum_ft", "lipsum_ft"], "loss": [None, "mse", "kld"],
+                         "L": [None, 8, 8], "seed": [0, 0, 0], "status": "FINISHED", "ood/avg_acc": [0.4, 0.5, 0.45]})
+    axis = pd.DataFrame({"L": [2, 24], "seed": [0, 0], "status": "FINISHED", "ood/avg_acc": [0.49, 0.51]})
+    pooled = with_default({"paper-lipsum": main, "paper-lipsum-L": axis}, "L")
+    assert sorted(zip(pooled["L"], pooled["ood/avg_acc"])) == [(2, 0.49), (8, 0.5), (24, 0.51)]
