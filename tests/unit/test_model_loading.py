@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import open_clip
@@ -40,8 +41,12 @@ def test_random_init_checkpoint_loads_from_torch_and_safetensors_files(random_v1
         assert not bundle.model.training
 
 
-def test_zoo_name_loads_the_shipped_weights() -> None:
-    bundle = load_clip("zoo/tiny-clip-v1")
+def test_zoo_name_loads_the_shipped_weights(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        bundle = load_clip("zoo/tiny-clip-v1")
+    # open_clip's "initialized randomly" would be false: the checkpoint is loaded right after.
+    assert not [r for r in caplog.records if "randomly" in r.getMessage()]
+    assert logging.root.manager.disable == logging.NOTSET
     assert bundle.name == "zoo/tiny-clip-v1"
     tokens = bundle.tokenizer(["a photo of a star."])
     assert tokens.shape == (1, 32) and tokens[0, 0] == 49406

@@ -12,6 +12,7 @@ Model specs, as written in a sweep file's ``model:`` field:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -164,9 +165,16 @@ def load_clip(spec: str | Mapping[str, Any], device: str | torch.device = "cpu",
             weights = resolve_hub_weights(arch, pretrained, spec.get("cache_dir"), f"{field}.pretrained")
             pretrained_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
         origin = f"{arch}@{pretrained}"
-    model = open_clip.create_model(
-        arch, pretrained=None, force_quick_gelu=bool(pretrained_cfg.get("quick_gelu", False))
-    )
+    # open_clip warns "No pretrained weights loaded ... initialized randomly" for pretrained=None,
+    # which misleads: the weights are loaded from the checkpoint file on the next line.
+    already_disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        model = open_clip.create_model(
+            arch, pretrained=None, force_quick_gelu=bool(pretrained_cfg.get("quick_gelu", False))
+        )
+    finally:
+        logging.disable(already_disabled)
     _load_file(model, weights, f"{field}.pretrained" if not isinstance(spec, str) else field)
     model = model.to(device).eval()
     return ClipBundle(
