@@ -1,5 +1,6 @@
 """Helpers of :mod:`sweeper.spec`: reading the YAML, and the checks of a parsed sweep that need more
-than its types (method, model, data, search space, metrics, tracking URI).
+than its types (method, model, data, search space, tracking URI; metric names are in
+:mod:`sweeper.metric_checks`).
 
 Each check raises :class:`InputError` whose ``where`` is the field path inside the file;
 :func:`sweeper.spec.from_mapping` adds the file name in front.
@@ -23,22 +24,14 @@ from trainables.errors import InputError
 from trainables.models import zoo
 from trainables.models.loading import ZOO_PREFIX, _check_arch, check_weights_file, resolve_hub_weights
 
+from sweeper.metric_checks import check_eval_every, check_metric
+from sweeper.metric_checks import listing as _listing
 from sweeper.tracking_uri import check_tracking_uri
 
 if TYPE_CHECKING:
     from sweeper.spec import SearchDim, SweepSpec
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-_ID_METRICS = {"id/acc", "id/ece", "id/nll"}
-_OOD_AVERAGES = {"ood/avg_acc", "ood/avg_ece"}
-_ZS_METRIC = re.compile(r"^zs/[a-z_]+/acc$")
-# Method-specific families: parameter counts (every method), model-update compatibility (prompt
-# methods with upgrade_model), the training loss terms, and the WiSE-FT curve.
-_EXTRA_METRICS = {"params/trainable", "params/trainable_fraction", "params/visual_fraction",
-                  "compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v1/zs_acc", "compat/v2/zs_acc",
-                  "compat/v2/ood_avg_acc", "compat/v2/zs_ood_avg_acc", "lp/train_acc"}
-_TRAIN_METRIC = re.compile(r"^train/[a-z_]+$")
-_WISE_METRIC = re.compile(r"^wise/(0(\.\d+)?|1(\.0+)?)/(.+)$")
 
 
 class _Loader(yaml.SafeLoader):
@@ -105,26 +98,6 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     return length
 
 
-FINAL_ONLY = ("compat/", "wise/")  # computed once, after the last epoch (posthoc metrics)
-
-
-def check_eval_every(spec: SweepSpec) -> None:
-    """Tune reads the objective at every epoch, and with ``eval_every`` > 1 only ``id/`` and
-    ``train/`` metrics exist at every epoch; final-only metrics exist at no earlier epoch, which
-    ASHA's rungs need."""
-    if spec.objective.metric.startswith(FINAL_ONLY) and spec.scheduler.kind == "asha":
-        raise InputError("scheduler", (
-            f"asha needs the objective at every epoch, and {spec.objective.metric!r} is computed once, "
-            "after the last one; use fifo, or an id/ or ood/ objective"))
-    if spec.objective.metric.startswith(("id/", "train/", *FINAL_ONLY)):
-        return
-    sparse = spec.train.eval_every != 1 or spec.fixed.get("eval_every", 1) != 1 or "eval_every" in spec.search
-    if sparse:
-        raise InputError("train.eval_every", (
-            f"must be 1 with objective {spec.objective.metric!r}: the searcher reads the objective at every "
-            "epoch, and between evaluations only id/ and train/ metrics exist"))
-
-
 def check_methods(spec: SweepSpec) -> list[Any]:
     """The method classes of the sweep: one, or each value of ``search.method``."""
     if spec.method is not None:
@@ -150,10 +123,6 @@ def _check_method_conditions(spec: SweepSpec, methods: list[Any]) -> None:
         if key != "method" and dim.when and "method" in dim.when and dim.when["method"] not in methods:
             raise InputError(f"search.{key}.when.method",
                              f"never holds: the sweep's methods are {_listing(map(repr, methods))}")
-
-
-def _listing(names: Any) -> str:
-    return ", ".join(names) or "none"
 
 
 def context_length(model: str | BaseModel) -> int:
@@ -323,28 +292,3 @@ def check_searcher(spec: SweepSpec) -> None:
             raise InputError("num_samples", "searcher grid runs every combination once; num_samples must be 1 (or omitted)")
     elif not spec.search:
         raise InputError("search", f"searcher {spec.searcher} needs at least one search dim")
-
-
-def check_metric(metric: str, ood: list[str], where: str) -> None:
-    if metric in _ID_METRICS or metric in _EXTRA_METRICS or _ZS_METRIC.match(metric) or _TRAIN_METRIC.match(metric):
-        return
-    wise = _WISE_METRIC.match(metric)
-    if wise:
-        check_metric(wise.group(4), ood, where)
-        return
-    if metric in _OOD_AVERAGES:
-        if not ood:
-            raise InputError(where, f"{metric} needs at least one data.ood domain; use an id/ metric instead")
-        return
-    parts = metric.split("/")
-    if len(parts) == 3 and parts[0] == "ood" and parts[2] in ("acc", "ece", "nll"):
-        if parts[1] not in ood:
-            raise InputError(where, f"{metric!r} names domain {parts[1]!r}, which is not in data.ood ({_listing(ood)})")
-        return
-    raise InputError(
-        where,
-        f"unknown metric {metric!r}; known: {', '.join(sorted(_ID_METRICS))}"
-        + (f", {', '.join(sorted(_OOD_AVERAGES))}, ood/<domain>/acc|ece|nll" if ood else "")
-        + ", zs/<task>/acc, params/trainable[_fraction], compat/v1/acc|v2/acc|hmean, "
-        "wise/<alpha>/<metric>, train/<loss term>",
-    )

@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 
 from dashboards import plots
 from dashboards import report as html_report
+from dashboards.report_sections import table_html
 from servers import REQUIRE_SERVICES
 
 TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo",
@@ -231,7 +232,7 @@ def test_ablation_table_html_bolds_the_best_mean_and_escapes_values() -> None:
     df = _trials()
     df["loss"] = df["loss"].replace({"kld": "<kld>"})
     table = ablation_table(df, ["loss"], ["id/acc", "id/ece"])
-    text = html_report.table_html(table, {"id/acc": "max", "id/ece": "min"})
+    text = table_html(table, {"id/acc": "max", "id/ece": "min"})
     assert "&lt;kld&gt;" in text and "<kld>" not in text
     assert "<strong>0.805 ± 0.007</strong>" in text  # kld: 0.80, 0.81
     assert "id/ece (min)" in text and "<th>n</th>" in text
