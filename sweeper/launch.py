@@ -90,7 +90,7 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
     points = grid_points(spec) if spec.searcher == "grid" else []
     searcher, param_space, num_samples, total = make_searcher(
         spec.searcher, points, plain_dims(spec), dict(spec.fixed), list(spec.seeds), spec.num_samples,
-        metric, mode, spec.search_seed,
+        metric, mode, spec.search_seed, shuffle_grid=spec.scheduler.kind == "asha",
     )
     if spec.scheduler.kind == "asha":
         scheduler = ASHAScheduler(max_t=spec.train_config({}).epochs, grace_period=spec.scheduler.grace_period,

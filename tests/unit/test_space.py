@@ -47,3 +47,18 @@ def test_optuna_space_is_conditional_seeded_and_picklable() -> None:
 def test_seed_comes_from_the_repeat_index_for_optuna_trials() -> None:
     assert seed_of({"L": 3, TRIAL_INDEX: 2}, [7, 8, 9]) == 9
     assert point_of({"L": 3, TRIAL_INDEX: 2}) == {"L": 3}
+
+
+def test_an_asha_grid_runs_in_a_seeded_shuffled_order() -> None:
+    points = [{"L": L} for L in (1, 2, 4, 8, 16)]
+
+    def order(seed: int, shuffle: bool) -> list[tuple[int, int]]:
+        _, space, _, _ = make_searcher("grid", points, {"L": {"grid": [1, 2, 4, 8, 16]}}, {}, [0, 1], 1,
+                                       "ood/avg_acc", "max", search_seed=seed, shuffle_grid=shuffle)
+        return [(p["L"], p["seed"]) for p in space[POINT]["grid_search"]]
+
+    file_order = order(0, shuffle=False)
+    assert file_order == sorted(file_order)
+    shuffled = order(0, shuffle=True)
+    assert shuffled != file_order and sorted(shuffled) == file_order
+    assert order(0, shuffle=True) == shuffled and order(1, shuffle=True) != shuffled
