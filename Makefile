@@ -44,6 +44,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_eval_share.py
 	$(BIN)/python bench/bench_harness.py --scaling
 	$(BIN)/python bench/bench_asha.py
+	# Lipsum-FT's text bank against fresh texts: a 6-trial sweep in a scratch folder.
+	BANK=$$(mktemp -d) && cd $$BANK && $(abspath $(BIN))/sweeper launch $(CURDIR)/search_spaces/lipsum-bank.yaml \
+		&& $(abspath $(BIN))/sweeper report lipsum-bank --metrics id/acc,ood/avg_acc,id/ece,ood/avg_ece
 	@if $(BIN)/python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
 		$(BIN)/python bench/bench_gpu.py; else echo "bench_gpu.py: no CUDA device here, skipped"; fi
 
