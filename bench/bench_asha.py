@@ -2,12 +2,14 @@
 
 The shipped ``search_spaces/ablation-L.yaml`` (5 values of L x 2 seeds), with ``--epochs`` epochs
 per trial so that early stopping has rungs to act on, runs through ``sweeper launch`` with its FIFO
-grid, then once per ``--asha`` variant with ``scheduler: {asha: {grace_period: G, reduction_factor: RF}}``. Compute is
-counted in trial-epochs (the epochs each trial trained, read back from MLflow) and in wall time.
+grid, then once per ``--asha`` variant with ``scheduler: {asha: {grace_period: G,
+reduction_factor: RF}}``. Compute is counted in trial-epochs (the epochs each trial trained, read
+back from MLflow) and in wall time.
 Best objective: the best ``ood/avg_acc`` of a trial that trained all epochs; a trial ASHA stopped
 early is not a result (its early-epoch OOD is higher only because it fine-tuned less).
 
-Run: .venv/bin/python bench/bench_asha.py [--epochs 4] [--asha 1:4 [--asha 1:2 ...]] [--per-class N (smoke)]
+Run: .venv/bin/python bench/bench_asha.py [--epochs 4] [--asha 1:4 [--asha 1:2 ...]]
+     [--per-class N (smoke runs)]
 """
 
 from __future__ import annotations
