@@ -134,10 +134,8 @@ def robustness_line(id_acc: float, zs_id: float, zs_ood: float) -> float:
 def wise_gain(row: pd.Series) -> float:
     """Best OOD of the WiSE-FT curve at alpha < 1 with ID at least FT's (alpha = 1) minus 1 point,
     minus FT's OOD: > 0 where the curve dominates FT on OOD at equal ID."""
-    alphas = sorted(float(m.group(1)) for c in row.index if (m := _WISE_ID.match(c)))
-    key = {a: next(c.split("/")[1] for c in row.index if _WISE_ID.match(c) and float(c.split("/")[1]) == a)
-           for a in alphas}
-    ft_id, ft_ood = row[f"wise/{key[1.0]}/id/acc"], row[f"wise/{key[1.0]}/ood/avg_acc"]
-    best = max((row[f"wise/{key[a]}/ood/avg_acc"] for a in alphas
-                if a < 1.0 and row[f"wise/{key[a]}/id/acc"] >= ft_id - 0.01), default=ft_ood)
+    spelled = {float(m.group(1)): m.group(1) for c in row.index if (m := _WISE_ID.match(c))}  # 1.0 -> "1.0"
+    ft_id, ft_ood = row[f"wise/{spelled[1.0]}/id/acc"], row[f"wise/{spelled[1.0]}/ood/avg_acc"]
+    best = max((row[f"wise/{text}/ood/avg_acc"] for alpha, text in spelled.items()
+                if alpha < 1.0 and row[f"wise/{text}/id/acc"] >= ft_id - 0.01), default=ft_ood)
     return float(best - ft_ood)
