@@ -20,7 +20,8 @@ from sweeper.cluster import is_uri, storage_root
 from sweeper.files import check_writable_folder
 from sweeper.live import LiveView, SweepProgress
 from sweeper.space import make_searcher
-from sweeper.spec import SweepSpec, check_tracking_uri, grid_points
+from sweeper.grid import grid_points
+from sweeper.spec import SweepSpec, check_tracking_uri
 from sweeper.resume_state import save_resume_state
 from sweeper.tracking import SweepRun, finish_sweep, resolve_uri, start_sweep
 from sweeper.trial import SweepContext, sweep_trainable

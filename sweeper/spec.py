@@ -22,6 +22,7 @@ from trainables.loop import TRAIN_KEYS, TrainConfig
 from trainables.methods.base import Method, MethodParams
 
 from sweeper import spec_checks
+from sweeper.grid import grid_points, trial_count
 from sweeper.tracking_uri import check_tracking_uri
 
 __all__ = ["SweepSpec", "load", "from_mapping", "grid_points", "trial_count", "check_tracking_uri"]
@@ -243,39 +244,6 @@ class SweepSpec(_Strict):
     def config_hash(self) -> str:
         text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _condition_holds(dim: SearchDim, point: dict[str, Any], fixed: dict[str, Any]) -> bool:
-    if not dim.when:
-        return True
-    known = {**fixed, **point}
-    return all(key in known and known[key] == value for key, value in dim.when.items())
-
-
-def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Every combination of the grid / choice dims in file order (first key slowest).
-
-    A dim with ``when`` appears only in the combinations where its condition holds. Without search
-    dims there is one empty point.
-    """
-    points: list[dict[str, Any]] = [{}]
-    for key, dim in spec.search.items():
-        if dim.kind not in ("grid", "choice"):
-            raise InputError(f"search.{key}", f"a {dim.kind} range cannot be enumerated; use grid or choice")
-        grown = []
-        for point in points:
-            if _condition_holds(dim, point, spec.fixed):
-                grown.extend({**point, key: value} for value in dim.values)
-            else:
-                grown.append(point)
-        points = grown
-    return points
-
-
-def trial_count(spec: SweepSpec) -> int:
-    """Trials the sweep runs: configurations times seeds."""
-    configs = len(grid_points(spec)) if spec.searcher == "grid" else spec.num_samples
-    return configs * len(spec.seeds)
 
 
 # -- loading -------------------------------------------------------------------------------------

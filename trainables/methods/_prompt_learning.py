@@ -17,7 +17,6 @@ harmonic mean ``compat/hmean`` and the zero-shot references ``compat/v{1,2}/zs_a
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +32,9 @@ from trainables.methods.base import Evaluator, Method, MethodParams, TrialContex
 from trainables.models import zoo
 from trainables.models.heads import zero_shot_head
 from trainables.models.loading import ClipBundle, load_clip, resolve_hub_weights
-from trainables.models.prompting import encode_text_from_embeddings
+from trainables.models.prompting import clip_bpe, encode_text_from_embeddings
 
 ModelSpec = str | dict[str, str]
-
-
-@functools.cache
-def clip_bpe() -> open_clip.tokenizer.SimpleTokenizer:
-    """CLIP's BPE tokenizer (bundled with open_clip, no download), built once per process."""
-    return open_clip.tokenizer.SimpleTokenizer()
 
 
 class PromptParams(MethodParams):

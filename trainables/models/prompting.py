@@ -1,7 +1,10 @@
 """Encode text from token embeddings, so prompt-tuning methods (CoOp, KgCoOp, ContCoOp) can train
-continuous context vectors through the frozen open_clip text tower."""
+continuous context vectors through the frozen open_clip text tower; and CLIP's BPE tokenizer,
+which counts the tokens of a prompt's initial phrase."""
 
 from __future__ import annotations
+
+import functools
 
 import open_clip
 import torch
@@ -32,3 +35,9 @@ def encode_text_from_embeddings(
     elif model.text_projection is not None:
         x = x @ model.text_projection
     return F.normalize(x, dim=-1) if normalize else x
+
+
+@functools.cache
+def clip_bpe() -> open_clip.tokenizer.SimpleTokenizer:
+    """CLIP's BPE tokenizer (bundled with open_clip, no download), built once per process."""
+    return open_clip.tokenizer.SimpleTokenizer()
