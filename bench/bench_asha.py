@@ -5,8 +5,8 @@ per trial so that early stopping has rungs to act on, runs through ``sweeper lau
 grid, then once per ``--asha`` variant with ``scheduler: {asha: {grace_period: G,
 reduction_factor: RF}}``. Compute is counted in trial-epochs (the epochs each trial trained, read
 back from MLflow) and in wall time.
-Best objective: the best ``ood/avg_acc`` of a trial that trained all epochs; a trial ASHA stopped
-early is not a result (its early-epoch OOD is higher only because it fine-tuned less).
+Best objective: the best value of the sweep's objective (``val/acc``) among trials that trained
+all epochs; a trial ASHA stopped early is not a result (it fine-tuned less).
 
 Run: .venv/bin/python bench/bench_asha.py [--epochs 4] [--asha 1:4 [--asha 1:2 ...]]
      [--per-class N (smoke runs)]
@@ -26,7 +26,8 @@ import yaml
 from sweeper.results import load, load_history
 
 SPACE = Path(__file__).resolve().parents[1] / "search_spaces" / "ablation-L.yaml"
-METRIC = "ood/avg_acc"
+# The sweep's own objective (val/acc since trials select on validation data).
+METRIC = yaml.safe_load(SPACE.read_text())["objective"]["metric"]
 
 
 def launch(folder: Path, name: str, epochs: int, scheduler: object, per_class: int | None) -> tuple[float, float, int]:
@@ -35,7 +36,7 @@ def launch(folder: Path, name: str, epochs: int, scheduler: object, per_class: i
     spec.update(name=name, scheduler=scheduler, tracking={"uri": f"sqlite:///{folder / 'mlflow.db'}"})
     spec["train"]["epochs"] = epochs
     if per_class:  # a smoke run of the harness itself, not a measurement
-        spec["data"]["source"] = {"shapes": {"per_class": {"train": per_class, "test": per_class}}}
+        spec["data"]["source"] = {"shapes": {"per_class": {"train": per_class, "val": per_class, "test": per_class}}}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     start = time.perf_counter()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from trainables.errors import InputError
 
+from sweeper.commands import confirm as confirm_command
 from sweeper.commands import jobs as jobs_command
 from sweeper.commands import launch as launch_command
 from sweeper.commands import methods as methods_command
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_command.add_parser(commands)
     launch_command.add_parser(commands)
     resume_command.add_parser(commands)
+    confirm_command.add_parser(commands)
     methods_command.add_parser(commands)
     validate_command.add_parser(commands)
     report_command.add_parser(commands)

@@ -25,6 +25,7 @@ from sweeper.spec import SweepSpec, check_tracking_uri
 from sweeper.resume_state import save_resume_state
 from sweeper.tracking import SweepRun, finish_sweep, resolve_uri, start_sweep
 from sweeper.trial import SweepContext, sweep_trainable
+from trainables.selection import selection_for
 
 # Tune's default CSV / JSON / TensorBoard loggers duplicate what MLflow holds.
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -53,9 +54,10 @@ def base_trial(spec: SweepSpec) -> dict[str, Any]:
         "method": spec.method or spec.methods[0],  # a searched method is set per trial
         "model": model,
         "data": spec.data.model_dump(mode="json"),
-        # Only what the file sets: each trial's method fills the rest from its default_train.
+        # Only what the file sets: each trial fills the rest from its method's recipe.
         "train": spec.explicit_train(),
         "params": spec.method_keys({}),
+        "selection": selection_for(spec.objective.metric, spec.objective.mode).model_dump(),
         # The trial caps its GPU memory at this share and sizes its data-loading workers to the CPUs.
         "resources": spec.resources.model_dump(),
     }
@@ -75,8 +77,12 @@ def ensure_ray(address: str | None = None) -> None:
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
 
 
-def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console | None = None) -> int:
-    """Run every trial of ``spec``; returns 0 when all finished, 1 when any failed."""
+def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console | None = None,
+           points: list[dict[str, Any]] | None = None, parent_tags: dict[str, str] | None = None) -> int:
+    """Run every trial of ``spec``; returns 0 when all finished, 1 when any failed.
+
+    ``points`` replaces a grid's own points (``sweeper confirm`` runs chosen configurations);
+    ``parent_tags`` are added to the sweep's parent run (e.g. to nest it under another)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -88,7 +94,8 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
         check_writable_folder(storage, "--storage")
     rows = spec.report_rows
     metric, mode = spec.objective.metric, spec.objective.mode
-    points = grid_points(spec) if spec.searcher == "grid" else []
+    if points is None:
+        points = grid_points(spec) if spec.searcher == "grid" else []
     searcher, param_space, num_samples, total = make_searcher(
         spec.searcher, points, plain_dims(spec), dict(spec.fixed), list(spec.seeds), spec.num_samples,
         metric, mode, spec.search_seed, shuffle_grid=spec.scheduler.kind == "asha",
@@ -108,6 +115,7 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
         "sweeper.search_dims": json.dumps(plain_dims(spec)),
         "sweeper.total_trials": str(total),
         "sweeper.max_concurrent": str(spec.max_concurrent or ""),
+        **(parent_tags or {}),
     }, sweep_file=_sweep_text(spec))
     if not is_uri(storage):  # what `sweeper resume` needs to find this launch again
         save_resume_state(Path(storage) / spec.name, spec, _sweep_text(spec), tracking, total)

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from trainables.errors import InputError
 
-from sweeper.tracking import resolve_uri
+from sweeper.tracking import SUMMARY_STEP_TAG, resolve_uri
 from sweeper.tracking_uri import redact_uri
 
 BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s"]
@@ -173,8 +173,9 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
     """One row per trial of the sweep's latest launch: ids, typed params, final metric values.
 
     Columns: ``sweep, run_id, trial_id, status, method, seed, config_hash, duration_s``, then every
-    param (sorted by name, cast by :func:`natural`), then every metric (sorted, float; the last
-    logged value). ``best=True`` adds ``best/<metric>`` (best epoch) for the sweep's objective and
+    param (sorted by name, cast by :func:`natural`), then every metric (sorted, float; the latest
+    logged value: for a finished trial, its summary, the epoch selected on validation, with
+    ``last/<metric>`` for the last epoch and ``best_epoch``). ``best=True`` adds ``best/<metric>`` (best epoch) for the sweep's objective and
     report metrics, or ``best=[...]`` for the metrics listed. ``frame.attrs`` holds ``params``,
     ``metrics`` (the column names of each kind), ``sweep`` and ``parent_run_id``.
     """
@@ -211,6 +212,12 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
     return frame
 
 
+def summary_step_of(run: Run) -> int | None:
+    """The step that holds a finished trial's summary, or None (a run from before selection)."""
+    value = run.data.tags.get(SUMMARY_STEP_TAG, "")
+    return int(value) if value.isdigit() else None
+
+
 def _duration(run: Run) -> float:
     """Seconds from the run's start to its end (to now while it runs)."""
     end = run.info.end_time or int(time.time() * 1000)
@@ -227,7 +234,8 @@ def add_best(frame: pd.DataFrame, metrics: list[str], tracking_uri: str | None =
         pick = max if default_mode(metric) == "max" else min
         values = []
         for run_id in frame["run_id"]:
-            history = [m.value for m in client.get_metric_history(run_id, metric)]
+            summary = summary_step_of(client.get_run(run_id))
+            history = [m.value for m in client.get_metric_history(run_id, metric) if m.step != summary]
             values.append(pick(history) if history else math.nan)
         frame[f"best/{metric}"] = pd.Series(values, index=frame.index, dtype="float64")
     return frame
@@ -235,17 +243,21 @@ def add_best(frame: pd.DataFrame, metrics: list[str], tracking_uri: str | None =
 
 def load_history(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
                  parent_run_id: str | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
-    """Long frame ``run_id, trial_id, metric, step, value`` of every logged value (for plots).
+    """Long frame ``run_id, trial_id, metric, step, value`` of every value logged per epoch (for
+    plots); the summary step after the last epoch (the selected epoch's values) is left out.
 
     ``metrics`` limits the metrics fetched (one MLflow call per run and metric).
     """
     client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
     records = []
     for run in _children(client, parent):
+        summary_step = summary_step_of(run)
         for key in sorted(run.data.metrics):
             if metrics is not None and key not in metrics:
                 continue
             for point in client.get_metric_history(run.info.run_id, key):
+                if point.step == summary_step:
+                    continue
                 records.append((run.info.run_id, _trial_id(run), key, point.step, point.value, point.timestamp))
     frame = pd.DataFrame(records, columns=["run_id", "trial_id", "metric", "step", "value", "timestamp"])
     frame = frame.astype({"step": "int64", "value": "float64", "timestamp": "int64"})

@@ -20,6 +20,8 @@ from trainables import registry
 from trainables.errors import InputError
 from trainables.loop import TRAIN_KEYS, TrainConfig
 from trainables.methods.base import Method, MethodParams
+from trainables.recipes import model_family, recipe
+from trainables.selection import DEFAULT_SELECTION_METRIC
 
 from sweeper import spec_checks
 from sweeper.grid import grid_points, trial_count
@@ -57,6 +59,7 @@ class DataSpec(_Strict):
     source: _union(_str_or_mapping, "must be shapes, {shapes: {...}} or {imagefolder: PATH}", str=str, map=dict[str, Any]) = "shapes"
     id: str
     ood: list[str]
+    ood_val: list[str] = Field(default_factory=list)
 
 
 class TrainSpec(TrainConfig):
@@ -103,8 +106,12 @@ class SchedulerSpec(_Strict):
 
 
 class ObjectiveSpec(_Strict):
-    metric: str = "ood/avg_acc"
+    """What the searcher optimises and each trial selects its epoch on. A test metric (``id/*``,
+    ``ood/*``, ...) is oracle selection and needs ``oracle: true``."""
+
+    metric: str = DEFAULT_SELECTION_METRIC
     mode: Literal["max", "min"] = "max"
+    oracle: bool = False
 
 
 class ResourcesSpec(_Strict):
@@ -229,11 +236,12 @@ class SweepSpec(_Strict):
         return {**self.train.model_dump(mode="json", exclude_unset=True), **fixed}
 
     def train_config(self, point: dict[str, Any]) -> TrainSpec:
-        """The point's train settings: the method's ``default_train``, then ``train``, then the
-        train keys of ``fixed`` and ``point``."""
+        """The point's train settings: the method's recipe for the model's family, then ``train``,
+        then the train keys of ``fixed`` and ``point``."""
         names = self._method_fields(point)
         method = self.method_for(point)
-        defaults = registry.get(method).default_train if method is not None else {}
+        family = model_family(self.model)
+        defaults = recipe(registry.get(method), family) if method is not None else {}
         overrides = {k: v for k, v in {**self.fixed, **point}.items() if k in TRAIN_KEYS and k not in names}
         return TrainSpec.model_validate({**defaults, **self.train.model_dump(exclude_unset=True), **overrides})
 

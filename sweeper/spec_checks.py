@@ -24,7 +24,7 @@ from trainables.errors import InputError
 from trainables.models import zoo
 from trainables.models.loading import ZOO_PREFIX, _check_arch, check_weights_file, resolve_hub_weights
 
-from sweeper.metric_checks import check_eval_every, check_metric
+from sweeper.metric_checks import check_eval_every, check_metric, check_objective
 from sweeper.metric_checks import listing as _listing
 from sweeper.tracking_uri import check_tracking_uri
 
@@ -87,10 +87,11 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     check_searcher(spec)
     if not spec.data.ood and not explicit_report_metrics:
         spec.report.metrics = [m for m in spec.report.metrics if not m.startswith("ood/")]
-    check_metric(spec.objective.metric, spec.data.ood, "objective.metric")
+    check_metric(spec.objective.metric, spec.data.ood, "objective.metric", spec.data.ood_val)
+    check_objective(spec)
     check_eval_every(spec)
     for i, metric in enumerate(spec.report.metrics):
-        check_metric(metric, spec.data.ood, f"report.metrics[{i}]")
+        check_metric(metric, spec.data.ood, f"report.metrics[{i}]", spec.data.ood_val)
     for i, row in enumerate(spec.report.rows or []):
         if row not in spec.search:
             raise InputError(f"report.rows[{i}]", f"{row!r} is not a search key; searched: {_listing(spec.search)}")
@@ -158,6 +159,18 @@ def check_data(spec: SweepSpec) -> None:
             raise InputError(f"data.ood[{i}]", f"unknown domain {domain!r}; {known}")
         if domain in data.ood[:i]:
             raise InputError(f"data.ood[{i}]", f"{domain!r} is listed twice")
+    for i, domain in enumerate(data.ood_val):
+        where = f"data.ood_val[{i}]"
+        if domain == data.id or domain in data.ood:
+            # Validating on a test domain's own data is DomainBed's oracle, not a held-out domain.
+            raise InputError(where, f"{domain!r} is also {'data.id' if domain == data.id else 'in data.ood'}; "
+                                    "a held-out validation domain must be neither trained nor tested on")
+        if domain not in source.domains:
+            raise InputError(where, f"unknown domain {domain!r}; {known}")
+        if domain in data.ood_val[:i]:
+            raise InputError(where, f"{domain!r} is listed twice")
+        if domain in getattr(source, "test_only", ()):
+            raise InputError(where, f"{domain!r} is a test-only set and has no validation split")
 
 
 def check_seeds(seeds: list[int]) -> None:

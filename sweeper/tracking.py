@@ -24,6 +24,9 @@ from sweeper.provenance import git_sha, versions
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 # Tag of a failed trial run: the exception that ended its last attempt.
 FAILURE_TAG = "sweeper.failure"
+# Tag of a finished trial run: the step (one past the last epoch) that holds its summary, the
+# metrics of the epoch selected on validation; learning curves leave that step out.
+SUMMARY_STEP_TAG = "sweeper.summary_step"
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -69,11 +72,13 @@ def start_sweep(name: str, experiment: str | None, uri: str, tags: dict[str, str
 
 
 def child_runs(sweep: SweepRun) -> list:
+    """The sweep's trial runs (a confirm sweep's parent run nests under it too, and is not one)."""
     client = MlflowClient(sweep.uri)
-    return client.search_runs(
+    runs = client.search_runs(
         [sweep.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}'",
         max_results=50_000,
     )
+    return [run for run in runs if run.data.tags.get("sweeper.kind", "trial") == "trial"]
 
 
 def finish_sweep(sweep: SweepRun, trial_status: dict[str, str], aborted: bool = False) -> None:

@@ -20,7 +20,7 @@ from ray import tune
 
 from sweeper.provenance import config_hash
 from sweeper.space import point_of, seed_of
-from sweeper.tracking import SweepRun, TrialRun
+from sweeper.tracking import SUMMARY_STEP_TAG, SweepRun, TrialRun
 from trainables import registry
 from trainables.errors import NonFiniteLoss
 from trainables.loop import TRAIN_KEYS, CheckpointWriter, TrialConfig, run
@@ -104,8 +104,14 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
         if checkpoint is not None:
             resume = Path(checkpoint.to_directory())
 
-        def reporter(epoch: int, metrics: dict[str, float], write: CheckpointWriter | None) -> None:
+        def reporter(epoch: int, metrics: dict[str, float], write: CheckpointWriter | None,
+                     summary: dict[str, float] | None = None) -> None:
             tracked.log(metrics, step=epoch)
+            if summary is not None:
+                # One step past the last epoch: MLflow's run table shows each metric's latest value,
+                # so it sorts by the selected epoch, as the tables do; history readers skip this step.
+                tracked.tag(SUMMARY_STEP_TAG, str(epoch + 1))
+                tracked.log(summary, step=epoch + 1)
             if context.fail_once_dir:
                 marker = Path(context.fail_once_dir) / tune_context.get_trial_id()
                 if not marker.exists():
@@ -113,8 +119,10 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
                     raise RuntimeError("injected failure (SWEEPER_FAIL_ONCE_DIR)")
             # Tune refuses a result without its metric; a final-only objective is NaN (to Tune
             # only, never to MLflow) until the last epoch computes it. FIFO and the searchers read
-            # the last result; ASHA, which would read the NaNs, is refused for such objectives.
-            for_tune = metrics if context.objective in (None, *metrics) else {**metrics, context.objective: math.nan}
+            # the last result, which carries the summary; ASHA, which would read the NaNs, is
+            # refused for such objectives.
+            result = {**metrics, **(summary or {})}
+            for_tune = result if context.objective in (None, *result) else {**result, context.objective: math.nan}
             if write is None:
                 tune.report(for_tune)
                 return

@@ -28,20 +28,21 @@ def eval_batches(
 
 
 @torch.no_grad()
-def evaluate(
+def domain_metrics(
     method: Method,
     splits: dict[str, DomainSplit],
-    id_domain: str,
     device: torch.device,
     batch_size: int = 512,
-) -> dict[str, float]:
-    """``id/*``, ``ood/<domain>/*`` and OOD averages of ``method`` on the given test splits."""
+    cache_prefix: str = "eval",
+) -> dict[str, dict[str, float]]:
+    """Accuracy, ECE and NLL of ``method`` on each split, by domain."""
     was_training = method.training
     method.eval()
     per_domain = {}
     for domain, split in splits.items():
         if method.frozen_image_tower:
-            features = _cached_features(method, f"eval/{domain}/{len(split)}", split, device, batch_size)
+            key = f"{cache_prefix}/{domain}/{len(split)}"
+            features = _cached_features(method, key, split, device, batch_size)
             logits = [method.logits_from_features(features[i : i + batch_size].to(device)).float().cpu()
                       for i in range(0, len(features), batch_size)]
             labels = [split.labels]
@@ -53,7 +54,32 @@ def evaluate(
         joined = restrict(torch.cat(logits), split.class_subset)
         per_domain[domain] = classification_metrics(joined, torch.cat(labels))
     method.train(was_training)
-    return summarise(per_domain, id_domain)
+    return per_domain
+
+
+def evaluate(
+    method: Method,
+    splits: dict[str, DomainSplit],
+    id_domain: str,
+    device: torch.device,
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """``id/*``, ``ood/<domain>/*`` and OOD averages of ``method`` on the given test splits."""
+    return summarise(domain_metrics(method, splits, device, batch_size), id_domain)
+
+
+def validate(
+    method: Method,
+    id_split: DomainSplit,
+    ood_splits: dict[str, DomainSplit],
+    device: torch.device,
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """``val/*`` on the ID validation split and ``oodval/<domain>/*`` with averages on held-out
+    OOD validation domains: what a trial selects its epoch, and a searcher its configuration, on."""
+    splits = {id_split.domain: id_split, **ood_splits}
+    per_domain = domain_metrics(method, splits, device, batch_size, cache_prefix="val")
+    return summarise(per_domain, id_split.domain, prefixes=("val", "oodval"))
 
 
 def _cached_features(method: Method, key: str, split: DomainSplit, device: torch.device, batch_size: int) -> torch.Tensor:

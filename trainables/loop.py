@@ -1,9 +1,13 @@
 """The one train/eval loop every method runs in, so that methods differ only in their own file.
 
-AdamW over the method's parameter groups, linear warmup then cosine decay per step, evaluation on
-the ID domain and every OOD domain after each epoch, and a checkpoint each epoch. The loop knows
-nothing of Ray or MLflow: it hands each epoch's metrics and a checkpoint writer to a reporter.
-On CUDA it keeps to the trial's GPU share and runs forward passes in bf16 (``trainables.device``).
+The optimiser and warm-up + cosine schedule of the trial's train settings (``trainables.optim``),
+evaluation after each epoch on the ID validation split and any held-out OOD validation domains
+(every epoch) and on the ID and OOD test splits, and a checkpoint each epoch. The trial reports the
+epoch that is best on validation (``trainables.selection``). Train settings the trial leaves
+unset come from the method's recipe for the model's family (``trainables.recipes``). The loop
+knows nothing of Ray or MLflow: it hands each epoch's metrics, a checkpoint writer and, after the
+last epoch, the selected summary to a reporter. On CUDA it keeps to the trial's GPU share and runs
+forward passes in bf16 (``trainables.device``).
 """
 
 from __future__ import annotations
@@ -11,25 +15,35 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch.utils.data import DataLoader
 
 from trainables import registry
 from trainables.data.sources import open_source
 from trainables.data.transforms import train_transform
 from trainables.device import TrialResources, autocast, loader_options, share_gpu
-from trainables.errors import NonFiniteLoss
-from trainables.evaluation import evaluate, eval_batches, retention_metrics
+from trainables.errors import InputError, NonFiniteLoss
+from trainables.evaluation import eval_batches, evaluate, retention_metrics, validate
 from trainables.methods.base import Method, TrialContext
 from trainables.models.loading import load_clip
+from trainables.optim import clip_gradients, make_optimizer, make_schedule
+from trainables.recipes import model_family, recipe
+from trainables.selection import BestEpoch, Selection
 
 CheckpointWriter = Callable[[Path], None]
-Reporter = Callable[[int, dict[str, float], CheckpointWriter | None], None]
 ArtifactSink = Callable[[str, str], None]  # (file name, text)
 STATE_FILE = "state.pt"
+
+
+class Reporter(Protocol):
+    """Receives each epoch's metrics and checkpoint writer; after the last epoch also the summary
+    (the selected epoch's metrics, ``last/*`` and ``best_epoch``, see ``trainables.selection``)."""
+
+    def __call__(self, epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None,
+                 summary: dict[str, float] | None = None) -> None: ...
 
 
 class DataConfig(BaseModel):
@@ -37,18 +51,41 @@ class DataConfig(BaseModel):
     source: str | dict[str, Any] = "shapes"
     id: str
     ood: list[str] = []
+    # Held-out OOD validation domains: evaluated on their val split every epoch as oodval/*, never
+    # part of ood/avg_acc (DomainBed's leave-one-domain-out validation).
+    ood_val: list[str] = []
 
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     epochs: int = Field(4, ge=1)
     batch_size: int = Field(128, ge=1)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(3e-4, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
     weight_decay: float = Field(0.0, ge=0)
-    warmup: float = Field(0.1, ge=0, lt=1)
+    warmup: float = Field(0.1, ge=0, lt=1)  # fraction of all steps
+    warmup_epochs: float | None = Field(None, ge=0)  # when set, the warm-up lasts this many epochs
+    warmup_lr: float | None = Field(None, gt=0)  # constant warm-up at this lr; unset: linear from 0
+    grad_clip: float | None = Field(None, gt=0)  # max global gradient norm; unset: no clipping
+    crop_scale: list[float] = Field([0.8, 1.0], min_length=2, max_length=2)  # RandomResizedCrop area
+    crop_ratio: list[float] = Field([0.9, 1.1], min_length=2, max_length=2)  # and aspect ratio
     # OOD domains and retention tasks are evaluated every this many epochs (and always at the
-    # last); the ID domain, which the searcher and ASHA read, every epoch.
+    # last); the ID and validation splits, which the searcher and ASHA read, every epoch.
     eval_every: int = Field(1, ge=1)
+
+    @field_validator("crop_scale", "crop_ratio")
+    @classmethod
+    def _range(cls, value: list[float]) -> list[float]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError(f"must be [low, high] with 0 < low <= high, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _crop_area(self) -> TrainConfig:
+        if self.crop_scale[1] > 1:
+            raise ValueError(f"crop_scale: the crop's area fraction is at most 1, got {self.crop_scale}")
+        return self
 
 
 TRAIN_KEYS: tuple[str, ...] = tuple(TrainConfig.model_fields)
@@ -65,30 +102,20 @@ class TrialConfig(BaseModel):
     params: dict[str, Any] = {}
     seed: int = 0
     device: str = "auto"
+    # The metric the trial selects its reported epoch on (``val/acc`` unless the sweep's
+    # objective is another validation metric).
+    selection: Selection = Selection()
     # Where the trial runs, not what it computes: the sweep leaves it out of the config hash.
     resources: TrialResources = TrialResources()
 
     @model_validator(mode="after")
-    def _method_train_defaults(self) -> TrialConfig:
-        """Fill the train keys the trial leaves unset from the method's ``default_train``."""
-        defaults = registry.get(self.method).default_train
+    def _recipe_train_defaults(self) -> TrialConfig:
+        """Fill the train keys the trial leaves unset from the method's recipe for the model."""
+        defaults = recipe(registry.get(self.method), model_family(self.model))
         unset = {k: v for k, v in defaults.items() if k not in self.train.model_fields_set}
         if unset:
             self.train = TrainConfig(**{**self.train.model_dump(exclude_unset=True), **unset})
         return self
-
-
-def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
-    """LR multiplier: linear warmup over ``warmup`` of the steps, then cosine decay to zero."""
-    warmup_steps = int(round(warmup * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 def _device(name: str) -> torch.device:
@@ -105,18 +132,28 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
     method_cls.check(params, bundle.context_length)
     source = open_source(config.data.source)
     splits = {d: source.split(d, "test") for d in [config.data.id, *config.data.ood]}
+    validation = {d: source.split(d, "val") for d in [config.data.id, *config.data.ood_val]}
+    for domain, split in validation.items():
+        if len(split) == 0:  # selection reads it every epoch: fail before training, not after
+            raise InputError("data.ood_val" if domain != config.data.id else "data.id",
+                             f"domain {domain!r} has no validation images (its val split is empty)")
     generator = torch.Generator().manual_seed(config.seed)
-    context = TrialContext(bundle, source.classnames, source.templates, generator, device)
+    # Prompts read "a photo of a aircraft carrier", not "aircraft_carrier", as CoOp's datasets do.
+    classnames = [name.replace("_", " ") for name in source.classnames]
+    context = TrialContext(bundle, classnames, source.templates, generator, device)
     torch.manual_seed(config.seed)
     method = method_cls(context, params).to(device)
     tasks_of = getattr(source, "retention_tasks", None)
     tasks = tasks_of() if tasks_of is not None else {}
-    return method, {"source": source, "eval": splits, "tasks": tasks}
+    return method, {"source": source, "eval": splits, "val": validation.pop(config.data.id),
+                    "ood_val": validation, "tasks": tasks}
 
 
 def _evaluate(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
+    """Test and validation metrics of ``method`` (also what post-hoc variants are scored with)."""
     with autocast(device):
-        return evaluate(method, data["eval"], config.data.id, device)
+        return {**validate(method, data["val"], data["ood_val"], device),
+                **evaluate(method, data["eval"], config.data.id, device)}
 
 
 def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch.device,
@@ -132,17 +169,18 @@ def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch
 
 
 def _finish(method: Method, data: dict, config: TrialConfig, device: torch.device,
-            metrics: dict[str, float], artifacts: ArtifactSink | None) -> None:
+            artifacts: ArtifactSink | None) -> dict[str, float]:
     """End-of-training extras: post-hoc metrics (WiSE-FT curve, compatibility) and artifacts."""
-    metrics.update(method.posthoc_metrics(lambda m: _evaluate(m, data, config, device)))
+    final = method.posthoc_metrics(lambda m: _evaluate(m, data, config, device))
     if artifacts is not None:
         for name, text in method.artifacts().items():
             artifacts(name, text)
+    return final
 
 
 def train_step(
     method: Method, images: torch.Tensor, labels: torch.Tensor, optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device, grad_clip: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """One optimisation step of ``method`` on a batch already on ``device``; returns its loss terms.
 
@@ -153,6 +191,7 @@ def train_step(
         terms = method.training_loss(images, labels)
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
+    clip_gradients(optimizer, grad_clip)
     optimizer.step()
     scheduler.step()
     return terms
@@ -167,34 +206,43 @@ def _check_finite(totals: dict[str, torch.Tensor], epoch: int) -> None:
         raise NonFiniteLoss(f"non-finite loss in epoch {epoch}: {terms}")
 
 
+def _no_report(epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None,
+               summary: dict[str, float] | None = None) -> None:
+    pass
+
+
 def run(
     config: TrialConfig | dict[str, Any],
     reporter: Reporter | None = None,
     resume_from: Path | None = None,
     artifacts: ArtifactSink | None = None,
 ) -> dict[str, float]:
-    """Train and evaluate one trial; returns the last epoch's metrics."""
+    """Train and evaluate one trial; returns its summary: the metrics of the epoch that is best on
+    validation, ``last/*`` of the last epoch, ``best_epoch`` and the end-of-training metrics."""
     config = TrialConfig.model_validate(config)
     device = _device(config.device)
     share_gpu(device, config.resources.gpu)  # before the model takes any memory
     method, data = build_method(config, device)
-    report = reporter or (lambda epoch, metrics, checkpoint: None)
+    report = reporter or _no_report
+    best = BestEpoch(config.selection)
     if not method.trains:
         metrics = _evaluate_all(method, data, config, device)
-        _finish(method, data, config, device, metrics, artifacts)
-        report(0, metrics, None)
-        return metrics
+        final = _finish(method, data, config, device, artifacts)
+        best.offer(0, metrics, complete=True)
+        summary = best.summary(metrics, final)
+        report(0, {**metrics, **final}, None, summary)
+        return summary
 
     train = config.train
     split = data["source"].split(config.data.id, "train")
     bundle = method.context.bundle
-    dataset = split.dataset(train_transform(bundle.image_size, bundle.mean, bundle.std))
+    augment = train_transform(bundle.image_size, bundle.mean, bundle.std,
+                              scale=tuple(train.crop_scale), ratio=tuple(train.crop_ratio))
+    dataset = split.dataset(augment)
     loading = loader_options(split.images is not None, config.resources.cpu, device)
     steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
-    optimizer = torch.optim.AdamW(method.parameter_groups(), lr=train.lr, weight_decay=train.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(train.epochs * steps_per_epoch, train.warmup)
-    )
+    optimizer = make_optimizer(method.parameter_groups(), train)
+    scheduler = make_schedule(optimizer, train, steps_per_epoch)
     start_epoch = 0
     if resume_from is not None:
         state = torch.load(resume_from / STATE_FILE, weights_only=True)
@@ -203,29 +251,33 @@ def run(
         scheduler.load_state_dict(state["scheduler"])
         method.context.generator.set_state(state["method_rng"])
         torch.set_rng_state(state["torch_rng"])
+        best.load(state["best"])
         start_epoch = state["epoch"] + 1
     else:
-        method.prepare(eval_batches(split, bundle, train.batch_size))
+        method.prepare(eval_batches(split, bundle, train.batch_size), eval_batches(data["val"], bundle, train.batch_size))
 
-    metrics: dict[str, float] = {}
+    summary: dict[str, float] = {}
     for epoch in range(start_epoch, train.epochs):
         method.train()
         order = torch.Generator().manual_seed(config.seed * 10_007 + epoch)
         loader = DataLoader(dataset, batch_size=train.batch_size, shuffle=True, generator=order, **loading)
         totals: dict[str, torch.Tensor] = {}
         for images, labels in loader:
-            terms = train_step(method, images.to(device), labels.to(device), optimizer, scheduler, device)
+            terms = train_step(method, images.to(device), labels.to(device), optimizer, scheduler, device,
+                               train.grad_clip)
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().float()
         _check_finite(totals, epoch)
-        if epoch == train.epochs - 1:
-            method.after_training()
         last = epoch == train.epochs - 1
-        metrics = _evaluate_all(method, data, config, device, id_only=not last and (epoch + 1) % train.eval_every != 0)
         if last:
-            _finish(method, data, config, device, metrics, artifacts)
+            method.after_training()
+        complete = last or (epoch + 1) % train.eval_every == 0
+        metrics = _evaluate_all(method, data, config, device, id_only=not complete)
         metrics.update({f"train/{k}": float(v) / steps_per_epoch for k, v in totals.items()})
         metrics["train/lr"] = scheduler.get_last_lr()[0]
+        best.offer(epoch, metrics, complete and (last or not method.final_epoch_only))
+        final = _finish(method, data, config, device, artifacts) if last else {}
+        summary = best.summary(metrics, final) if last else {}
 
         def write_checkpoint(folder: Path, epoch: int = epoch) -> None:
             torch.save({
@@ -234,8 +286,9 @@ def run(
                 "scheduler": scheduler.state_dict(),
                 "method_rng": method.context.generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
+                "best": best.state(),
                 "epoch": epoch,
             }, folder / STATE_FILE)
 
-        report(epoch, metrics, write_checkpoint)
-    return metrics
+        report(epoch, {**metrics, **final}, write_checkpoint, summary or None)
+    return summary

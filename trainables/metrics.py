@@ -36,13 +36,16 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[s
     }
 
 
-def summarise(per_domain: dict[str, dict[str, float]], id_domain: str) -> dict[str, float]:
-    """Flatten per-domain metrics into the standard names, with OOD averages."""
-    out = {f"id/{k}": v for k, v in per_domain[id_domain].items()}
+def summarise(per_domain: dict[str, dict[str, float]], id_domain: str,
+              prefixes: tuple[str, str] = ("id", "ood")) -> dict[str, float]:
+    """Flatten per-domain metrics into the standard names, with OOD averages: ``id/*`` and
+    ``ood/<domain>/*`` for test splits, ``prefixes=("val", "oodval")`` for validation splits."""
+    id_name, ood_name = prefixes
+    out = {f"{id_name}/{k}": v for k, v in per_domain[id_domain].items()}
     ood = {d: m for d, m in per_domain.items() if d != id_domain}
     for domain, metrics in ood.items():
-        out.update({f"ood/{domain}/{k}": v for k, v in metrics.items()})
+        out.update({f"{ood_name}/{domain}/{k}": v for k, v in metrics.items()})
     if ood:
-        out["ood/avg_acc"] = sum(m["acc"] for m in ood.values()) / len(ood)
-        out["ood/avg_ece"] = sum(m["ece"] for m in ood.values()) / len(ood)
+        out[f"{ood_name}/avg_acc"] = sum(m["acc"] for m in ood.values()) / len(ood)
+        out[f"{ood_name}/avg_ece"] = sum(m["ece"] for m in ood.values()) / len(ood)
     return out

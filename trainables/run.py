@@ -1,8 +1,9 @@
 """Run one trial without Ray or MLflow: ``python -m trainables.run trial.yaml``.
 
 The YAML holds a :class:`trainables.loop.TrialConfig` (method, model, data, train, params, seed).
-Each epoch's metrics are printed as one JSON line; ``--checkpoint-dir`` keeps each epoch's state
-and ``--resume`` continues from the latest one.
+Each epoch's metrics are printed as one JSON line, and after the last epoch the trial's summary
+(``"summary": true``: the epoch best on validation, ``last/*``, ``best_epoch``);
+``--checkpoint-dir`` keeps each epoch's state and ``--resume`` continues from the latest one.
 """
 
 from __future__ import annotations
@@ -46,12 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             epochs = sorted(args.checkpoint_dir.glob("epoch_*"), key=lambda p: int(p.name.split("_")[1]))
             resume = epochs[-1] if epochs else None
 
-        def reporter(epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None) -> None:
+        def reporter(epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None,
+                     summary: dict[str, float] | None = None) -> None:
             if checkpoint is not None and args.checkpoint_dir is not None:
                 folder = args.checkpoint_dir / f"epoch_{epoch}"
                 folder.mkdir(parents=True, exist_ok=True)
                 checkpoint(folder)
             print(json.dumps({"epoch": epoch, **metrics}), flush=True)
+            if summary is not None:
+                print(json.dumps({"summary": True, **summary}), flush=True)
 
         run(config, reporter, resume_from=resume)
     except InputError as error:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from trainables import registry
 from trainables.errors import InputError
+from trainables.recipes import FAMILIES, recipe
 
 _BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
 
@@ -39,7 +40,8 @@ def _parameter(info) -> dict[str, Any]:
 
 
 def describe(pattern: str = "*") -> dict[str, dict[str, Any]]:
-    """Per method: paper, summary (first docstring line), trains, and its parameters."""
+    """Per method: paper, summary (first docstring line), trains, its parameters, and its train
+    recipe for each model family (``tiny``: the shipped zoo; ``clip``: real open_clip weights)."""
     out = {}
     for name in registry.names(pattern):
         cls = registry.get(name)
@@ -48,6 +50,7 @@ def describe(pattern: str = "*") -> dict[str, dict[str, Any]]:
             "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
             "trains": cls.trains,
             "parameters": {field: _parameter(info) for field, info in cls.Params.model_fields.items()},
+            "recipes": {family: recipe(cls, family) for family in FAMILIES} if cls.trains else {},
         }
     return out
 
@@ -56,6 +59,27 @@ def _range(parameter: dict[str, Any]) -> str:
     if "choices" in parameter:
         return " | ".join(map(str, parameter["choices"]))
     return ", ".join(f"{symbol} {parameter[key]}" for _, key, symbol in _BOUNDS if key in parameter)
+
+
+def _recipe_table(name: str, recipes: dict[str, dict[str, Any]]) -> Table:
+    """Train key x model family: what a trial of ``name`` gets for each key the file leaves unset."""
+    table = Table(title=f"{name}: train recipe by model family (the sweep file's train keys win)",
+                  title_justify="left")
+    table.add_column("train key")
+    for family in recipes:
+        table.add_column(f"{family} ({'zoo/*' if family == 'tiny' else 'open_clip'})")
+    keys = dict.fromkeys(k for values in recipes.values() for k in values)
+    for key in keys:
+        table.add_row(key, *(_short(values.get(key)) for values in recipes.values()))
+    return table
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return "-" if value is None else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,4 +101,6 @@ def run(args: argparse.Namespace) -> int:
         if not method["parameters"]:
             table.add_row("-", "", "", "", "no hyperparameters")
         console.print(table)
+        if method["recipes"]:
+            console.print(_recipe_table(name, method["recipes"]))
     return 0

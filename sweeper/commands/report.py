@@ -209,6 +209,9 @@ def run(args: argparse.Namespace) -> int:
         spread = "std" if args.stat == "std" else "95% CI"
         layout = "" if args.layout == "ablation" else f" {args.layout}"
         caption = f"{len(df)} trials, parent run {meta['parent_run_id'][:8]} ({meta['status']})"
+        objective = meta.get("objective") or {}
+        if objective.get("oracle"):
+            caption += f"; oracle selection on the test metric {objective.get('metric')}"
         console = Console()
         if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
             console = Console(width=200)
@@ -216,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
                                             stat=args.stat, precision=args.precision))
     else:
         sys.stdout.write(table_formats.render(table, args.format, args.stat, args.precision))
+        if (meta.get("objective") or {}).get("oracle"):
+            print(f"note: oracle selection: trials were selected on the test metric "
+                  f"{meta['objective'].get('metric')}", file=sys.stderr)
     unfinished = df.loc[df["status"] != "FINISHED", "status"].value_counts()
     if len(unfinished):
         counts = ", ".join(f"{count} {status}" for status, count in unfinished.items())

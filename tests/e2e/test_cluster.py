@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo",
+TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo",
              "ood": ["clipart", "sketch"]}
 NODE_PORTS = ["--object-manager-port", "--node-manager-port", "--dashboard-agent-listen-port",
               "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"]

@@ -17,7 +17,7 @@ from sweeper.cli import main
 
 pytestmark = pytest.mark.slow
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo", "ood": ["sketch"]}
+TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]}
 
 
 def sweep_runs(workdir: Path, sweep: str) -> tuple[list, list]:

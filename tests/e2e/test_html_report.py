@@ -36,7 +36,7 @@ from dashboards import report as html_report
 from dashboards.report_sections import table_html
 from servers import REQUIRE_SERVICES
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo",
+TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo",
              "ood": ["clipart", "sketch"]}
 CHROMIUM = shutil.which("chromium")
 # Under .ci/run a missing browser is a failure, not a skip.

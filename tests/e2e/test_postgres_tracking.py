@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 SWEEP = {
     "name": "pg-e2e", "method": "ft", "model": "zoo/tiny-clip-v1",
-    "data": {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo", "ood": ["sketch"]},
+    "data": {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]},
     "train": {"epochs": 2, "batch_size": 40}, "search": {"lr": {"grid": [1e-4, 1e-3]}},
     "seeds": [0], "resources": {"cpu": 1},
 }

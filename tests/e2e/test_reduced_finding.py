@@ -19,7 +19,7 @@ SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 def reduced(name: str, folder: Path) -> Path:
     """The shipped sweep file with the world and the training shrunk, everything else as shipped."""
     sweep = yaml.safe_load((SPACES / f"{name}.yaml").read_text())
-    sweep["data"]["source"] = {"shapes": {"per_class": {"train": 16, "test": 10}}}
+    sweep["data"]["source"] = {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}
     sweep["train"].update(epochs=1, batch_size=32)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))

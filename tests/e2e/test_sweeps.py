@@ -14,7 +14,7 @@ from sweeper.tables import ablation_table
 
 pytestmark = pytest.mark.slow
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo",
+TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo",
              "ood": ["clipart", "sketch"]}
 
 
@@ -51,7 +51,7 @@ def test_grid_sweep_tracks_one_parent_and_a_finished_child_per_trial(local_ray, 
     for child in children:
         assert {"id/acc", "id/ece", "id/nll", "ood/avg_acc", "ood/clipart/acc", "train/reg"} <= set(child.data.metrics)
         history = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_metric_history(child.info.run_id, "id/acc")
-        assert [m.step for m in history] == [0, 1]
+        assert [m.step for m in history] == [0, 1, 2]  # two epochs, then the summary (the selected epoch)
         assert child.data.tags["sweeper.method"] == "lipsum_ft" and child.data.tags["sweeper.git_sha"]
     assert (workdir / "sweeps" / "grid-e2e").is_dir()
 

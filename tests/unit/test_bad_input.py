@@ -36,7 +36,7 @@ from sweeper import spec as sweep_spec
 from sweeper.cli import main
 from trainables.errors import InputError
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "test": 10}}}, "id": "photo", "ood": ["sketch"]}
+TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]}
 BASE: dict[str, Any] = {
     "name": "bad-input", "method": "lipsum_ft", "data": TINY_DATA,
     "train": {"epochs": 1, "batch_size": 16, "lr": 1.0e-4}, "fixed": {"M": 8},
@@ -201,7 +201,11 @@ CASES: list[Bad] = [
     Bad("top-level-scalar", text("just words\n"), ("top level must be a mapping", "str")),
     # unknown keys, at the top and in each section
     Bad("unknown-top-level-key", sweep(colour="red"), ("colour", "unknown key; allowed: name"), "colour"),
-    Bad("unknown-train-key", section("train", momentum=0.9), ("train.momentum", "unknown key"), "train.momentum"),
+    Bad("unknown-train-key", section("train", nesterov=True), ("train.nesterov", "unknown key"), "train.nesterov"),
+    Bad("crop-scale-reversed", section("train", crop_scale=[1.0, 0.5]), ("train.crop_scale", "0 < low <= high"),
+        "train.crop_scale"),
+    Bad("unknown-optimizer", section("train", optimizer="lion"), ("train.optimizer", "'adamw' or 'sgd'"),
+        "train.optimizer"),
     Bad("unknown-data-key", data(domains=["photo"]), ("data.domains", "unknown key"), "data.domains"),
     Bad("unknown-shapes-key", data(source={"shapes": {"size": 32}}), ("data.source.shapes.size", "unknown key"),
         "data.source.shapes.size"),
@@ -303,7 +307,17 @@ CASES: list[Bad] = [
         ("objective.metric", "'painting'", "not in data.ood"), "objective.metric"),
     Bad("ctx-init-longer-than-n-ctx", sweep(method="contcoop", fixed={}, search={"n_ctx": {"grid": [2, 4]}}),
         ("search.n_ctx.grid[0]", "'a photo of a' is 4 tokens, but n_ctx is 2"), "search.n_ctx.grid[0]"),
-    Bad("asha-on-a-final-only-objective", sweep(scheduler="asha", objective={"metric": "wise/0.5/id/acc"}),
+    Bad("objective-on-test-data", sweep(objective={"metric": "ood/avg_acc"}),
+        ("objective", "is a test metric", "oracle: true"), "objective"),
+    Bad("objective-on-test-data-through-wise", sweep(objective={"metric": "wise/0.5/id/acc"}),
+        ("objective", "is a test metric"), "objective"),
+    Bad("oodval-objective-without-ood-val", sweep(objective={"metric": "oodval/avg_acc"}),
+        ("objective.metric", "needs at least one data.ood_val"), "objective.metric"),
+    Bad("ood-val-is-a-test-domain", data(ood_val=["sketch"]), ("data.ood_val[0]", "also in data.ood"),
+        "data.ood_val[0]"),
+    Bad("ood-val-unknown-domain", data(ood_val=["quickdraw"]), ("data.ood_val[0]", "unknown domain"),
+        "data.ood_val[0]"),
+    Bad("asha-on-a-final-only-objective", sweep(scheduler="asha", objective={"metric": "wise/0.5/val/acc"}),
         ("scheduler", "asha needs the objective at every epoch", "after the last one"), "scheduler"),
     Bad("report-section-unknown-metric", sweep(report={"metrics": ["id/acc", "id/f1"]}),
         ("report.metrics[1]", "unknown metric 'id/f1'"), "report.metrics[1]"),

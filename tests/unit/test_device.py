@@ -17,7 +17,7 @@ from trainables.device import TrialResources, autocast, loader_options, loader_w
 
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"source": {"shapes": {"per_class": {"train": 8, "test": 4}}}, "id": "photo", "ood": ["sketch"]}
+TINY = {"source": {"shapes": {"per_class": {"train": 8, "val": 4, "test": 4}}}, "id": "photo", "ood": ["sketch"]}
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
 
@@ -150,9 +150,9 @@ def test_file_backed_training_data_uses_worker_processes(tmp_path: Path, monkeyp
         for k, name in enumerate(("bee", "zebra")):
             folder = tmp_path / domain / name
             folder.mkdir(parents=True)
-            for i in range(6):
-                Image.new("RGB", (36, 40), (k * 120, i * 30, 90)).save(folder / f"{i}.png")
-                rows["train" if i < 4 else "test"].append(f"{domain}/{name}/{i}.png")
+            for i in range(24):  # 20 train images, about 2 of which the path hash carves out for val
+                Image.new("RGB", (36, 40), (k * 120, i * 10, 90)).save(folder / f"{i}.png")
+                rows["train" if i < 20 else "test"].append(f"{domain}/{name}/{i}.png")
         for split, lines in rows.items():  # DomainNet-style split files
             (tmp_path / f"{domain}_{split}.txt").write_text("".join(f"{r} 0\n" for r in lines))
     workers: list[int] = []

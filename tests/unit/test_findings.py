@@ -46,13 +46,17 @@ def test_robustness_line_passes_through_chance_and_the_zero_shot_point() -> None
     assert f.robustness_line(0.9, 0.5, 0.6) == pytest.approx(1.1)  # slope 1.25
 
 
-def test_wise_gain_takes_the_best_ood_at_no_worse_id_than_ft() -> None:
-    row = pd.Series({"wise/0.0/id/acc": 0.50, "wise/0.0/ood/avg_acc": 0.70,
-                     "wise/0.5/id/acc": 0.62, "wise/0.5/ood/avg_acc": 0.60,
-                     "wise/1.0/id/acc": 0.60, "wise/1.0/ood/avg_acc": 0.45})
-    assert f.wise_gain(row) == pytest.approx(0.15)  # alpha 0.5; alpha 0 has too low an ID
-    row["wise/0.5/id/acc"] = 0.55
-    assert f.wise_gain(row) == pytest.approx(0.0)  # nothing reaches FT's ID: no gain
+def test_wise_alpha_is_chosen_on_id_validation_not_on_ood() -> None:
+    row = pd.Series({"wise/0.0/val/acc": 0.50, "wise/0.0/ood/avg_acc": 0.70,
+                     "wise/0.5/val/acc": 0.62, "wise/0.5/ood/avg_acc": 0.60,
+                     "wise/1.0/val/acc": 0.60, "wise/1.0/ood/avg_acc": 0.45})
+    assert f.wise_alpha(row) == "0.5"  # alpha 0 has the best OOD, but the worst validation
+    assert f.wise_gain(row) == pytest.approx(0.15)
+    row["wise/0.5/val/acc"] = 0.55
+    assert f.wise_alpha(row) == "1.0"
+    assert f.wise_gain(row) == pytest.approx(0.0)  # FT itself is best on validation: no gain
+    row["wise/0.5/val/acc"] = 0.60
+    assert f.wise_alpha(row) == "1.0"  # a tie goes to the larger alpha
 
 
 def test_forgetting_is_the_mean_drop_from_the_zeroshot_trials() -> None:

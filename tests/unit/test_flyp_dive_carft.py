@@ -103,7 +103,7 @@ def test_context_kl_matches_explicit_sums_in_both_directions() -> None:
 
 
 def test_car_ft_starts_at_zero_kl_and_trains_only_the_image_tower_and_head() -> None:
-    assert CarFtParams() == CarFtParams(lam=1.0, scale_c=1.0, direction="zs_to_ft")
+    assert CarFtParams() == CarFtParams(lam=1.0, scale_c=None, direction="zs_to_ft")
     with pytest.raises(ValueError):
         CarFtParams(direction="both")
     method = _build("car_ft", scale_c=100.0)
@@ -114,6 +114,30 @@ def test_car_ft_starts_at_zero_kl_and_trains_only_the_image_tower_and_head() -> 
     assert history[-1]["kl"] > 0 and history[-1]["ce"] < history[0]["ce"]
     assert torch.equal(method.model.transformer.resblocks[0].attn.in_proj_weight, text_before)
     assert all(not p.requires_grad for p in method.visual_zero_shot.parameters())
+
+
+
+def _gradient_norms(method) -> tuple[float, float]:
+    """Norms of the gradients of CE and of lam * KL w.r.t. the image tower, on one batch."""
+    images, labels = _batch()
+    terms = method.training_loss(images, labels)
+    tower = [p for p in method.model.visual.parameters() if p.requires_grad]
+    ce = torch.autograd.grad(terms["ce"], tower, retain_graph=True)
+    kl = torch.autograd.grad(method.params.lam * terms["kl"], tower)
+    return tuple(torch.sqrt(sum((g**2).sum() for g in grads)).item() for grads in (ce, kl))
+
+
+def test_car_ft_default_scale_is_the_models_so_the_kl_gradient_is_not_negligible() -> None:
+    # At s_c = 1 (the old default) cosines in [-1, 1] give near-uniform context softmaxes, so the
+    # KL and its gradient are ~s_c^2 smaller than at CLIP's own temperature: the term is off.
+    ratios = {}
+    for scale_c in (None, 1.0):
+        method = _build("car_ft", **({} if scale_c is None else {"scale_c": scale_c}))
+        _steps(method, 3, lr=1e-4)  # move theta away from theta_0, where the KL is 0
+        ce, kl = _gradient_norms(method)
+        ratios[scale_c] = kl / ce
+    assert ratios[None] > 5e-2, ratios  # the model's s (21.5 on the tiny zoo)
+    assert ratios[1.0] < 1e-2, ratios
 
 
 # -- FLYP ------------------------------------------------------------------------------------------

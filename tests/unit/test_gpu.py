@@ -20,7 +20,7 @@ from trainables.device import autocast
 
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"source": {"shapes": {"per_class": {"train": 8, "test": 4}}}, "id": "photo", "ood": ["sketch"]}
+TINY = {"source": {"shapes": {"per_class": {"train": 8, "val": 4, "test": 4}}}, "id": "photo", "ood": ["sketch"]}
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
 
@@ -139,7 +139,7 @@ print(json.dumps({"start": start, "end": time.time(), "acc": metrics["id/acc"],
 def test_four_trial_processes_share_one_gpu_without_ray() -> None:
     """What Ray does with gpu: 0.25, done by hand: four trial processes at once on one GPU, each
     capped at a quarter of its memory; all finish, side by side, within their caps."""
-    data = {**TINY, "source": {"shapes": {"per_class": {"train": 64, "test": 16}}}}
+    data = {**TINY, "source": {"shapes": {"per_class": {"train": 64, "val": 16, "test": 16}}}}
     config = {"method": "ft", "data": data, "train": {"epochs": 3, "batch_size": 64},
               "resources": {"cpu": 2, "gpu": 0.25}}
     start = time.perf_counter()

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from trainables.data.shapes import DOMAINS
-from trainables.loop import run, warmup_cosine
+from trainables.loop import TrainConfig, run
+from trainables.optim import make_schedule, warmup_cosine
 from trainables.models import zoo
 from trainables.run import main as run_main
 
-TINY = {"source": {"shapes": {"per_class": {"train": 12, "test": 8}}}, "id": "photo", "ood": ["clipart", "sketch"]}
+TINY = {"source": {"shapes": {"per_class": {"train": 12, "val": 8, "test": 8}}}, "id": "photo", "ood": ["clipart", "sketch"]}
 
 
 def test_zero_shot_method_reproduces_the_zoo_zero_shot_table() -> None:
@@ -26,16 +27,32 @@ def test_zero_shot_method_reproduces_the_zoo_zero_shot_table() -> None:
 
 
 def test_schedule_warms_up_linearly_then_decays_to_zero() -> None:
-    factor = warmup_cosine(total_steps=100, warmup=0.1)
+    factor = warmup_cosine(total_steps=100, warmup=10)
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(55) == pytest.approx(0.5, abs=0.02) and factor(99) < 0.01
+
+
+def test_constant_warmup_then_cosine_as_in_the_dassl_configs() -> None:
+    # CoOp / KgCoOp: SGD, one warm-up epoch at a constant 1e-5, then cosine from lr 2e-3.
+    import torch
+
+    train = TrainConfig(epochs=4, optimizer="sgd", lr=2e-3, warmup_epochs=1, warmup_lr=1e-5)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=train.lr, momentum=0.9)
+    schedule = make_schedule(optimizer, train, steps_per_epoch=10)
+    lrs = []
+    for _ in range(40):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[:10] == pytest.approx([1e-5] * 10)  # the whole first epoch
+    assert lrs[10] == pytest.approx(2e-3) and lrs[25] == pytest.approx(1e-3, rel=0.1) and lrs[39] < 2e-5
 
 
 def test_training_is_deterministic_and_reports_each_epoch() -> None:
     config = {"method": "lipsum_ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40},
               "params": {"M": 4, "L": 3}, "seed": 5}
     seen: list[tuple[int, dict]] = []
-    first = run(config, lambda epoch, metrics, checkpoint: seen.append((epoch, metrics)))
+    first = run(config, lambda epoch, metrics, checkpoint, summary=None: seen.append((epoch, metrics)))
     second = run(config)
     assert [e for e, _ in seen] == [0, 1]
     assert first == second
@@ -46,7 +63,7 @@ def test_resuming_from_a_checkpoint_gives_the_same_result(tmp_path: Path) -> Non
     config = {"method": "ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40}, "seed": 1}
     saved: dict[int, Path] = {}
 
-    def keep(epoch, metrics, checkpoint):
+    def keep(epoch, metrics, checkpoint, summary=None):
         saved[epoch] = tmp_path / f"epoch_{epoch}"
         saved[epoch].mkdir()
         checkpoint(saved[epoch])
@@ -61,7 +78,7 @@ def test_trainables_run_cli_runs_a_trial_file(tmp_path: Path, capsys) -> None:
     trial = tmp_path / "trial.yaml"
     trial.write_text(
         "method: ft\n"
-        "data: {source: {shapes: {per_class: {train: 8, test: 4}}}, id: photo, ood: [sketch]}\n"
+        "data: {source: {shapes: {per_class: {train: 8, val: 4, test: 4}}}, id: photo, ood: [sketch]}\n"
         "train: {epochs: 1, batch_size: 40}\n"
     )
     assert run_main([str(trial), "--checkpoint-dir", str(tmp_path / "ck")]) == 0
@@ -100,7 +117,7 @@ def test_a_diverging_loss_fails_the_trial_before_the_epoch_is_reported() -> None
     reported: list[int] = []
     with pytest.raises(NonFiniteLoss, match=r"non-finite loss in epoch 0: .*train/loss=(nan|inf)"):
         run({"method": "ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40, "lr": 1e30}},
-            lambda epoch, metrics, checkpoint: reported.append(epoch))
+            lambda epoch, metrics, checkpoint, summary=None: reported.append(epoch))
     assert reported == []  # no metrics, no checkpoint of the diverged weights
 
 
@@ -108,7 +125,7 @@ def test_eval_every_skips_ood_between_evaluations_and_changes_no_final_metric() 
     config = {"method": "ft", "data": TINY, "train": {"epochs": 3, "batch_size": 40}, "seed": 4}
     seen: dict[int, dict] = {}
     sparse = run({**config, "train": {**config["train"], "eval_every": 2}},
-                 lambda epoch, metrics, checkpoint: seen.__setitem__(epoch, metrics))
+                 lambda epoch, metrics, checkpoint, summary=None: seen.__setitem__(epoch, metrics))
     assert "id/acc" in seen[0] and not any(k.startswith(("ood/", "zs/")) for k in seen[0])
     assert "ood/avg_acc" in seen[1] and "zs/colour/acc" in seen[1]  # the 2nd epoch: an evaluation
     assert "ood/avg_acc" in seen[2]  # the last epoch always evaluates everything

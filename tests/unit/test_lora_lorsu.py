@@ -19,13 +19,17 @@ from trainables.methods.lora import LoRA, LoRAParams
 from trainables.methods.lorsu import LoRSU, LoRSUParams, head_rows, head_scores, top_fraction_mask
 from trainables.models.loading import load_clip
 from trainables.models import zoo
+from trainables.models.heads import zero_shot_head
 from trainables.models.lora import LoRAAttention, LowRankDelta, add_lora, lora_of, merge_lora
 
 torch.set_num_threads(1)
 SHAPES = ShapesSource(ShapesConfig(per_class={"train": 4, "val": 1, "test": 5}))
 
-# tiny-clip-v1's image-tower width (4 layers of 32-wide heads); the hand counts below follow it.
-WIDTH = json.loads(zoo.config_path("tiny-clip-v1").read_text())["vision_cfg"]["width"]
+# tiny-clip-v1's image-tower width (4 layers of 32-wide heads) and text tower (3 layers of width
+# 64); the hand counts below follow them.
+CONFIG = json.loads(zoo.config_path("tiny-clip-v1").read_text())
+WIDTH = CONFIG["vision_cfg"]["width"]
+TEXT_LAYERS, TEXT_WIDTH = CONFIG["text_cfg"]["layers"], CONFIG["text_cfg"]["width"]
 
 
 def _context() -> TrialContext:
@@ -105,29 +109,73 @@ def test_lora_attention_equals_the_wrapped_module_and_merges() -> None:
                                        adapted, rtol=0, atol=1e-5)
 
 
-def test_lora_method_merges_into_the_weights_without_changing_its_outputs() -> None:
+@pytest.mark.parametrize("towers", ["image", "both"])
+def test_lora_method_merges_into_the_weights_without_changing_its_outputs(towers: str) -> None:
     torch.manual_seed(0)
-    method = LoRA(_context(), LoRAParams()).eval()
+    method = LoRA(_context(), LoRAParams(towers=towers)).eval()
     trained = {n for n, p in method.named_parameters() if p.requires_grad}
     assert trained and all(n.split(".")[-1] in {"A", "B"} and ".attn." in n for n in trained)
-    assert len(trained) == 4 * 3 * 2 and method.parameter_metrics()["params/trainable"] == 4 * 3 * 2 * (WIDTH + WIDTH)
+    text = TEXT_LAYERS * 3 * 2 if towers == "both" else 0
+    assert len(trained) == 4 * 3 * 2 + text
+    metrics = method.parameter_metrics()
+    assert metrics["params/trainable"] == 4 * 3 * 2 * (WIDTH + WIDTH) + text * 2 * TEXT_WIDTH
+    visual = sum(p.numel() for p in method.context.bundle.model.visual.parameters() if not p.requires_grad)
+    assert metrics["params/visual_fraction"] == pytest.approx(4 * 3 * 2 * 2 * WIDTH / visual)
     images, _ = _batch()
     with torch.no_grad():
         zero_shot = method.logits(images)
         for name, p in method.named_parameters():
             if name in trained:
                 p.normal_(0, 0.1)
+        method.eval()  # a new evaluation: the adapted text tower's head is rebuilt
         before = method.logits(images)
     assert (before - zero_shot).abs().max() > 1e-3
     method.after_training()
-    assert all(type(b.attn) is torch.nn.MultiheadAttention for b in method.model.visual.transformer.resblocks)
+    blocks = [*method.model.visual.transformer.resblocks, *method.model.transformer.resblocks]
+    assert all(type(b.attn) is torch.nn.MultiheadAttention for b in blocks)
     with torch.no_grad():
         torch.testing.assert_close(method.logits(images), before, rtol=0, atol=1e-5)
     # The merged checkpoint loads into a fresh (unmerged) method and gives the same outputs.
-    fresh = LoRA(_context(), LoRAParams()).eval()
+    fresh = LoRA(_context(), LoRAParams(towers=towers)).eval()
     fresh.load_state_dict(method.trainable_state(), strict=False)
     with torch.no_grad():
         torch.testing.assert_close(fresh.logits(images), before, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("towers", ["both", "image"])
+def test_lora_training_moves_the_towers_it_adapts_and_merges_them(towers: str) -> None:
+    context = _context()
+    model = context.bundle.model
+    images, labels = _batch()
+    tokens = context.bundle.tokenizer([f"a photo of a {c}." for c in SHAPES.classnames])
+    model.eval()
+    with torch.no_grad():
+        image_before, text_before = model.encode_image(images).clone(), model.encode_text(tokens).clone()
+    torch.manual_seed(0)
+    method = LoRA(context, LoRAParams(towers=towers))
+    optimizer = torch.optim.AdamW(method.parameter_groups(), lr=1e-2, weight_decay=0.0)
+    method.train()
+    for _ in range(3):
+        loss = method.training_loss(images, labels)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    method.after_training()  # merged: the plain open_clip model now carries the updates
+    blocks = [*model.visual.transformer.resblocks, *model.transformer.resblocks]
+    assert all(type(b.attn) is torch.nn.MultiheadAttention for b in blocks)
+    model.eval()
+    with torch.no_grad():
+        image_after, text_after = model.encode_image(images), model.encode_text(tokens)
+    assert (image_after - image_before).abs().max() > 1e-4
+    if towers == "both":
+        assert (text_after - text_before).abs().max() > 1e-4
+        with torch.no_grad():  # evaluation classifies with the adapted text tower's head
+            head = zero_shot_head(model, context.bundle.tokenizer, SHAPES.classnames, SHAPES.templates)
+            torch.testing.assert_close(method.eval().class_weights(), head, rtol=0, atol=1e-6)
+    else:
+        assert torch.equal(text_after, text_before)
+    with pytest.raises(ValueError, match="train_head"):
+        LoRAParams(train_head=True)
 
 
 def test_lorsu_changes_only_selected_heads_fc1_entries_biases_and_proj() -> None:
@@ -230,4 +278,4 @@ def test_lora_trial_returns_finite_metrics() -> None:
     metrics = run({"method": "lora", "data": {"source": source, "id": "photo", "ood": ["sketch"]},
                    "train": {"epochs": 1, "batch_size": 20}})
     assert metrics and all(math.isfinite(v) for v in metrics.values())
-    assert metrics["params/trainable"] == 4 * 3 * 2 * 2 * WIDTH
+    assert metrics["params/trainable"] == 4 * 3 * 2 * 2 * WIDTH + TEXT_LAYERS * 3 * 2 * 2 * TEXT_WIDTH

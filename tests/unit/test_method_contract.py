@@ -106,13 +106,13 @@ def test_checkpoint_restores_an_identical_evaluation(name: str, tmp_path: Path) 
     config = _config(name, epochs=2)
     captured: dict[str, object] = {}
 
-    def reporter(epoch, metrics, write) -> None:
+    def reporter(epoch, metrics, write, summary=None) -> None:
         if epoch == 0:
             write(tmp_path)
             captured["metrics"] = metrics
 
     with pytest.raises(_Stop):
-        run(config, lambda e, m, w: (reporter(e, m, w), _stop_after_first(e)))
+        run(config, lambda e, m, w, summary=None: (reporter(e, m, w), _stop_after_first(e)))
     fresh, data = build_method(config, torch.device("cpu"))
     state = torch.load(tmp_path / STATE_FILE, weights_only=True)
     fresh.load_state_dict(state["method"], strict=False)

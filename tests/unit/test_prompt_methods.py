@@ -13,14 +13,18 @@ from trainables.data.captions import CLASS_TEMPLATES
 from trainables.data.shapes import CLASSES
 from trainables.errors import InputError
 from trainables.loop import run
-from trainables.methods._prompt_learning import PromptLearner, kd_loss
+from trainables.methods._prompt_learning import PromptLearner, kd_loss, text_dims
 from trainables.methods.base import TrialContext
 from trainables.methods.contcoop import ContCoOp, ContextFusion
 from trainables.methods.coop import CoOp
 from trainables.methods.kgcoop import KgCoOp
+from trainables.methods.zeroshot import ZeroShot
+from trainables.models.heads import zero_shot_head
 from trainables.models.loading import load_clip
 
 torch.set_num_threads(1)
+# ContCoOp before the paper-following defaults: it starts exactly at KgCoOp's hand-written prompt.
+IDENTITY_START = {"residual": True, "attention_init": "identity", "class_embedding": "tokens"}
 
 
 def make(cls: type[PromptLearner], **params) -> PromptLearner:
@@ -84,7 +88,7 @@ def test_kd_term_is_one_minus_mean_cosine() -> None:
 
 
 @pytest.mark.parametrize(("cls", "params"), [
-    (KgCoOp, {}), (ContCoOp, {}), (ContCoOp, {"class_embedding": "text_feature"}),
+    (KgCoOp, {}), (ContCoOp, IDENTITY_START), (ContCoOp, {**IDENTITY_START, "class_embedding": "text_feature"}),
 ])
 def test_initial_prompt_features_equal_the_hand_written_template(cls, params) -> None:
     method = make(cls, **params)  # ctx from "a photo of a"; ContCoOp's residual attention is zero
@@ -99,7 +103,7 @@ def test_initial_prompt_features_equal_the_hand_written_template(cls, params) ->
 
 
 @pytest.mark.parametrize(("cls", "params"), [
-    (CoOp, {}), (KgCoOp, {}), (ContCoOp, {}), (ContCoOp, {"class_embedding": "text_feature"}),
+    (CoOp, {}), (KgCoOp, {}), (ContCoOp, {}), (ContCoOp, {"class_embedding": "tokens"}), (ContCoOp, IDENTITY_START),
 ])
 def test_training_lowers_the_loss_and_leaves_the_towers_bitwise_unchanged(cls, params) -> None:
     method = make(cls, **params)
@@ -146,7 +150,11 @@ def test_parameters_follow_the_papers_defaults_and_bad_inputs_are_rejected() -> 
     assert (CoOp.Params().n_ctx, CoOp.Params().ctx_init) == (16, "random")
     assert (KgCoOp.Params().n_ctx, KgCoOp.Params().ctx_init, KgCoOp.Params().W) == (4, "a photo of a", 8.0)
     cont = ContCoOp.Params()
-    assert (cont.n_ctx, cont.lam, cont.class_embedding, cont.residual) == (4, 8.0, "tokens", True)
+    assert (cont.n_ctx, cont.lam, cont.class_embedding, cont.residual, cont.attention_init) == (
+        4, 8.0, "text_feature", False, "kaiming")
+    assert KgCoOp.Params().kd_templates == cont.kd_templates == "single"
+    with pytest.raises(ValueError):
+        ContCoOp.Params(attention_init="orthogonal")
     with pytest.raises(ValueError):
         ContCoOp.Params(class_embedding="pooled")
     with pytest.raises(ValueError):
@@ -161,6 +169,70 @@ def test_parameters_follow_the_papers_defaults_and_bad_inputs_are_rejected() -> 
     with pytest.raises(InputError, match="width 512") as error:
         make(ContCoOp, upgrade_model={"arch": "ViT-B-16", "pretrained": "openai"})
     assert error.value.where == "upgrade_model"
+
+
+def test_contcoop_defaults_start_away_from_kgcoop_and_the_identity_variant_starts_at_it() -> None:
+    images = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+
+    def start(cls: type[PromptLearner], **params) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)  # the attention's Kaiming init draws from the global generator
+        method = make(cls, **params).eval()
+        with torch.no_grad():
+            return method.logits(images), method.class_features(method.target)
+
+    kg_logits, kg_features = start(KgCoOp)
+    logits, features = start(ContCoOp)  # O[:N], no residual, Kaiming, E_c = w^zs
+    assert (logits - kg_logits).abs().max() > 1e-2
+    assert (features - kg_features).abs().max() > 1e-2
+    old_logits, old_features = start(ContCoOp, **IDENTITY_START)
+    torch.testing.assert_close(old_logits, kg_logits, rtol=0, atol=1e-4)
+    torch.testing.assert_close(old_features, kg_features, rtol=0, atol=1e-5)
+
+
+def test_text_feature_class_embedding_needs_feature_dim_equal_to_token_width() -> None:
+    method = make(ContCoOp)  # the default E_c = w^zs: the tiny zoo's embed_dim equals its text width
+    assert text_dims(method.model) == (64, 64) and method.params.class_embedding == "text_feature"
+    with pytest.raises(InputError, match="text_feature") as error:
+        method.check_dims("model", "other", 64, 32)
+    assert error.value.where == "class_embedding"
+    with pytest.raises(InputError) as error:
+        method.check_dims("upgrade_model", "other", 64, 32)
+    assert error.value.where == "upgrade_model"
+    make(ContCoOp, class_embedding="tokens").check_dims("model", "other", 64, 32)  # tokens: no constraint
+
+
+@pytest.mark.parametrize("cls", [KgCoOp, ContCoOp])
+def test_kd_target_and_zero_shot_reference_share_the_template_set(cls) -> None:
+    single, ensemble = make(cls), make(cls, kd_templates="ensemble")
+    bundle = single.context.bundle
+    heads = {name: zero_shot_head(bundle.model, bundle.tokenizer, CLASSES, templates).T
+             for name, templates in (("single", ["a photo of a {}."]), ("ensemble", CLASS_TEMPLATES))}
+    assert len(CLASS_TEMPLATES) > 1 and (heads["single"] - heads["ensemble"]).abs().max() > 1e-3
+    for method, name in ((single, "single"), (ensemble, "ensemble")):
+        target = method.target.text(method.zero_shot_templates())  # w^zs of the KD term
+        torch.testing.assert_close(target, heads[name], rtol=0, atol=1e-5)
+        torch.testing.assert_close(method._zero_shot(bundle), heads[name], rtol=0, atol=1e-5)  # compat/*/zs_acc
+    if cls is ContCoOp:  # E_c = w^zs of the same set
+        classes, _ = ensemble.class_inputs(ensemble.target)
+        torch.testing.assert_close(classes[:, 0], heads["ensemble"], rtol=0, atol=1e-5)
+    else:  # the hand-written start is the single template exactly: KD 0 only against it
+        images, labels = torch.randn(4, 3, 32, 32), torch.arange(4)
+        assert single.training_loss(images, labels)["kd"].item() == pytest.approx(0.0, abs=1e-5)
+        assert ensemble.training_loss(images, labels)["kd"].item() > 1e-4
+    assert make(CoOp).zero_shot_templates() == CLASS_TEMPLATES  # no KD: the ensemble, as zeroshot
+
+
+def test_zeroshot_method_builds_its_head_from_the_chosen_template_set() -> None:
+    bundle = load_clip("zoo/tiny-clip-v1")
+    context = TrialContext(bundle, CLASSES, CLASS_TEMPLATES, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert ZeroShot.Params() == ZeroShot.Params(templates="ensemble", template="a photo of a {}.")
+    ensemble = ZeroShot(context, ZeroShot.Params())
+    single = ZeroShot(context, ZeroShot.Params(templates="single"))
+    torch.testing.assert_close(ensemble.head, zero_shot_head(bundle.model, bundle.tokenizer, CLASSES, CLASS_TEMPLATES))
+    torch.testing.assert_close(single.head.T, make(KgCoOp)._zero_shot(bundle), rtol=0, atol=1e-6)
+    assert (single.head - ensemble.head).abs().max() > 1e-3
+    with pytest.raises(ValueError):
+        ZeroShot.Params(template="a photo of a")
 
 
 def test_compat_metrics_after_a_trial_with_an_upgraded_model() -> None:

@@ -46,15 +46,19 @@ def test_domainnet_layout_lists_domains_classes_and_hash_splits(domainnet: Path)
 
 
 def test_domainnet_split_files_are_used_and_val_is_carved_from_train(domainnet: Path) -> None:
-    rows = [f"sketch/{c}/img{i:03d}.jpg {k}" for k, c in enumerate(CLASSES) for i in range(8)]
+    for name in CLASSES:  # enough train images for the path hash to carve some out for val
+        _write_images(domainnet / "sketch" / name, 40)
+    rows = [f"sketch/{c}/img{i:03d}.jpg {k}" for k, c in enumerate(CLASSES) for i in range(36)]
     (domainnet / "sketch_train.txt").write_text("\n".join(rows) + "\n")
-    tests = [f"sketch/{c}/img{i:03d}.jpg {k}" for k, c in enumerate(CLASSES) for i in range(8, 12)]
+    tests = [f"sketch/{c}/img{i:03d}.jpg {k}" for k, c in enumerate(CLASSES) for i in range(36, 40)]
     (domainnet / "sketch_test.txt").write_text("\n".join(tests) + "\n")
     source = DomainFolderSource(domainnet)
     train, val, test = (source.split("sketch", s) for s in ("train", "val", "test"))
     assert len(test) == 4 * len(CLASSES)
-    assert len(train) + len(val) == 8 * len(CLASSES)
-    assert {p.name for p in test.paths} == {f"img{i:03d}.jpg" for i in range(8, 12)}
+    assert len(train) + len(val) == 36 * len(CLASSES)
+    # val is carved from the whole train file (it was empty when carved from the train split)
+    assert len(val) > 0 and not set(val.paths) & set(train.paths)
+    assert {p.name for p in test.paths} == {f"img{i:03d}.jpg" for i in range(36, 40)}
 
 
 def test_folder_dataset_yields_normalised_tensors_at_model_size(domainnet: Path) -> None:

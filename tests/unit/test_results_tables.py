@@ -356,3 +356,19 @@ def test_report_html_calls_the_dashboard(store: dict, tmp_path: Path, monkeypatc
     assert calls == [("abl", tmp_path / "h", store["uri"], "abl")]
     captured = capsys.readouterr()
     assert f"wrote {tmp_path / 'h' / 'index.html'}" in captured.err and "index.html" not in captured.out
+
+
+def test_every_calibration_and_likelihood_name_is_lower_is_better() -> None:
+    # Every name a trial logs (metric_checks' families, averaged or per domain, under last/ and
+    # wise/<alpha>/ too): ECE, NLL, losses and parameter counts rank low; the rest high.
+    from sweeper.tables import default_mode
+
+    lower = ["id/ece", "id/nll", "val/ece", "val/nll", "ood/avg_ece", "ood/sketch/ece", "ood/sketch/nll",
+             "oodval/avg_ece", "oodval/painting/ece", "oodval/painting/nll", "train/loss", "train/ce",
+             "params/trainable", "params/trainable_fraction", "params/visual_fraction", "last/id/ece",
+             "last/ood/avg_ece", "last/params/trainable", "wise/0.5/id/nll", "wise/0.5/ood/avg_ece"]
+    higher = ["id/acc", "val/acc", "ood/avg_acc", "ood/sketch/acc", "oodval/avg_acc", "oodval/painting/acc",
+              "zs/colour/acc", "compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v2/ood_avg_acc",
+              "lp/train_acc", "last/val/acc", "wise/0.5/id/acc", "wise/1.0/ood/avg_acc"]
+    assert {m: default_mode(m) for m in lower} == {m: "min" for m in lower}
+    assert {m: default_mode(m) for m in higher} == {m: "max" for m in higher}

@@ -110,7 +110,8 @@ class RetentionTask:
 
 class DataSource(Protocol):
     """The interface every data source implements. A source may also offer held-out zero-shot
-    tasks through ``retention_tasks() -> dict[str, RetentionTask]`` (the shapes world does)."""
+    tasks through ``retention_tasks() -> dict[str, RetentionTask]`` (the shapes world does), and
+    name the domains that have only a test split in ``test_only`` (ImageNet's variants)."""
 
     classnames: tuple[str, ...]
     domains: tuple[str, ...]

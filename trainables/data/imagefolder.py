@@ -24,6 +24,11 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+def _rows(split_file: Path) -> list[str]:
+    """The image paths of a DomainNet split file (``<domain>/<class>/<file> <label>`` per line)."""
+    return [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+
+
 def hash_bucket(relative: str) -> str:
     """Deterministic 80/10/10 split by path hash."""
     value = int(digest(relative), 16) % 10
@@ -69,12 +74,13 @@ class DomainFolderSource:
 
     def _from_split_file(self, domain: str, split: str) -> list[str] | None:
         file = self.root / f"{domain}_{split}.txt"
-        if split == "val" and not file.is_file() and (self.root / f"{domain}_train.txt").is_file():
-            train = self._from_split_file(domain, "train") or []
-            return [r for r in train if hash_bucket(r) == "val"]
+        train_file = self.root / f"{domain}_train.txt"
+        if split == "val" and not file.is_file() and train_file.is_file():
+            # Carved from the whole train list (not from the train split, which already leaves it out).
+            return [r for r in _rows(train_file) if hash_bucket(r) == "val"]
         if not file.is_file():
             return None
-        rows = [line.split()[0] for line in file.read_text().splitlines() if line.strip()]
+        rows = _rows(file)
         if split == "train" and not (self.root / f"{domain}_val.txt").is_file():
             rows = [r for r in rows if hash_bucket(r) != "val"]
         return rows

@@ -59,6 +59,7 @@ class ImageNetVariantsSource:
         self.wnids = _synsets("imagenet_synsets.txt")
         self.classnames = tuple(IMAGENET_CLASSNAMES)
         self.domains = tuple(self.folders)
+        self.test_only = tuple(d for d in self.domains if d != "imagenet")  # see split()
         self.fingerprint = f"imagenet-{digest(str(self.root.resolve()), sorted(self.folders.items()))}"
 
     def _class_folders(self, domain: str, folder: Path) -> list[tuple[Path, int]]:

@@ -31,12 +31,14 @@ def train_transform(
     std: Sequence[float] = OPENAI_STD,
     scale: tuple[float, float] = (0.8, 1.0),
     flip: bool = True,
+    ratio: tuple[float, float] = (0.9, 1.1),
 ) -> v2.Compose:
-    """Random resized crop and horizontal flip, then the eval normalisation."""
+    """Random resized crop (area fraction ``scale``, aspect ``ratio``) and horizontal flip, then
+    the eval normalisation. The papers' Inception crop is ``scale=(0.08, 1), ratio=(3/4, 4/3)``."""
     steps: list[v2.Transform] = [
         v2.ToImage(),
         v2.RandomResizedCrop(
-            image_size, scale=scale, ratio=(0.9, 1.1), interpolation=InterpolationMode.BICUBIC,
+            image_size, scale=scale, ratio=ratio, interpolation=InterpolationMode.BICUBIC,
             antialias=True,
         ),
     ]

@@ -6,21 +6,25 @@ token-embedding space: N learnable context vectors v (shared, or class-specific 
 then the class name's own token embeddings. With the frozen image tower F, text tower G and
 logit scale s: ``w_c = normalize(G(prompt_c))``, ``logits_c(x) = s * cos(F(x), w_c)``. Only the
 prompt parameters train, so the retention metrics equal zero-shot. Methods with a KD weight add
-KgCoOp's ``1 - mean_c cos(w_c, w_c^zs)``, w^zs the hand-written template's text feature.
+KgCoOp's ``1 - mean_c cos(w_c, w_c^zs)``, w^zs the zero-shot text feature of ``kd_templates``:
+``single``, the one hand-written ``kd_template`` (KgCoOp's code: one CUSTOM_TEMPLATES entry per
+dataset, "a photo of a {}." for ImageNet [C]), or ``ensemble``, the data source's templates
+(normalised mean of normalised features, as the ``zeroshot`` method) [R].
 
 ``upgrade_model`` carries the learned parameters, without retraining, to a model of the same
 text width, with its own tokenizer, token embeddings and towers (spec 2.5-2.6), and reports
 ``compat/v1/acc``, ``compat/v2/acc`` (ID accuracy on the trained and the upgraded model), their
-harmonic mean ``compat/hmean`` and the zero-shot references ``compat/v{1,2}/zs_acc``.
+harmonic mean ``compat/hmean`` and the zero-shot references ``compat/v{1,2}/zs_acc``, built from
+the same template set as the KD target (``zeroshot`` with ``templates: single`` reproduces them
+for a table's zero-shot row); CoOp, without KD, uses the data source's ensemble.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import open_clip
 import torch
@@ -32,7 +36,7 @@ from trainables.methods.base import Evaluator, Method, MethodParams, TrialContex
 from trainables.models import zoo
 from trainables.models.heads import zero_shot_head
 from trainables.models.loading import ClipBundle, load_clip, resolve_hub_weights
-from trainables.models.prompting import clip_bpe, encode_text_from_embeddings
+from trainables.models.prompting import PromptTarget, build_target, clip_bpe, encode_text_from_embeddings
 
 ModelSpec = str | dict[str, str]
 
@@ -56,6 +60,9 @@ class KDParams(PromptParams):
         "embeddings initialise the context"))
     kd_template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
         "hand-written template of the zero-shot KD target w^zs (KgCoOp's CUSTOM_TEMPLATES)"))
+    kd_templates: Literal["single", "ensemble"] = Field("single", description=(
+        "template set of w^zs and of the compat zero-shot references: kd_template alone (KgCoOp's "
+        "code) or the data source's template ensemble [R]"))
 
 
 def kd_loss(features: torch.Tensor, zero_shot: torch.Tensor) -> torch.Tensor:
@@ -80,46 +87,6 @@ def spec_dims(spec: ModelSpec) -> tuple[int, int] | None:
     if cfg is None or "width" not in cfg.get("text_cfg", {}):
         return None
     return int(cfg["text_cfg"]["width"]), int(cfg["embed_dim"])
-
-
-@dataclass
-class PromptTarget:
-    """One model's frozen text side for the task's classes, against which prompts are assembled."""
-
-    model: open_clip.CLIP
-    tokenizer: Any
-    classnames: Sequence[str]
-    tokens: torch.Tensor  # [C, L] ids of "X..X name.", to locate each EOT
-    prefix: torch.Tensor  # [C, 1, D] SOS embedding
-    suffix: torch.Tensor  # [C, L - 1 - N, D] class-name tokens, ".", EOS, padding
-    name_lengths: torch.Tensor  # [C] class-name token counts L_c
-    _texts: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    @torch.no_grad()
-    def text(self, template: str) -> torch.Tensor:
-        """Normalised text features [C, E] of ``template`` per class, memoised (frozen tower)."""
-        if template not in self._texts:
-            tokens = self.tokenizer([template.format(c) for c in self.classnames]).to(self.tokens.device)
-            self._texts[template] = F.normalize(self.model.encode_text(tokens), dim=-1)
-        return self._texts[template]
-
-
-@torch.no_grad()
-def build_target(bundle: ClipBundle, classnames: Sequence[str], n_ctx: int) -> PromptTarget:
-    """Tokenise ``"X"*N + " name."`` per class (CoOp's placeholder trick) and embed it."""
-    model, tokenize = bundle.model, bundle.tokenizer
-    device = model.token_embedding.weight.device
-    tokens = tokenize([" ".join(["X"] * n_ctx) + f" {name}." for name in classnames]).to(device)
-    eot = tokens.argmax(dim=1)
-    dot = int(tokenize(["."])[0, 1])
-    # A prompt cut by the context length loses its "." before the EOT the tokenizer forces in.
-    cut = [c for row, (c, i) in enumerate(zip(classnames, eot.tolist())) if tokens[row, i - 1] != dot]
-    if cut or (eot < n_ctx + 3).any():
-        raise InputError("n_ctx", f"{n_ctx} context tokens plus the class name {cut[:1] or classnames[:1]} "
-                         f"do not fit {bundle.name}'s text context of {tokens.shape[1]} tokens")
-    embeddings = model.token_embedding(tokens)
-    return PromptTarget(model, tokenize, list(classnames), tokens, embeddings[:, :1],
-                        embeddings[:, 1 + n_ctx:], eot - n_ctx - 2)
 
 
 class FixedHead(Method):
@@ -265,7 +232,7 @@ class PromptLearner(Method):
         ce = F.cross_entropy(self.scale * x @ w.T, labels)
         if self.kd_field is None:
             return {"loss": ce, "ce": ce}
-        kd = kd_loss(w, self.target.text(self.params.kd_template))
+        kd = kd_loss(w, self.target.text(self.zero_shot_templates()))
         return {"loss": ce + getattr(self.params, self.kd_field) * kd, "ce": ce, "kd": kd}
 
     def posthoc_metrics(self, evaluate: Evaluator) -> dict[str, float]:
@@ -290,6 +257,12 @@ class PromptLearner(Method):
             out.update({"compat/v2/ood_avg_acc": v2["ood/avg_acc"], "compat/v2/zs_ood_avg_acc": v2_zs["ood/avg_acc"]})
         return out
 
+    def zero_shot_templates(self) -> Sequence[str]:
+        """Templates of w^zs and of the zero-shot references; the source's without a KD term."""
+        if self.kd_field is None or self.params.kd_templates == "ensemble":
+            return self.context.templates
+        return [self.params.kd_template]
+
     def _zero_shot(self, bundle: ClipBundle) -> torch.Tensor:
-        """The prompt-ensemble zero-shot class features [C, E] of ``bundle`` (as `zeroshot`)."""
-        return zero_shot_head(bundle.model, bundle.tokenizer, self.context.classnames, self.context.templates).T
+        """Zero-shot class features [C, E] of ``bundle`` from the KD target's template set."""
+        return zero_shot_head(bundle.model, bundle.tokenizer, self.context.classnames, self.zero_shot_templates()).T

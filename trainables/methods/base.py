@@ -55,14 +55,18 @@ class Method(torch.nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
     trains: ClassVar[bool] = True  # False: evaluated as is, no optimisation
     paper: ClassVar[str] = ""  # the reference, shown by `sweeper methods`
-    # Train settings of the method's recipe (e.g. prompt tuning's larger lr), used for every key
-    # that a trial leaves unset; the sweep file's train section and searched values win.
-    default_train: ClassVar[dict[str, Any]] = {}
+    # Train settings of the method's recipe by model family ("tiny": the shipped zoo, "clip": real
+    # open_clip weights), over the family's base recipe (``trainables.recipes``); used for every
+    # key a trial leaves unset; the sweep file's train section and searched values win.
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {}
     # Buffers that training changes (masks chosen in prepare, EMA vectors); saved in checkpoints.
     checkpoint_buffers: ClassVar[tuple[str, ...]] = ()
     # True when the image features behind ``logits`` never change (a frozen image tower): each
     # test split is then encoded once per trial and its features reused at every evaluation.
     frozen_image_tower: ClassVar[bool] = False
+    # True when ``after_training`` changes what the model computes (WiSE-FT's interpolation): the
+    # earlier epochs evaluate another model, so the trial reports its last epoch, not the best one.
+    final_epoch_only: ClassVar[bool] = False
 
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__()
@@ -95,10 +99,13 @@ class Method(torch.nn.Module):
         """Class logits from ``eval_features``; equal to ``logits`` on the images."""
         return self.logits(features)
 
-    def prepare(self, batches: Batches) -> None:
+    def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
         """Optional stage before the first epoch, on the training data without augmentation (an
-        LP stage, importance scoring). It fills existing state and never creates parameters, so
-        a restored checkpoint needs no second call."""
+        LP stage, importance scoring). ``validation`` holds the ID validation split's batches in
+        the same form (normalised, un-augmented), for choices made on held-out data (the LP
+        stage's C); None when there is none, and methods that do not need it ignore it. It fills
+        existing state and never creates parameters, so a restored checkpoint needs no second
+        call."""
 
     def after_training(self) -> None:
         """Optional post-hoc step (weight interpolation, adapter merge)."""

@@ -2,22 +2,27 @@
 optimisation, built to stay compatible when the underlying CLIP model is upgraded.
 
 A learnable context p in R^{N x D} is fused with a class embedding E_c by one attention layer
-before the frozen text encoder (verified from the abstract); everything else is reconstructed
-[R] from the spec (``methods-lorsu-contcoop.md`` section 2), as no code is public:
+before the frozen text encoder (verified from the abstract). The paper's Attn(p, c) = O[:N], one
+head with Kaiming initialisation and no residual, and its hint that E_c comes from the text
+encoder, set the defaults; the rest is reconstructed [R] from the spec
+(``methods-lorsu-contcoop.md`` section 2), as no code is public:
 
     X_c     = [p ; E_c]                                               # (N + L_c) x D
     O_c     = softmax((p W_Q)(X_c W_K)^T / sqrt(D)) (X_c W_V) W_O     # single head, rows of p
-    p~_c    = p + O_c  (residual=True)   or   O_c  (residual=False)   [R]
+    p~_c    = O_c  (residual=False, default)   or   p + O_c  (residual=True) [R]
     prompt_c = [SOS] p~_c CLASS_c . [EOS],   w_c = normalize(G(prompt_c))
     L       = CE(s * cos(F(x), w_y)) + lam * (1 - mean_c cos(w_c, w_c^zs))   # KgCoOp's KD form
 
 Querying with the rows of p only equals taking O_c[:N] of full self-attention over X_c.
-E_c (``class_embedding``) is either ``tokens``: the class name's L_c token embeddings from the
-CURRENT model's table, or ``text_feature`` [R]: one vector, the current model's normalised text
-feature of "a photo of a {c}." (needs text-feature dimension == token width). Initialisation
-[R]: p from "a photo of a" (N = 4); W_Q, W_K, W_V identity, W_O zero with the residual (so the
-method starts exactly at the hand-written prompt) and identity without it. lam = 8.0 [R]
-(KgCoOp's W; the paper's value is unknown).
+E_c (``class_embedding``) is either ``text_feature`` (default): one vector, the current model's
+zero-shot text feature w_c^zs, the KD target (``kd_templates``; needs text-feature dimension ==
+token width, true of the tiny zoo, CLIP B/16 and L/14), or ``tokens`` [R]: the class name's L_c
+token embeddings from the CURRENT model's table. Initialisation: p from "a photo of a" (N = 4)
+[R]; ``attention_init: kaiming`` leaves nn.Linear's Kaiming-uniform init of W_Q, W_K, W_V, W_O
+(the paper's), ``identity`` [R] sets them to the identity, with W_O zero under the residual (the
+method then starts exactly at the hand-written prompt, i.e. at KgCoOp). The earlier variant is
+``{residual: true, attention_init: identity, class_embedding: tokens}``. lam = 8.0 [R] (KgCoOp's
+W; the paper's value is unknown).
 
 Model update: E_c (and w^zs) are recomputed from the upgraded model, while p and the attention
 trained on the old model are reused, so the context is re-conditioned on the new embedding space.
@@ -32,29 +37,35 @@ import torch
 from pydantic import Field
 
 from trainables.errors import InputError
-from trainables.methods._prompt_learning import KDParams, PromptLearner, PromptTarget
+from trainables.methods._prompt_learning import KDParams, PromptLearner
 from trainables.methods.base import TrialContext
+from trainables.models.prompting import PromptTarget
+from trainables.recipes import PROMPT_SGD, TINY_PROMPT_SGD
 from trainables.registry import register
-
-CLASS_FEATURE_TEMPLATE = "a photo of a {}."
 
 
 class ContCoOpParams(KDParams):
     lam: float = Field(8.0, ge=0, description="weight of the KD term 1 - mean_c cos(w_c, w_c^zs) [R]")
-    class_embedding: Literal["tokens", "text_feature"] = Field("tokens", description=(
-        "E_c: the class name's token embeddings (L_c x D), or the zero-shot text feature of "
-        "'a photo of a {c}.' (1 x D) [R]; both from the current model"))
-    residual: bool = Field(True, description="p~_c = p + attention output (zero at init) instead of the output alone [R]")
+    class_embedding: Literal["tokens", "text_feature"] = Field("text_feature", description=(
+        "E_c: the zero-shot text feature w_c^zs of the kd_templates (1 x D; the paper's hint), or "
+        "the class name's token embeddings (L_c x D) [R]; both from the current model"))
+    residual: bool = Field(False, description=(
+        "p~_c = p + attention output instead of the output alone, O[:N] (the paper's) [R]"))
+    attention_init: Literal["kaiming", "identity"] = Field("kaiming", description=(
+        "W_Q, W_K, W_V, W_O: nn.Linear's Kaiming-uniform init (the paper's), or identity (W_O zero "
+        "with the residual: the prompt starts at the hand-written one) [R]"))
 
 
 class ContextFusion(torch.nn.Module):
     """Single-head attention from the context rows p to [p ; E_c], per class."""
 
-    def __init__(self, width: int, residual: bool) -> None:
+    def __init__(self, width: int, residual: bool, init: Literal["kaiming", "identity"] = "kaiming") -> None:
         super().__init__()
         self.residual = residual
         self.q, self.k, self.v, self.o = (torch.nn.Linear(width, width) for _ in range(4))
-        with torch.no_grad():  # near-identity start [R]; a zero W_O makes the residual exact
+        if init == "kaiming":
+            return  # nn.Linear's own init: Kaiming-uniform weights, uniform biases
+        with torch.no_grad():  # identity start [R]; a zero W_O makes the residual exact
             for layer in (self.q, self.k, self.v, self.o):
                 layer.weight.copy_(torch.eye(width))
                 layer.bias.zero_()
@@ -80,11 +91,12 @@ class ContCoOp(PromptLearner):
     params: ContCoOpParams
     paper = "Wang et al., arXiv 2412.20895 (ContCoOp)"
     kd_field = "lam"
-    default_train = {"lr": 2e-3, "batch_size": 128}  # KgCoOp's recipe [R]
+    # KgCoOp's recipe [R: the paper's is unknown]: SGD at lr 2e-3, batch 128, 100 epochs.
+    recipes = {"tiny": {**TINY_PROMPT_SGD, "batch_size": 128}, "clip": {**PROMPT_SGD, "batch_size": 128, "epochs": 100}}
 
     def __init__(self, context: TrialContext, params: ContCoOpParams) -> None:
         super().__init__(context, params)
-        self.fusion = ContextFusion(self.ctx.shape[1], params.residual).to(context.device)
+        self.fusion = ContextFusion(self.ctx.shape[1], params.residual, params.attention_init).to(context.device)
 
     def check_dims(self, where: str, name: str, width: int, embed_dim: int) -> None:
         super().check_dims(where, name, width, embed_dim)
@@ -96,7 +108,7 @@ class ContCoOp(PromptLearner):
     def class_inputs(self, target: PromptTarget) -> tuple[torch.Tensor, torch.Tensor]:
         """E_c [C, L, D] and its mask [C, L], from ``target``'s (the current model's) text side."""
         if self.params.class_embedding == "text_feature":
-            feature = target.text(CLASS_FEATURE_TEMPLATE)
+            feature = target.text(self.zero_shot_templates())  # w^zs, the KD target [R]
             return feature.unsqueeze(1), torch.ones(feature.shape[0], 1, dtype=torch.bool, device=feature.device)
         longest = int(target.name_lengths.max())
         # The suffix starts with the class-name tokens; "." and EOS after them are masked out.

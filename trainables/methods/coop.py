@@ -16,6 +16,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from trainables.methods._prompt_learning import PromptLearner, PromptParams
+from trainables.recipes import PROMPT_SGD, TINY_PROMPT_SGD
 from trainables.registry import register
 
 
@@ -33,4 +34,5 @@ class CoOp(PromptLearner):
     Params = CoOpParams
     paper = "Zhou et al., IJCV 2022 (CoOp)"
     # The reference trains with SGD lr 2e-3, batch 32; the loop's AdamW keeps the lr [R].
-    default_train = {"lr": 2e-3, "batch_size": 32}
+    # CoOp's vit_b16 config [C]: SGD at lr 2e-3, batch 32, 200 epochs (16 shots), constant warm-up.
+    recipes = {"tiny": {**TINY_PROMPT_SGD, "batch_size": 32}, "clip": {**PROMPT_SGD, "batch_size": 32, "epochs": 200}}

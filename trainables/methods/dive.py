@@ -13,7 +13,7 @@ frozen pre-trained towers:
 The formulas and lam, alpha, m_0 come from secondary sources (no public code). Reconstructed [R]:
 the EMA form above, one m shared by both sides, m updated with the current batch before it enters
 AVL; L2-normalised embeddings (``normalize``); B' = 64; reference images not augmented; FLYP's
-weight decay 0.1 (inherited ``default_train``).
+weight decay 0.1 (FLYP's recipe, in ``recipes``).
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ class Dive(ContrastiveFineTune):
 
     Params = DiveParams
     params: DiveParams
-    default_train = {"weight_decay": 0.1}  # FLYP's recipe, which DiVE builds on [R]
+    # FLYP's recipe, which DiVE builds on [R]: AdamW lr 1e-5, wd 0.1, batch 512, 10 epochs.
+    recipes = {"tiny": {"weight_decay": 0.1}, "clip": {"lr": 1e-5, "weight_decay": 0.1, "warmup": 0.02}}
     paper = "Suzuki et al. Difference Vector Equalization for Robust Fine-tuning of Vision-Language Models. AAAI 2026 (arXiv 2511.09973)"
     checkpoint_buffers = ("m",)
 

@@ -2,9 +2,12 @@
 
 Per step, M random texts ``[SOT] + L uniform token ids below 49406 + [EOT]`` go through the
 frozen text tower. For each image, the energies ``v = s * <F(x), G(t_m)>`` of the fine-tuned and
-of the frozen zero-shot image tower are compared on the same augmented view:
+of the frozen zero-shot image tower are compared on the same augmented view, where s is the
+pretrained model's own logit scale exp(logit_scale), fixed: the released code multiplies by
+CLIP's s, which is 100 on real CLIP; on tiny-clip-v1 it is ~21.5, where the same feature drift
+gives an MSE term (100 / 21.5)^2 ~ 22 times smaller than at s = 100.
 
-- ``mse`` (the released code): R = mean_i sum_m (v_theta - v_theta0)^2 / (2M), with s = 100;
+- ``mse`` (the released code): R = mean_i sum_m (v_theta - v_theta0)^2 / (2M);
 - ``kld`` (reconstruction [R]): R = tau^2 * KL(softmax(v_theta0 / tau) || softmax(v_theta / tau)).
 
 The loss is CE + lam * R. Defaults follow the reference: L = 8, M = 80, lam = 1.
@@ -67,6 +70,9 @@ class LipsumFT(AnchoredClassifier):
     Params = LipsumParams
     params: LipsumParams
     paper = "Nam, Heo and Lee, ICLR 2024 (Lipsum-FT); regulariser from cs-giung/lipsum-ft"
+    # The released code's recipe [C: cs-giung/lipsum-ft]: AdamW lr 1e-5, weight decay 0, batch
+    # 256, no clipping, 10 % linear warm-up then cosine; 5,000 DomainNet steps (about 10 epochs).
+    recipes = {"clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 256, "grad_clip": None}}
     checkpoint_buffers = ("bank",)
 
     def __init__(self, context: TrialContext, params: LipsumParams) -> None:
@@ -86,7 +92,7 @@ class LipsumFT(AnchoredClassifier):
         tokens = random_texts(count, self.params.L, self.context.bundle.context_length, self.context.generator)
         return F.normalize(self.model.encode_text(tokens.to(self.context.device)), dim=-1)
 
-    def prepare(self, batches: Batches) -> None:
+    def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
         if self.params.text_bank:
             chunks = [self.encode_random_texts(min(512, self.params.text_bank - start))
                       for start in range(0, self.params.text_bank, 512)]

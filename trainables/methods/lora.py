@@ -1,17 +1,25 @@
-"""LoRA on the image tower's attention (CLIP-LoRA, Zanella and Ben Ayed, CVPRW 2024), image side.
+"""LoRA on CLIP's attention (CLIP-LoRA, Zanella and Ben Ayed, CVPRW 2024), both towers.
 
-In every visual block the q, k and v projections become ``m = W_m x + b_m + c * A_m B_m dropout(x)``
-(m in q, k, v) with A_m [D, r] zero-initialised, B_m [r, D] Kaiming-uniform(a=sqrt 5), dropout 0.25
-on the LoRA input, r = 2 and alpha = 1 (the reference defaults). Classification is
-``s * F(x) @ W`` with the zero-shot head W and cross-entropy, as in FT; AdamW at lr 2e-4 and
-weight decay 0.01 unless the trial says otherwise (the reference's batch 32 and iteration count
-are left to the trial). After training the updates are merged into ``in_proj_weight``, so
-inference costs what the base model costs.
+In every attention layer of the adapted towers the q, k and v projections become
+``m = W_m x + b_m + c * A_m B_m dropout(x)`` (m in q, k, v) with A_m [D, r] zero-initialised,
+B_m [r, D] Kaiming-uniform(a=sqrt 5), dropout 0.25 on the LoRA input, r = 2 and alpha = 1 (the
+reference defaults). ``towers: both`` (the reference's encoder='both', position='all') adapts
+every block of the image and of the text tower; the class weights are then the text features of
+the adapted text tower, ``w_c = normalize(mean_j normalize(G(template_j(c))))``, recomputed with
+gradient at every training step and once per evaluation, and the loss is CE on
+``s * F(x) @ W`` with the pretrained, fixed s. ``towers: image`` adapts the image tower only and
+classifies with the fixed zero-shot head (frozen by default, ``train_head``). AdamW at lr 2e-4
+and weight decay 0.01 unless the trial says otherwise (the reference's batch 32 and iteration
+count are left to the trial). After training the updates of both towers are merged into their
+``in_proj_weight``, so inference costs what the base model costs.
 
-[R] choices, relative to the reference (which adapts both towers):
-- Only the image tower is adapted. CLIP-LoRA classifies with text features of its LoRA-adapted
-  text tower; with the text tower frozen, those are a fixed zero-shot head, so by default the
-  head is frozen too (``train_head: false``); ``train_head: true`` trains it as FT does.
+[R] choices, relative to the reference:
+- The class-weight templates: CLIP-LoRA uses the dataset's single template; by default the
+  class weights follow the existing head construction, the data source's template ensemble
+  (``templates: ensemble``, K x J texts per step); ``templates: single`` uses ``template``
+  alone, K texts per step, as the reference.
+- ``towers: image``: with the text tower frozen the class weights are a fixed zero-shot head,
+  so it is frozen too (``train_head: false``); ``train_head: true`` trains it as FT does.
 - The scale: the released code uses c = alpha / sqrt(r) (``loralib/layers.py``, the alpha / r
   line is commented out); the spec note says alpha / r. ``scaling`` chooses; default the code's.
 """
@@ -23,10 +31,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from trainables.errors import InputError
 from trainables.methods.base import ImageClassifier, MethodParams, TrialContext
+from trainables.models.heads import class_prompt_tokens, head_from_tokens, zero_shot_head
 from trainables.models.lora import LoRAAttention
 from trainables.registry import register
 
@@ -44,6 +53,18 @@ def visual_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
         if not ok or not isinstance(getattr(getattr(block, "mlp", None), "c_fc", None), torch.nn.Linear):
             raise InputError("model", "LoRA methods need blocks with nn.MultiheadAttention (packed "
                              "in_proj_weight) and mlp.c_fc; this image tower has another layout")
+    return blocks
+
+
+def text_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The text tower's residual blocks; an InputError unless each has open_clip's packed
+    ``nn.MultiheadAttention`` (as the image tower's; the causal mask is a plain float mask)."""
+    blocks = list(getattr(getattr(model, "transformer", None), "resblocks", None) or [])
+    packed = [isinstance(getattr(b, "attn", None), torch.nn.MultiheadAttention) and b.attn._qkv_same_embed_dim
+              for b in blocks]
+    if not blocks or not all(packed):
+        raise InputError("towers", "LoRA on the text tower needs open_clip's text transformer with "
+                         "nn.MultiheadAttention blocks (packed in_proj_weight); use towers: image")
     return blocks
 
 
@@ -81,6 +102,10 @@ class LowRankMethod(ImageClassifier, ABC):
     def effective_trainable(self) -> int:
         """Entries training can change (see the module docstrings for the accounting)."""
 
+    def visual_trainable(self) -> int:
+        """The image tower's share of ``effective_trainable`` (all of it unless the text adapts)."""
+        return self.effective_trainable()
+
     def after_training(self) -> None:
         if not bool(self.merged):
             self.merge()
@@ -104,7 +129,7 @@ class LowRankMethod(ImageClassifier, ABC):
         return {
             "params/trainable": float(count),
             "params/trainable_fraction": count / self.model_size,
-            "params/visual_fraction": count / self.visual_size,
+            "params/visual_fraction": self.visual_trainable() / self.visual_size,
         }
 
 
@@ -116,39 +141,91 @@ class LoRAParams(MethodParams):
         "sqrt_rank", description="scale alpha / sqrt(r) (CLIP-LoRA's released code) or alpha / r (LoRA paper)"
     )
     train_head: bool = Field(
-        False, description="also train the zero-shot-initialised head (CLIP-LoRA's text side is not a trained head)"
+        False, description="towers image: also train the zero-shot-initialised head (CLIP-LoRA trains no head)"
     )
+    towers: Literal["image", "both"] = Field("both", description=(
+        "LoRA on the q, k, v of every attention layer of both encoders, class weights from the "
+        "adapted text tower (CLIP-LoRA), or of the image tower only with the zero-shot head"))
+    templates: Literal["ensemble", "single"] = Field("ensemble", description=(
+        "templates of the class weights: the data source's ensemble [R], or the one template (CLIP-LoRA)"))
+    template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
+        "the template of templates: single"))
+
+    @model_validator(mode="after")
+    def _head(self) -> LoRAParams:
+        if self.train_head and self.towers == "both":
+            raise ValueError("train_head needs towers: image (with both, the text tower gives the class weights)")
+        return self
 
 
 @register("lora")
 class LoRA(LowRankMethod):
-    """CE on ``s * F(x) @ W`` with LoRA on the image tower's q, k, v; merged after training."""
+    """CE on ``s * F(x) @ W`` with LoRA on the q, k, v of both towers (W from the adapted text
+    tower) or of the image tower; merged after training."""
 
     Params = LoRAParams
     params: LoRAParams
     paper = "Zanella and Ben Ayed, CVPRW 2024 (CLIP-LoRA, MaxZanella/CLIP-LoRA); Hu et al., ICLR 2022 (LoRA)"
-    default_train = {"lr": 2e-4, "weight_decay": 0.01}  # CLIP-LoRA's AdamW recipe
+    # CLIP-LoRA's AdamW recipe [C: run_utils.py]: lr 2e-4, wd 1e-2, batch 32, no clipping.
+    recipes = {"tiny": {"lr": 2e-4, "weight_decay": 0.01},
+               "clip": {"lr": 2e-4, "weight_decay": 0.01, "batch_size": 32, "grad_clip": None}}
 
     def __init__(self, context: TrialContext, params: LoRAParams) -> None:
         super().__init__(context, params)
-        for block in self.blocks:
+        bundle = context.bundle
+        self.text_resblocks = text_blocks(self.model) if params.towers == "both" else []  # plain list
+        templates = list(context.templates) if params.templates == "ensemble" else [params.template]
+        if params.templates == "single":  # the base built the ensemble head
+            with torch.no_grad():
+                self.head.copy_(zero_shot_head(self.model, bundle.tokenizer, context.classnames, templates))
+        for block in [*self.blocks, *self.text_resblocks]:
             # New modules: their factors require grad, everything of the base model stays frozen.
             block.attn = LoRAAttention(block.attn, params.rank, params.alpha, params.dropout,
                                        rank_stabilised=params.scaling == "sqrt_rank")
         self.head.requires_grad_(params.train_head)
+        # The class prompts, tokenised once (not checkpointed: they follow from the task).
+        tokens = class_prompt_tokens(bundle.tokenizer, context.classnames, templates)
+        self.register_buffer("class_tokens", tokens.to(context.device), persistent=False)
+        self._eval_head: torch.Tensor | None = None  # the adapted text tower's W, per evaluation
         self.trainable_count = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        self.text_count = sum(p.numel() for p in self.model.transformer.parameters() if p.requires_grad)
+
+    def train(self, mode: bool = True) -> LoRA:
+        super().train(mode)
+        self._eval_head = None  # the text tower may have moved since the head was built
+        return self
+
+    def class_weights(self) -> torch.Tensor:
+        """W [D, K]: the zero-shot head (towers image), or the adapted text tower's head, with
+        gradient in training and computed once per evaluation otherwise."""
+        if self.params.towers == "image":
+            return self.head
+        if self.training:
+            return head_from_tokens(self.model, self.class_tokens, self.head.shape[1])
+        if self._eval_head is None:
+            with torch.no_grad():
+                self._eval_head = head_from_tokens(self.model, self.class_tokens, self.head.shape[1])
+        return self._eval_head
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        return self.scale * features @ self.class_weights()
 
     def merge(self) -> None:
-        for block in self.blocks:
+        for block in [*self.blocks, *self.text_resblocks]:
             block.attn = block.attn.merged()
+        self._eval_head = None
 
     def merged_keys(self) -> list[str]:
-        prefix = "model.visual.transformer.resblocks"
-        return [f"{prefix}.{i}.attn.in_proj_weight" for i in range(len(self.blocks))]
+        towers = [("model.visual.transformer", self.blocks), ("model.transformer", self.text_resblocks)]
+        return [f"{prefix}.resblocks.{i}.attn.in_proj_weight" for prefix, blocks in towers for i in range(len(blocks))]
 
     def effective_trainable(self) -> int:
-        # Every factor entry can change (no masks): L * 3 * r * 2D, plus the head if it trains.
+        # Every factor entry can change (no masks): L * 3 * r * 2D per adapted tower, plus the
+        # head if it trains (CLIP-LoRA's count for B/16: 184,320).
         return self.trainable_count
+
+    def visual_trainable(self) -> int:
+        return self.trainable_count - self.text_count
 
     def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         ce = F.cross_entropy(self.logits(images), labels)

@@ -93,7 +93,10 @@ class LoRSU(LowRankMethod):
     params: LoRSUParams
     paper = "Panos, Aljundi, Olmeda Reino and Turner, TMLR 2025 (LoRSU; arXiv 2502.04098, aresPanos/LoRSU)"
     checkpoint_buffers = ("merged", "heads", "fc1_mask")
-    default_train = {"weight_decay": 0.0}  # the reference optimises with plain Adam
+    # The reference optimises with plain Adam (AdamW at wd 0) [C]; its CL-5 command: lr 1e-5,
+    # batch 16, 5 epochs per session [C: README].
+    recipes = {"tiny": {"weight_decay": 0.0},
+               "clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 16, "epochs": 5, "grad_clip": None}}
 
     def __init__(self, context: TrialContext, params: LoRSUParams) -> None:
         super().__init__(context, params)
@@ -159,7 +162,7 @@ class LoRSU(LowRankMethod):
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in fc1]
         return [{"params": rest}, {"params": self.fc1_weights, "weight_decay": 0.0}]
 
-    def prepare(self, batches: Batches) -> None:
+    def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
         """Mean CLIP-loss gradients over >= importance_samples images, then heads and fc1 masks."""
         in_proj = [block.attn.parametrizations.in_proj_weight.original for block in self.blocks]
         targets = [*in_proj, *self.fc1_weights, *(b.mlp.c_fc.bias for b in self.blocks),

@@ -4,8 +4,22 @@ Logits ``z = s * F_theta0(x) @ W`` with the pretrained image tower ``theta0`` fr
 scale ``s`` and only ``W`` [D, K] trained: ``min_W CE(s * F_theta0(x) @ W, y)``. ``W`` starts
 from the zero-shot head (``init: zeroshot``) or from zeros (``init: zeros``, the classic probe).
 Features are computed without gradient (nothing flows into the frozen tower) and with the tower
-in eval mode, so it stays bitwise unchanged. Training runs in the shared loop on its augmented
-batches and schedule; LP-FT's stage 1 (``lp_ft``) is the cached-feature variant of the spec.
+in eval mode, so it stays bitwise unchanged. Two solvers:
+
+- ``solver: adamw`` (default): the loop trains W on its augmented batches and schedule, the
+  AdamW LP recipe of the spec (lr 0.01, wd 1e-4 [RM: giung2-dev], the Lipsum-FT author's LP).
+- ``solver: lbfgs``: Kumar et al.'s and CLIP's LP, as FLYP's ``linear_lbfgs.py`` [C]: before
+  training (``prepare``) W is fitted as a scikit-learn multinomial logistic regression on the
+  cached un-augmented, L2-normalised features, no intercept, C chosen on the ID validation split
+  from ``C_steps`` log-spaced values in [``C_min``, ``C_max``] (grid and fixed-``C`` fallback
+  as ``lp_ft``'s, see there and ``_linear_probe``). The loop's epochs then leave W unchanged
+  (its group has lr 0 and the loss is a zero without a forward pass), so the trial reports the
+  logistic-regression probe; it logs ``lp/train_acc``, ``lp/val_acc`` and ``lp/C``. ``init``
+  does not apply (the regularised problem has one optimum).
+
+[R] The default stays ``adamw`` although CLIP and Kumar et al. fit L-BFGS: the loop trains
+every ``trains`` method, and a probe fitted in ``prepare`` spends its epochs on no-op steps;
+``lbfgs`` becomes the better default once the loop can skip them.
 """
 
 from __future__ import annotations
@@ -13,16 +27,34 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from trainables.methods.base import ImageClassifier, MethodParams, TrialContext
+from trainables.methods._linear_probe import (
+    PROBE_BUFFERS, c_grid, cached_features, fit_logistic_head, probe_metrics, record_probe,
+    register_probe_buffers, validation_features,
+)
+from trainables.methods.base import Batches, Evaluator, ImageClassifier, MethodParams, TrialContext
 from trainables.registry import register
 
 
 class LPParams(MethodParams):
     init: Literal["zeroshot", "zeros"] = Field(
-        "zeroshot", description="initial head W: the zero-shot prompt-ensemble head, or all zeros"
+        "zeroshot", description="initial head W: the zero-shot prompt-ensemble head, or all zeros (adamw)"
     )
+    solver: Literal["adamw", "lbfgs"] = Field("adamw", description=(
+        "adamw: W trained in the loop (the AdamW LP recipe); lbfgs: a scikit-learn logistic "
+        "regression fitted before training, C chosen on ID validation (Kumar et al., FLYP) [R: default]"))
+    C_min: float = Field(0.1, gt=0, description="lbfgs: smallest inverse regularisation C of the grid (FLYP's)")
+    C_max: float = Field(1e4, gt=0, description=(
+        "lbfgs: largest C of the grid [R: FLYP's 1e2, widened for unit-norm features]"))
+    C_steps: int = Field(16, ge=1, le=200, description="lbfgs: log-spaced C values tried, warm-started [R]; FLYP: 100")
+    C: float = Field(100.0, gt=0, description="lbfgs: the C used when the trial has no validation split [R]")
+
+    @model_validator(mode="after")
+    def _grid(self) -> LPParams:
+        if self.C_min > self.C_max:
+            raise ValueError(f"C_min {self.C_min} exceeds C_max {self.C_max}")
+        return self
 
 
 @register("lp")
@@ -33,14 +65,42 @@ class LinearProbe(ImageClassifier):
     params: LPParams
     frozen_image_tower = True
     paper: ClassVar[str] = "Radford et al., ICML 2021 (CLIP linear probe); Kumar et al., ICLR 2022"
-    default_train: ClassVar[dict] = {"lr": 1e-2, "weight_decay": 1e-4}  # the AdamW LP recipe (spec 3.2)
+    # The AdamW LP recipe: lr 0.01, wd 1e-4, batch 256, 10 epochs [RM: giung2-dev projects/clip].
+    recipes: ClassVar[dict] = {"tiny": {"lr": 1e-2, "weight_decay": 1e-4},
+                               "clip": {"lr": 1e-2, "weight_decay": 1e-4, "batch_size": 256, "grad_clip": None}}
+
+    checkpoint_buffers: ClassVar[tuple[str, ...]] = PROBE_BUFFERS
 
     def __init__(self, context: TrialContext, params: LPParams) -> None:
         super().__init__(context, params)
         self.model.visual.requires_grad_(False)
-        if params.init == "zeros":
+        if params.init == "zeros" and params.solver == "adamw":
             with torch.no_grad():
                 self.head.zero_()
+        register_probe_buffers(self)  # NaN unless an lbfgs stage ran
+
+    def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
+        p = self.params
+        if p.solver != "lbfgs":
+            return
+        train = cached_features(self, batches)
+        held_out = validation_features(self, validation)
+        fit = fit_logistic_head(*train, self.head.shape[1], self.scale, validation=held_out,
+                                grid=c_grid(p.C_min, p.C_max, p.C_steps), fixed_C=p.C)
+        record_probe(self, fit.head, train, held_out, fit.C)
+
+    def parameter_groups(self) -> list[dict]:
+        if self.params.solver == "lbfgs":  # fitted in prepare: the loop's steps must not move W
+            return [{"params": [self.head], "lr": 0.0, "weight_decay": 0.0}]
+        return super().parameter_groups()
+
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.params.solver == "lbfgs":
+            return {"loss": self.head.sum() * 0.0}  # no forward pass: nothing is left to train
+        return super().training_loss(images, labels)
+
+    def posthoc_metrics(self, evaluate: Evaluator) -> dict[str, float]:
+        return probe_metrics(self)
 
     def train(self, mode: bool = True) -> LinearProbe:
         super().train(mode)

@@ -1,11 +1,23 @@
 """LP-FT (Kumar et al., ICLR 2022): linear probe first, then fine-tune everything from the LP head.
 
 Stage 1 (``prepare``, once, before the first epoch): with the pretrained image tower frozen, the
-un-augmented training images are encoded once, ``f_i = F_theta0(x_i)``, and the head is fitted on
-the cached features from the zero-shot head,
-``W_lp = argmin_W mean_i CE(s * f_i @ W, y_i)``,
-with the AdamW LP recipe of the spec (lr 0.01, wd 1e-4, 10 epochs, batch 256, constant lr);
-mini-batches are shuffled by the trial's seeded generator, so ``W_lp`` is a function of the seed.
+un-augmented training images are encoded once, ``f_i = F_theta0(x_i)`` (L2-normalised), and the
+head is fitted on the cached features:
+
+- ``lp_solver: lbfgs`` (default; Kumar et al.'s LP, a scikit-learn logistic regression, as FLYP's
+  ``linear_lbfgs.py`` [C]): ``W_lp = argmin_W ||W||^2 / 2 + C * sum_i CE(f_i @ W', y_i)``,
+  ``W = W' / s``, no intercept, with C chosen on the ID validation split from ``lp_C_steps``
+  log-spaced values in [``lp_C_min``, ``lp_C_max``] (``_linear_probe``). The grid [R]: FLYP
+  sweeps logspace(-1, 2) on unnormalised CLIP features; on unit-norm features the same fit needs
+  weights ||F(x)|| times larger, i.e. a C ||F(x)||^2 times larger, so the default grid extends
+  FLYP's to 1e4, 3 values per decade (the tiny zoo's best C fell in 10-500). Without a
+  validation split the fixed ``lp_C`` is used [R].
+- ``lp_solver: adamw``: ``W_lp = argmin_W mean_i CE(s * f_i @ W, y_i)`` from the zero-shot head
+  with the AdamW LP recipe of the spec (lr 0.01, wd 1e-4, 10 epochs, batch 256, constant lr);
+  mini-batches are shuffled by the trial's seeded generator, so ``W_lp`` is a function of the seed.
+
+It reports ``lp/train_acc``, ``lp/val_acc`` (the stage-1 head on un-augmented features) and
+``lp/C`` (lbfgs).
 Stage 2 (the shared loop): FT of the image tower and the head, ``min_{theta, W} CE(s * F_theta(x)
 @ W, y)``, starting from ``(theta0, W_lp)`` with the loop's optimiser and schedule. A fitted head
 makes the early FT gradients small, which is what limits feature distortion.
@@ -13,13 +25,14 @@ makes the early FT gradients small, which is what limits feature distortion.
 
 from __future__ import annotations
 
-import math
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from trainables.methods._linear_probe import cached_features, fit_linear_head, head_accuracy
+from trainables.methods._linear_probe import (
+    PROBE_BUFFERS, c_grid, cached_features, fit_linear_head, fit_logistic_head, probe_metrics,
+    record_probe, register_probe_buffers, validation_features,
+)
 from trainables.methods.base import Batches, Evaluator, ImageClassifier, MethodParams, TrialContext
 from trainables.registry import register
 
@@ -29,6 +42,21 @@ class LPFTParams(MethodParams):
     lp_lr: float = Field(0.01, gt=0, le=1, description="AdamW learning rate of the LP stage (constant)")
     lp_weight_decay: float = Field(1e-4, ge=0, le=1, description="AdamW weight decay of the LP stage")
     lp_batch_size: int = Field(256, ge=1, description="mini-batch size of the LP stage")
+    lp_solver: Literal["lbfgs", "adamw"] = Field("lbfgs", description=(
+        "LP stage: scikit-learn logistic regression with C chosen on ID validation (Kumar et al., "
+        "FLYP), or AdamW on CE (lp_epochs, lp_lr, lp_weight_decay, lp_batch_size)"))
+    lp_C_min: float = Field(0.1, gt=0, description="lbfgs: smallest inverse regularisation C of the grid (FLYP's)")
+    lp_C_max: float = Field(1e4, gt=0, description=(
+        "lbfgs: largest C of the grid [R: FLYP's 1e2, widened for unit-norm features]"))
+    lp_C_steps: int = Field(16, ge=1, le=200, description=(
+        "lbfgs: log-spaced C values tried, warm-started [R]; FLYP: 100"))
+    lp_C: float = Field(100.0, gt=0, description="lbfgs: the C used when the trial has no validation split [R]")
+
+    @model_validator(mode="after")
+    def _grid(self) -> LPFTParams:
+        if self.lp_C_min > self.lp_C_max:
+            raise ValueError(f"lp_C_min {self.lp_C_min} exceeds lp_C_max {self.lp_C_max}")
+        return self
 
 
 @register("lp_ft")
@@ -38,25 +66,27 @@ class LinearProbeFineTune(ImageClassifier):
     Params = LPFTParams
     params: LPFTParams
     paper: ClassVar[str] = "Kumar et al., ICLR 2022 (LP-FT)"
-    checkpoint_buffers: ClassVar[tuple[str, ...]] = ("lp_train_acc",)
+    checkpoint_buffers: ClassVar[tuple[str, ...]] = PROBE_BUFFERS
 
     def __init__(self, context: TrialContext, params: LPFTParams) -> None:
         super().__init__(context, params)
-        # ID train accuracy of the stage-1 head on the un-augmented features; NaN until prepare.
-        self.register_buffer("lp_train_acc", torch.tensor(math.nan))
+        register_probe_buffers(self)  # NaN until prepare
 
-    def prepare(self, batches: Batches) -> None:
-        features, labels = cached_features(self, batches)
+    def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
+        train = cached_features(self, batches)
+        held_out = validation_features(self, validation)
         p = self.params
+        if p.lp_solver == "lbfgs":
+            fit = fit_logistic_head(*train, self.head.shape[1], self.scale, validation=held_out,
+                                    grid=c_grid(p.lp_C_min, p.lp_C_max, p.lp_C_steps), fixed_C=p.lp_C)
+            record_probe(self, fit.head, train, held_out, fit.C)
+            return
         head = fit_linear_head(
-            features, labels, self.head, self.scale,
+            *train, self.head, self.scale,
             epochs=p.lp_epochs, lr=p.lp_lr, weight_decay=p.lp_weight_decay,
             batch_size=p.lp_batch_size, generator=self.context.generator,
         )
-        with torch.no_grad():
-            self.head.copy_(head)
-            self.lp_train_acc.fill_(head_accuracy(features, labels, head))
+        record_probe(self, head, train, held_out)
 
     def posthoc_metrics(self, evaluate: Evaluator) -> dict[str, float]:
-        accuracy = self.lp_train_acc.item()
-        return {} if math.isnan(accuracy) else {"lp/train_acc": accuracy}
+        return probe_metrics(self)

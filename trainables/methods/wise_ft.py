@@ -5,9 +5,12 @@ tensor, the head included, is mixed with its zero-shot value:
 
     theta_alpha = (1 - alpha) * theta_zs + alpha * theta_ft,    W_alpha = (1 - alpha) * W_zs + alpha * W_ft
 
-so alpha = 0 is zero-shot CLIP and alpha = 1 the fine-tuned model. The final model uses
-``alpha``; ``posthoc_metrics`` also evaluates the curve alpha = 0, step, ..., 1 as
-``wise/<alpha>/<metric>`` and ``artifacts`` writes it as ``wise_curve.csv`` / ``wise_curve.md``.
+so alpha = 0 is zero-shot CLIP and alpha = 1 the fine-tuned model. The final model uses the
+fixed ``alpha``; ``posthoc_metrics`` also evaluates the curve alpha = 0, step, ..., 1 as
+``wise/<alpha>/<metric>`` (validation metrics included) and reports ``wise/alpha_val``, the alpha
+with the best ID validation accuracy, which is how the paper chooses it; ``artifacts`` writes the
+curve as ``wise_curve.csv`` / ``wise_curve.md``. The trial reports its last epoch (the
+interpolated model), not the best FT epoch.
 
 The zero-shot copy (theta_zs, W_zs) is taken from the pretrained model at construction and is
 not part of the module's state, hence not in checkpoints: a resumed trial rebuilds it the same way.
@@ -24,7 +27,7 @@ from pydantic import Field, model_validator
 from trainables.methods.base import Evaluator, ImageClassifier, MethodParams, TrialContext
 from trainables.registry import register
 
-CURVE_COLUMNS = ("alpha", "id_acc", "ood_avg_acc", "id_ece", "id_nll", "ood_avg_ece")
+CURVE_COLUMNS = ("alpha", "val_acc", "id_acc", "ood_avg_acc", "id_ece", "id_nll", "ood_avg_ece")
 
 
 class WiseParams(MethodParams):
@@ -52,6 +55,7 @@ class WiseFT(ImageClassifier):
     Params = WiseParams
     params: WiseParams
     paper: ClassVar[str] = "Wortsman et al., CVPR 2022 (WiSE-FT)"
+    final_epoch_only: ClassVar[bool] = True  # the earlier epochs are FT, not the interpolated model
 
     def __init__(self, context: TrialContext, params: WiseParams) -> None:
         super().__init__(context, params)
@@ -102,6 +106,10 @@ class WiseFT(ImageClassifier):
                 })
         finally:
             self.interpolate(self.params.alpha)
+        # The paper chooses alpha on held-out ID data: the curve's best val/acc (larger alpha on ties).
+        scored = [(r["val_acc"], r["alpha"]) for r in self._curve if not math.isnan(r["val_acc"])]
+        if scored:
+            metrics["wise/alpha_val"] = max(scored)[1]
         return metrics
 
     def artifacts(self) -> dict[str, str]:
@@ -112,8 +120,8 @@ class WiseFT(ImageClassifier):
         md = [
             f"WiSE-FT curve (final model: alpha = {format_alpha(self.params.alpha)})",
             "",
-            "| alpha | ID acc | OOD avg acc | ID ECE | ID NLL | OOD avg ECE |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| alpha | val acc | ID acc | OOD avg acc | ID ECE | ID NLL | OOD avg ECE |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         md += [
             "| " + " | ".join([format_alpha(r["alpha"]), *(f"{r[c]:.4f}" for c in CURVE_COLUMNS[1:])]) + " |"

@@ -23,10 +23,19 @@ def zero_shot_head(
     Lipsum-FT reference does).
     """
     device = next(model.parameters()).device
-    prompts = [t.format(c) for c in classnames for t in templates]
-    tokens = tokenizer(prompts).to(device)
+    tokens = class_prompt_tokens(tokenizer, classnames, templates).to(device)
+    return head_from_tokens(model, tokens, len(classnames))
+
+
+def class_prompt_tokens(tokenizer: Tokenizer, classnames: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+    """Token ids [K * J, L] of every template filled with every class name, class-major."""
+    return tokenizer([t.format(c) for c in classnames for t in templates])
+
+
+def head_from_tokens(model: torch.nn.Module, tokens: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``zero_shot_head`` from ``class_prompt_tokens``, differentiable (a text tower in training)."""
     text = F.normalize(model.encode_text(tokens), dim=-1)
-    text = text.view(len(classnames), len(templates), -1).mean(dim=1)
+    text = text.view(num_classes, tokens.shape[0] // num_classes, -1).mean(dim=1)
     return F.normalize(text, dim=-1).T.contiguous()
 
 
