@@ -51,7 +51,7 @@ def test_sweep_tracked_by_an_mlflow_server_on_postgresql(local_ray, workdir: Pat
             assert sorted(statuses.values()) == ["FINISHED"] * 3  # one parent, two trials
             history = sql.execute(text(
                 "SELECT run_uuid, count(*) FROM metrics WHERE key = 'id/acc' GROUP BY run_uuid")).all()
-            assert sorted(n for _, n in history) == [2, 2]  # one value per epoch, per trial
+            assert sorted(n for _, n in history) == [3, 3]  # one value per epoch and the summary, per trial
             assert {run for run, _ in history} == set(frame["run_id"])
 
         # Artifacts went through the server (mlflow-artifacts:/) into its own folder.

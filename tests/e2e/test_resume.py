@@ -90,9 +90,9 @@ def test_a_sigkilled_driver_is_resumed_without_rerunning_or_losing_trials(local_
     assert done_before.info.end_time == at_kill["finished"].info.end_time  # not rerun
     for child in children:
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "id/acc")]
-        assert set(steps) == {0, 1, 2, 3}, (child.data.params["L"], steps)  # no gap
+        assert set(steps) == {0, 1, 2, 3, 4}, (child.data.params["L"], steps)  # no gap; 4 is the summary
     midway_steps = [m.step for m in client.get_metric_history(at_kill["midway"].info.run_id, "id/acc")]
-    assert midway_steps == [0, 1, 2, 3]  # continued in the same run: no gap, no repeat
+    assert midway_steps == [0, 1, 2, 3, 4]  # continued in the same run: no gap, no repeat
     finished_steps = [m.step for m in client.get_metric_history(done_before.info.run_id, "id/acc")]
-    assert finished_steps == [0, 1, 2, 3]  # and no repeat for the trial that had finished
+    assert finished_steps == [0, 1, 2, 3, 4]  # and no repeat for the trial that had finished
     assert main(["resume", "resume-e2e"]) == 0  # resuming a finished sweep does nothing

@@ -95,8 +95,8 @@ def test_a_trial_that_fails_once_is_retried_without_a_duplicate_run(local_ray, w
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    for child in children:  # failed after epoch 0 was logged, resumed from its checkpoint: 0, 1
-        assert [m.step for m in client.get_metric_history(child.info.run_id, "id/acc")] == [0, 1]
+    for child in children:  # failed after epoch 0 was logged, resumed from its checkpoint: 0, 1, summary
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "id/acc")] == [0, 1, 2]
         assert "sweeper.failure" in child.data.tags  # the injected error, kept on the run
 
 
@@ -146,7 +146,7 @@ def test_tpe_across_methods_gives_each_trial_only_its_method_parameters(local_ra
 def test_an_objective_computed_after_the_last_epoch_drives_a_sweep(local_ray, workdir) -> None:
     # compat/hmean exists only once training ends; Tune still needs an objective at every epoch.
     path = write_sweep(workdir, "final-only-objective", method="contcoop", search={"lam": {"grid": [1.0, 8.0]}},
-                       fixed={"upgrade_model": "zoo/tiny-clip-v2"}, objective={"metric": "compat/hmean"},
+                       fixed={"upgrade_model": "zoo/tiny-clip-v2"}, objective={"metric": "compat/hmean", "oracle": True},
                        train={"epochs": 2, "batch_size": 40, "lr": 2e-3})
     assert main(["launch", str(path)]) == 0
     _, children = runs_of(workdir, "final-only-objective")
@@ -154,4 +154,5 @@ def test_an_objective_computed_after_the_last_epoch_drives_a_sweep(local_ray, wo
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     for child in children:  # the NaN padding went to Tune only: MLflow holds the one real value
         history = client.get_metric_history(child.info.run_id, "compat/hmean")
-        assert [m.step for m in history] == [1] and 0 < history[0].value <= 1
+        # computed at the last epoch (step 1), repeated in the summary step (2); never NaN
+        assert [m.step for m in history] == [1, 2] and 0 < history[0].value <= 1 and history[1].value == history[0].value

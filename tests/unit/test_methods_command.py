@@ -27,3 +27,16 @@ def test_methods_table_and_pattern(capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     assert "lorsu" in out and "lora" in out and "lipsum_ft" not in out
     assert "sparsity" in out and "Panos" in out
+
+
+def test_methods_shows_the_train_recipe_of_each_model_family(capsys: pytest.CaptureFixture) -> None:
+    assert main(["methods", "kgcoop", "--json"]) == 0
+    recipes = json.loads(capsys.readouterr().out)["kgcoop"]["recipes"]
+    assert set(recipes) == {"tiny", "clip"}
+    assert recipes["clip"]["optimizer"] == "sgd" and recipes["clip"]["epochs"] == 100
+    assert recipes["tiny"]["optimizer"] == "sgd" and recipes["tiny"]["lr"] == 2e-3
+    assert main(["methods", "lipsum_ft"]) == 0
+    out = capsys.readouterr().out
+    assert "train recipe by model family" in out and "clip (open_clip)" in out and "1e-05" in out
+    assert main(["methods", "zeroshot", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["zeroshot"]["recipes"] == {}  # it does not train
