@@ -372,3 +372,19 @@ def test_every_calibration_and_likelihood_name_is_lower_is_better() -> None:
               "lp/train_acc", "last/val/acc", "wise/0.5/id/acc", "wise/1.0/ood/avg_acc"]
     assert {m: default_mode(m) for m in lower} == {m: "min" for m in lower}
     assert {m: default_mode(m) for m in higher} == {m: "max" for m in higher}
+
+
+def test_report_marks_an_oracle_selected_sweep(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("o", artifact_location=str(tmp_path / "artifacts"))
+    for sweep, oracle in (("honest", False), ("oracle", True)):
+        parent = _parent(client, exp, sweep, start=1_000)
+        client.set_tag(parent, "sweeper.objective", json.dumps({"metric": "ood/avg_acc", "mode": "max", "oracle": oracle}))
+        _child(client, exp, sweep, parent, f"{sweep}_0", L=1, seed=0)
+    for sweep, oracle in (("honest", False), ("oracle", True)):
+        assert main(["report", sweep, "--tracking-uri", uri, "--out", str(tmp_path / sweep)]) == 0
+        shown = " ".join(capsys.readouterr().out.split())  # the caption wraps to the table's width
+        assert ("oracle selection on the test metric ood/avg_acc" in shown) == oracle
+        assert main(["report", sweep, "--tracking-uri", uri, "--out", str(tmp_path / sweep), "--format", "csv"]) == 0
+        assert ("note: oracle selection" in capsys.readouterr().err) == oracle
