@@ -11,7 +11,6 @@ hyperparameters apart from those that measure them: the protocol of DomainBed an
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ def point_of_row(row: pd.Series, keys: list[str]) -> dict[str, Any]:
     """The searched values of one configuration; a conditional key it does not use is left out."""
     point = {}
     for key in keys:
-        if key in row.index and not (isinstance(row[key], float) and math.isnan(row[key])) and not pd.isna(row[key]):
+        if key in row.index and not pd.isna(row[key]):
             point[key] = _value(row[key])
     return point
 

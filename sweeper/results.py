@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from trainables.errors import InputError
 
-from sweeper.tracking import SUMMARY_STEP_TAG, resolve_uri
+from sweeper.tracking import resolve_uri, summary_step_of
 from sweeper.tracking_uri import redact_uri
 
 BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s"]
@@ -210,12 +210,6 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
             best = [m for m in dict.fromkeys(wanted) if m in metrics]
         add_best(frame, list(best), tracking_uri)
     return frame
-
-
-def summary_step_of(run: Run) -> int | None:
-    """The step that holds a finished trial's summary, or None (a run from before selection)."""
-    value = run.data.tags.get(SUMMARY_STEP_TAG, "")
-    return int(value) if value.isdigit() else None
 
 
 def _duration(run: Run) -> float:

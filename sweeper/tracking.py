@@ -29,6 +29,12 @@ FAILURE_TAG = "sweeper.failure"
 SUMMARY_STEP_TAG = "sweeper.summary_step"
 
 
+def summary_step_of(run: Any) -> int | None:
+    """The step that holds a finished trial's summary, or None (a run from before selection)."""
+    value = run.data.tags.get(SUMMARY_STEP_TAG, "")
+    return int(value) if value.isdigit() else None
+
+
 def resolve_uri(uri: str | None) -> str:
     """The tracking URI; by default a sqlite file in the working directory."""
     return uri or f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
