@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from sweeper import spec as sweep_spec
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("validate", help="check a sweep file and count its trials; starts nothing")
@@ -14,6 +12,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sweeper import spec as sweep_spec  # torch comes with it; `sweeper --help` must not pay for that
+
     spec = sweep_spec.load(args.file)
     trials = sweep_spec.trial_count(spec)
     print(f"{args.file}: valid (method {spec.method or ' | '.join(spec.methods)}, searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")

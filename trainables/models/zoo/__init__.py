@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import open_clip
-
 ZOO_DIR = Path(__file__).resolve().parent
 
 
@@ -78,6 +76,8 @@ def card_path(name: str) -> Path:
 
 def register_configs() -> None:
     """Make the zoo architectures known to open_clip (per process; cheap and idempotent)."""
+    import open_clip  # here, not at the top: listing the zoo (`sweeper zoo list`, --help) needs no torch
+
     known = set(open_clip.list_models())
     for name in RECIPES:
         if name not in known:
