@@ -85,7 +85,8 @@ def dive(frames: Frames) -> Finding:
 def lorsu(frames: Frames) -> Finding:
     """4. LoRSU: ID within a few points of FT, <= 10% of the image tower updated, less forgetting."""
     df = frames["paper-lorsu"]
-    lorsu_rows = finished(df)[finished(df)["method"] == "lorsu"]
+    done = finished(df)
+    lorsu_rows = done[done["method"] == "lorsu"]
     # LoRSU's own lr, chosen on ID validation: picking it on test accuracy would be oracle selection
     lr = lorsu_rows.groupby("lr")["val/acc"].mean().idxmax()
     df = df[(df["method"] != "lorsu") | (df["lr"] == lr)]
