@@ -34,6 +34,7 @@ from dashboards import plots
 from dashboards.report_sections import FigureEntry, Section, ablation_section, file_name, with_config_labels
 from dashboards.study import CONFIG, importances_of, rebuild_study
 from sweeper.files import write_text_atomic
+from sweeper.reference_rows import reference_mask
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
@@ -149,7 +150,10 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
         sections: list[Section] = []
 
         build.step("ablation tables")
-        sections.append(ablation_section(df, rows, metrics, search_keys, objective))
+        sections.append(ablation_section(df, rows, metrics, search_keys, objective, meta.get("references")))
+        # Reference trials are rows of the tables and points of the scatter, not samples of the search.
+        swept = df[~reference_mask(df)].reset_index(drop=True)
+        swept.attrs = dict(df.attrs)
         build.advance()
 
         build.step("searched parameters vs report metrics")
@@ -161,7 +165,7 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
                 continue
             log = bool(dims[key].get("log")) if dims and key in dims and ("int" in dims[key] or "float" in dims[key]) \
                 else None
-            figure = plots.param_effects(df, key, plot_metrics, log=log)
+            figure = plots.param_effects(swept, key, plot_metrics, log=log)
             effects.figures.append(build.save(
                 figure, f"param_{key}", f"{key} vs report metrics",
                 "Mean ± std over seeds per value (bars); grey dots are single trials."))
@@ -188,7 +192,7 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
         build.advance()
 
         build.step("Optuna importances and optimisation history")
-        sections.append(_optuna_section(build, labelled, searcher, dims, search_keys, objective,
+        sections.append(_optuna_section(build, with_config_labels(swept, search_keys), searcher, dims, search_keys, objective,
                                         lambda: _end_times(client, parent)))
         build.advance()
 

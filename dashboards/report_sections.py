@@ -67,9 +67,12 @@ def with_config_labels(df: pd.DataFrame, search_keys: list[str]) -> pd.DataFrame
         out[CONFIG] = fallback
         return out
     labels = []
-    for _, row in out[keys].iterrows():
+    references = out["reference"] if "reference" in out.columns else pd.Series(None, index=out.index)
+    for (_, row), reference in zip(out[keys].iterrows(), references):
         parts = [f"{k}={_value_text(row[k])}" for k in keys if not pd.isna(row[k])]
-        labels.append(", ".join(parts) or "(defaults)")
+        # a reference trial is its own configuration: its method at its defaults
+        labels.append(f"{reference} (reference)" if isinstance(reference, str) and reference
+                      else ", ".join(parts) or "(defaults)")
     out[CONFIG] = labels
     return out
 
@@ -109,8 +112,9 @@ def table_html(table: pd.DataFrame, modes: dict[str, str]) -> str:
 
 
 def ablation_section(df: pd.DataFrame, rows: list[str], metrics: list[str], search_keys: list[str],
-                     objective: dict[str, Any]) -> Section:
+                     objective: dict[str, Any], references: list[str] | None = None) -> Section:
     from sweeper import tables
+    from sweeper.reference_rows import ablation_with_references
 
     section = Section("ablation", "Ablation table")
     missing = [m for m in metrics if m not in df.columns]
@@ -128,7 +132,7 @@ def ablation_section(df: pd.DataFrame, rows: list[str], metrics: list[str], sear
         keys = [k for k in keys if k in df.columns]
         modes = {m: _mode(m, objective) for m in metrics}
         try:
-            table = tables.ablation_table(df, keys, metrics, modes)
+            table = ablation_with_references(df, keys, metrics, modes, order=references or ())
         except Exception as error:  # noqa: BLE001 - one bad table must not lose the whole report
             section.notes.append(f"Table by {what} failed: {error}")
             continue

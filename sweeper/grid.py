@@ -38,6 +38,6 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def trial_count(spec: SweepSpec) -> int:
-    """Trials the sweep runs: configurations times seeds."""
+    """Trials the sweep runs: configurations times seeds, plus the references' (one per seed each)."""
     configs = len(grid_points(spec)) if spec.searcher == "grid" else spec.num_samples
-    return configs * len(spec.seeds)
+    return (configs + len(spec.reference)) * len(spec.seeds)

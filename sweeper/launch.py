@@ -19,6 +19,7 @@ from rich.live import Live
 from sweeper.cluster import is_uri, storage_root
 from sweeper.files import check_writable_folder
 from sweeper.live import LiveView, SweepProgress
+from sweeper.references import reference_points
 from sweeper.space import make_searcher
 from sweeper.grid import grid_points
 from sweeper.spec import SweepSpec, check_tracking_uri
@@ -99,6 +100,7 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
     searcher, param_space, num_samples, total = make_searcher(
         spec.searcher, points, plain_dims(spec), dict(spec.fixed), list(spec.seeds), spec.num_samples,
         metric, mode, spec.search_seed, shuffle_grid=spec.scheduler.kind == "asha",
+        references=reference_points(spec),
     )
     if spec.scheduler.kind == "asha":
         scheduler = ASHAScheduler(max_t=spec.train_config({}).epochs, grace_period=spec.scheduler.grace_period,
@@ -108,9 +110,10 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
     tracking = start_sweep(spec.name, spec.tracking.experiment, uri, tags={
         "sweeper.config_hash": spec.config_hash(),
         "sweeper.method": spec.method or ",".join(spec.methods),
-        "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics}),
+        "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics, "delta": spec.report.delta}),
         "sweeper.objective": json.dumps(spec.objective.model_dump()),
         "sweeper.search_keys": json.dumps(spec.search_keys),
+        "sweeper.references": json.dumps(spec.reference),
         "sweeper.searcher": spec.searcher,
         "sweeper.search_dims": json.dumps(plain_dims(spec)),
         "sweeper.total_trials": str(total),

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from ray.tune import Callback
 
+from sweeper.references import REFERENCE
 from sweeper.space import point_of
 
 
@@ -88,7 +89,8 @@ class LiveView(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         value = result.get(self.progress.metric)
-        if isinstance(value, (int, float)) and self.progress.better(float(value)):
+        reference = point_of(dict(trial.config)).get(REFERENCE)  # the best is the sweep's, not a reference's
+        if isinstance(value, (int, float)) and not reference and self.progress.better(float(value)):
             self.progress.best_value = float(value)
             self.progress.best_config = point_of(dict(trial.config))
         self._redraw()

@@ -111,14 +111,17 @@ def wise_table(df: pd.DataFrame, columns: Sequence[str] | None = None, *, delta:
 def layout_table(layout: str, df: pd.DataFrame, *, rows: Sequence[str] | None = None,
                  metrics: Sequence[str] | None = None, columns: Sequence[str] | None = None,
                  delta: Mapping[str, Any] | None = None, modes: dict[str, str] | None = None,
-                 where: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One of :data:`LAYOUTS` by name. ``ablation`` needs ``metrics``; the others fix their own
+                 where: Mapping[str, str] | None = None, reference_order: Sequence[str] = ()) -> pd.DataFrame:
+    """One of :data:`LAYOUTS` by name. ``ablation`` needs ``metrics`` and puts the reference trials'
+    rows on top (``sweeper.reference_rows``, in ``reference_order``); the others fix their own
     metrics (passing ``metrics`` is an error); ``wise`` fixes its rows (alpha)."""
     if layout not in LAYOUTS:
         raise InputError(_where(where, "layout"), f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if layout == "ablation":
-        return ablation_table(df, list(rows or []), list(metrics or []), modes, columns=list(columns or []),
-                              delta=delta, where=where)
+        from sweeper.reference_rows import ablation_with_references
+
+        return ablation_with_references(df, list(rows or []), list(metrics or []), modes, columns=list(columns or []),
+                                        delta=delta, where=where, order=reference_order)
     if metrics is not None:
         raise InputError(_where(where, "metrics"), f"the {layout} layout chooses its own metrics; leave it out")
     if layout == "wise":

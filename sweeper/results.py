@@ -24,7 +24,7 @@ from trainables.errors import InputError
 from sweeper.tracking import resolve_uri, summary_step_of
 from sweeper.tracking_uri import redact_uri
 
-BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s"]
+BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s", "reference"]
 # MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
 _MISSING = {"", "None", "none", "null"}
 
@@ -172,7 +172,8 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
          parent_run_id: str | None = None, best: bool | list[str] = False) -> pd.DataFrame:
     """One row per trial of the sweep's latest launch: ids, typed params, final metric values.
 
-    Columns: ``sweep, run_id, trial_id, status, method, seed, config_hash, duration_s``, then every
+    Columns: ``sweep, run_id, trial_id, status, method, seed, config_hash, duration_s,
+    reference`` (the method of a reference trial, else None), then every
     param (sorted by name, cast by :func:`natural`), then every metric (sorted, float; the latest
     logged value: for a finished trial, its summary, the epoch selected on validation, with
     ``last/<metric>`` for the last epoch and ``best_epoch``). ``best=True`` adds ``best/<metric>`` (best epoch) for the sweep's objective and
@@ -194,6 +195,8 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
         "seed": natural(run.data.params.get("seed", run.data.tags.get("sweeper.seed")) for run in runs),
         "config_hash": pd.Series([run.data.tags.get("sweeper.config_hash") for run in runs], dtype="str"),
         "duration_s": pd.Series([_duration(run) for run in runs], dtype="float64"),
+        # The reference method's name on a reference trial (``reference: [...]``), else None.
+        "reference": pd.Series([run.data.tags.get("sweeper.reference") for run in runs], dtype="object"),
     }
     for name in params:
         columns[name] = natural(run.data.params.get(name) for run in runs)
@@ -285,6 +288,7 @@ def sweep_meta(sweep: str, tracking_uri: str | None = None, experiment: str | No
         "report": _json_tag(tags, "sweeper.report"),
         "objective": _json_tag(tags, "sweeper.objective"),
         "search_keys": _json_tag(tags, "sweeper.search_keys"),
+        "references": _json_tag(tags, "sweeper.references") or [],
         "searcher": tags.get("sweeper.searcher"),
         "search_dims": _json_tag(tags, "sweeper.search_dims"),
         "total_trials": int(tags["sweeper.total_trials"]) if tags.get("sweeper.total_trials", "").isdigit() else None,

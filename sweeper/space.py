@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import pickle
 import random
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -44,6 +47,53 @@ def define_by_run(trial: optuna.Trial, search: dict[str, Dimension], fixed: dict
             chosen[key] = trial.suggest_categorical(key, list(dim.get("choice", dim.get("grid"))))
 
 
+class WithReferences(Searcher):
+    """Hands out the reference trials first, then the wrapped searcher's. The references' results
+    never reach the searcher: another method's scores would steer it (and Repeater would average
+    them into a point it never suggested)."""
+
+    def __init__(self, searcher: Searcher, references: list[dict[str, Any]]) -> None:
+        self.searcher = searcher
+        self.pending = list(references)
+        self.reference_ids: set[str] = set()
+        super().__init__(metric=searcher.metric, mode=searcher.mode)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.pending:
+            self.reference_ids.add(trial_id)
+            return {POINT: self.pending.pop(0)}
+        return self.searcher.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self.reference_ids:
+            self.searcher.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id not in self.reference_ids:
+            self.searcher.on_trial_complete(trial_id, result=result, error=error)
+
+    def save(self, checkpoint_path: str) -> None:
+        # Tune checkpoints a searcher as one file: ours holds the wrapped searcher's file too.
+        with tempfile.TemporaryDirectory() as folder:
+            inner = Path(folder) / "searcher.pkl"
+            self.searcher.save(str(inner))
+            state = {"pending": self.pending, "reference_ids": self.reference_ids,
+                     "searcher": inner.read_bytes() if inner.exists() else None}
+        Path(checkpoint_path).write_bytes(pickle.dumps(state))
+
+    def restore(self, checkpoint_path: str) -> None:
+        state = pickle.loads(Path(checkpoint_path).read_bytes())
+        self.pending, self.reference_ids = state["pending"], state["reference_ids"]
+        if state["searcher"] is not None:
+            with tempfile.TemporaryDirectory() as folder:
+                inner = Path(folder) / "searcher.pkl"
+                inner.write_bytes(state["searcher"])
+                self.searcher.restore(str(inner))
+
+
 def make_searcher(
     searcher: str,
     points: list[dict[str, Any]],
@@ -55,12 +105,16 @@ def make_searcher(
     mode: str,
     search_seed: int = 0,
     shuffle_grid: bool = False,
+    references: list[dict[str, Any]] | None = None,
 ) -> tuple[Searcher | None, dict[str, Any], int, int]:
     """Ray's search algorithm, param space, ``num_samples`` and the total number of trials.
 
     ``points`` are the grid's configurations (``sweeper.grid.grid_points``); other searchers
     ignore them. ``shuffle_grid`` runs the grid in an order drawn from ``search_seed``.
+    ``references`` (``sweeper.references.reference_points``) run first, once per seed, whatever
+    the searcher.
     """
+    reference_trials = [{**p, "seed": s} for p, s in itertools.product(references or [], seeds)]
     if searcher == "grid":
         points = [{**p, "seed": s} for p, s in itertools.product(points, seeds)]
         if shuffle_grid:
@@ -69,6 +123,7 @@ def make_searcher(
             # in file order (L = 1, 2, 4, ...) feeds it a trend: each trial beats its predecessors
             # and almost none is stopped.
             random.Random(search_seed).shuffle(points)
+        points = reference_trials + points
         # One grid axis over whole points: conditional keys make the grid non-rectangular.
         return None, {POINT: tune.grid_search(points)}, 1, len(points)
     if searcher == "tpe":
@@ -82,8 +137,11 @@ def make_searcher(
         raise ValueError(f"unknown searcher {searcher!r}")
     space = functools.partial(define_by_run, search=search, fixed=fixed)
     optuna_search = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler)
-    total = num_samples * len(seeds)
-    return Repeater(optuna_search, repeat=len(seeds), set_index=True), {}, total, total
+    total = num_samples * len(seeds) + len(reference_trials)
+    repeated = Repeater(optuna_search, repeat=len(seeds), set_index=True)
+    if reference_trials:
+        return WithReferences(repeated, reference_trials), {}, total, total
+    return repeated, {}, total, total
 
 
 def seed_of(config: dict[str, Any], seeds: list[int]) -> int:

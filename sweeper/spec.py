@@ -127,6 +127,8 @@ class TrackingSpec(_Strict):
 class ReportSpec(_Strict):
     rows: list[str] | None = None
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_REPORT_METRICS), min_length=1)
+    # The row each cell's delta is taken against: {reference: ft}, or row values such as {L: 8}.
+    delta: dict[str, Union[str, int, float, bool]] | None = None
 
 
 class SweepSpec(_Strict):
@@ -150,6 +152,9 @@ class SweepSpec(_Strict):
     max_retries: int = Field(2, ge=0)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    # Methods run at their defaults beside the sweep, once per seed: the rows an ablation is read
+    # against (``sweeper.references``).
+    reference: list[str] = Field(default_factory=list)
 
     _path: Path | None = PrivateAttr(None)
     _context_length: int | None = PrivateAttr(None)

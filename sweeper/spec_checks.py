@@ -26,6 +26,7 @@ from trainables.models.loading import ZOO_PREFIX, _check_arch, check_weights_fil
 
 from sweeper.metric_checks import check_eval_every, check_metric, check_objective
 from sweeper.metric_checks import listing as _listing
+from sweeper.references import check_references
 from sweeper.tracking_uri import check_tracking_uri
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     for i, row in enumerate(spec.report.rows or []):
         if row not in spec.search:
             raise InputError(f"report.rows[{i}]", f"{row!r} is not a search key; searched: {_listing(spec.search)}")
+    check_references(spec, length)
     check_tracking_uri(spec.tracking.uri, "tracking.uri")
     return length
 

@@ -33,7 +33,7 @@ import pandas as pd
 from trainables.errors import InputError
 
 ALL_ROW = "config"  # the one label column when no row parameters are given
-_NOT_ROWS = {"sweep", "run_id", "trial_id", "status", "config_hash", "duration_s"}
+_NOT_ROWS = {"sweep", "run_id", "trial_id", "status", "config_hash", "duration_s", "reference"}
 _RENDERERS = ("to_rich", "to_text", "to_markdown", "to_latex", "to_html", "to_csv", "latex_escape", "RENDERERS")
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (standard table values).

@@ -19,6 +19,7 @@ import yaml
 from ray import tune
 
 from sweeper.provenance import config_hash
+from sweeper.references import REFERENCE, REFERENCE_TAG
 from sweeper.space import point_of, seed_of
 from sweeper.tracking import SUMMARY_STEP_TAG, SweepRun, TrialRun
 from trainables import registry
@@ -49,7 +50,9 @@ def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
     method = point.pop("method", context.base["method"])
     method_keys = registry.get(method).Params.model_fields
     # A method-searching sweep's base params hold every searched method's fixed keys; keep ours.
-    params = {k: v for k, v in context.base.get("params", {}).items() if k in method_keys}
+    # A reference runs at its own defaults: the swept method's fixed values are not its own.
+    params = {} if point.pop(REFERENCE, None) else {
+        k: v for k, v in context.base.get("params", {}).items() if k in method_keys}
     base = {**context.base, "method": method, "train": dict(context.base.get("train", {})), "params": params}
     for key, value in point.items():
         into_train = key in TRAIN_KEYS and key not in method_keys
@@ -68,9 +71,11 @@ def flat_params(config: TrialConfig, search_keys: list[str]) -> dict[str, Any]:
 
 
 def run_name(trial: TrialConfig, point: dict[str, Any]) -> str:
-    """A readable MLflow run name: the method, the searched values, the seed (``lipsum_ft L=8 seed=1``)."""
-    values = " ".join(f"{k}={_short(v)}" for k, v in point.items() if k != "method")
-    return " ".join(part for part in (trial.method, values, f"seed={trial.seed}") if part)
+    """A readable MLflow run name: the method, the searched values, the seed (``lipsum_ft L=8 seed=1``;
+    ``ft reference seed=1`` for a reference trial)."""
+    values = " ".join(f"{k}={_short(v)}" for k, v in point.items() if k not in ("method", REFERENCE))
+    marker = REFERENCE if point.get(REFERENCE) else ""
+    return " ".join(part for part in (trial.method, values, marker, f"seed={trial.seed}") if part)
 
 
 def _short(value: Any) -> str:
@@ -81,6 +86,7 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
     """Ray Tune function trainable."""
     torch.set_num_threads(context.threads)
     trial = trial_config(context, config)
+    point = point_of(config)
     tune_context = tune.get_context()
     # Resources say where a trial runs, not what it computes: 0.25 or 1 GPU hash alike.
     without_seed = trial.model_dump(mode="json", exclude={"seed", "resources"})
@@ -88,9 +94,10 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
         "sweeper.method": trial.method,
         "sweeper.seed": str(trial.seed),
         "sweeper.config_hash": config_hash(without_seed),
+        **({REFERENCE_TAG: str(point[REFERENCE])} if point.get(REFERENCE) else {}),
         **context.extra_tags,
     }
-    with TrialRun(context.tracking, tune_context.get_trial_id(), run_name(trial, point_of(config)),
+    with TrialRun(context.tracking, tune_context.get_trial_id(), run_name(trial, point),
                   flat_params(trial, context.search_keys), tags) as tracked:
         if tracked.finished_metrics is not None:
             tune.report(tracked.finished_metrics)  # the searcher still gets the trial's result

@@ -51,7 +51,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="spread shown after ±: sample std (default) or 95%% t-interval half-width")
     parser.add_argument("--delta", default=None, metavar="KEY=VALUE",
                         help="also show each mean minus that of the row with KEY=VALUE (e.g. method=ft) "
-                             "and the same other parameters; several as K1=V1,K2=V2")
+                             "and the same other parameters; several as K1=V1,K2=V2; reference=NAME "
+                             "against a reference row (default: the sweep's report.delta)")
     parser.add_argument("--precision", type=int, default=3, metavar="N", help="decimals shown (default 3)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print on stdout")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -124,7 +125,7 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
     layout = args.layout
     if layout not in LAYOUTS:
         raise InputError("--layout", f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    delta = parse_delta(args.delta)
+    delta = parse_delta(args.delta) if args.delta is not None else (meta.get("report") or {}).get("delta")
     columns = _names(args.columns) if args.columns is not None else None
     objective = meta.get("objective") or {}
     modes = {objective["metric"]: objective["mode"]} if objective.get("mode") in ("max", "min") else {}
@@ -134,7 +135,7 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
         rows, metrics, where["rows"], where["metrics"] = choose_columns(args, meta, df)
         modes = {m: v for m, v in modes.items() if m in metrics}
         return paper_tables.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
-                                         modes=modes, where=where)
+                                         modes=modes, where=where, reference_order=meta.get("references") or ())
     metrics = _names(args.metrics) if args.metrics is not None else None
     if layout == "wise":
         rows = _names(args.rows) if args.rows is not None else None

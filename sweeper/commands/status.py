@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -46,7 +47,9 @@ def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, An
     metric, mode = objective.get("metric", "ood/avg_acc"), objective.get("mode", "max")
     total = int(tags["sweeper.total_trials"]) if tags.get("sweeper.total_trials", "").isdigit() else None
     counts = Counter(run.info.status for run in children)
-    scored = [(run.data.metrics[metric], run) for run in children if metric in run.data.metrics]
+    # The best is the sweep's own: a reference method's trial (reference: [...]) is not a candidate.
+    scored = [(run.data.metrics[metric], run) for run in children
+              if metric in run.data.metrics and not run.data.tags.get("sweeper.reference")]
     best = (max if mode == "max" else min)(scored, key=lambda pair: pair[0]) if scored else None
     elapsed = ((parent.info.end_time or now_ms) - parent.info.start_time) / 1000
     finished = [run for run in children if run.info.status == "FINISHED" and run.info.end_time]
@@ -77,7 +80,9 @@ def _one(console: Console, summary: dict[str, Any], children: list) -> None:
     console.print(f"[bold]{summary['sweep']}[/bold] ({summary['status']}): {done}/{total} trials done; "
                   + ", ".join(f"{n} {s.lower()}" for s, n in trials.items() if n))
     if best:
-        console.print(f"best {metric} ({summary['objective']['mode']}): {best['value']:.4f}  [{best['run_name']}]")
+        # escaped: rich would read "[lipsum_ft L=8 seed=0]" as markup and print nothing
+        console.print(f"best {metric} ({summary['objective']['mode']}): {best['value']:.4f}  "
+                      f"{escape('[' + str(best['run_name']) + ']')}")
     console.print(f"time used {_clock(summary['elapsed_s'])}, left {_clock(summary['remaining_s'])}"
                   + (" (estimate)" if summary["status"] == "RUNNING" else ""))
     table = Table("trial", "status", metric, "duration")

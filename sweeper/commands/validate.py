@@ -16,5 +16,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = sweep_spec.load(args.file)
     trials = sweep_spec.trial_count(spec)
-    print(f"{args.file}: valid (method {spec.method or ' | '.join(spec.methods)}, searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")
+    references = f", references {', '.join(spec.reference)}" if spec.reference else ""
+    print(f"{args.file}: valid (method {spec.method or ' | '.join(spec.methods)}{references}, "
+          f"searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")
     return 0
