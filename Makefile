@@ -11,8 +11,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on the embedded defaults: a Lipsum-FT ablation over L (5 values x 2 seeds),
-# tracked in ./mlflow.db, then its ablation table built from MLflow.
+# The main job on the embedded defaults: a Lipsum-FT ablation over L (5 values x 2 seeds) with
+# zero-shot and FT reference rows, tracked in ./mlflow.db, then its ablation table built from MLflow.
 demo: $(STAMP)
 	$(BIN)/sweeper launch search_spaces/ablation-L.yaml
 	$(BIN)/sweeper report ablation-L
@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_eval_share.py
 	$(BIN)/python bench/bench_harness.py --scaling
 	$(BIN)/python bench/bench_asha.py
+	$(BIN)/python bench/bench_startup.py --demo
 	# Lipsum-FT's text bank against fresh texts: a 6-trial sweep in a scratch folder.
 	BANK=$$(mktemp -d) && cd $$BANK && $(abspath $(BIN))/sweeper launch $(CURDIR)/search_spaces/lipsum-bank.yaml \
 		&& $(abspath $(BIN))/sweeper report lipsum-bank --metrics id/acc,ood/avg_acc,id/ece,ood/avg_ece
