@@ -9,9 +9,10 @@ hands the searcher the mean over seeds).
 
 from __future__ import annotations
 
+import base64
 import functools
 import itertools
-import pickle
+import json
 import random
 import tempfile
 from pathlib import Path
@@ -80,17 +81,18 @@ class WithReferences(Searcher):
         with tempfile.TemporaryDirectory() as folder:
             inner = Path(folder) / "searcher.pkl"
             self.searcher.save(str(inner))
-            state = {"pending": self.pending, "reference_ids": self.reference_ids,
-                     "searcher": inner.read_bytes() if inner.exists() else None}
-        Path(checkpoint_path).write_bytes(pickle.dumps(state))
+            # JSON, not pickle: our part is points from the sweep file and trial ids.
+            state = {"pending": self.pending, "reference_ids": sorted(self.reference_ids),
+                     "searcher": base64.b64encode(inner.read_bytes()).decode() if inner.exists() else None}
+        Path(checkpoint_path).write_text(json.dumps(state), encoding="utf-8")
 
     def restore(self, checkpoint_path: str) -> None:
-        state = pickle.loads(Path(checkpoint_path).read_bytes())
-        self.pending, self.reference_ids = state["pending"], state["reference_ids"]
+        state = json.loads(Path(checkpoint_path).read_text(encoding="utf-8"))
+        self.pending, self.reference_ids = state["pending"], set(state["reference_ids"])
         if state["searcher"] is not None:
             with tempfile.TemporaryDirectory() as folder:
                 inner = Path(folder) / "searcher.pkl"
-                inner.write_bytes(state["searcher"])
+                inner.write_bytes(base64.b64decode(state["searcher"]))
                 self.searcher.restore(str(inner))
 
 
