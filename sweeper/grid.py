@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sweeper.references import reference_trials
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
@@ -40,4 +41,4 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
 def trial_count(spec: SweepSpec) -> int:
     """Trials the sweep runs: configurations times seeds, plus the references' (one per seed each)."""
     configs = len(grid_points(spec)) if spec.searcher == "grid" else spec.num_samples
-    return (configs + len(spec.reference)) * len(spec.seeds)
+    return configs * len(spec.seeds) + reference_trials(spec)

@@ -64,13 +64,13 @@ def check_references(spec: SweepSpec, context_length: int) -> None:
 def _check_report_delta(spec: SweepSpec) -> None:
     """``report.delta`` names a reference of the sweep, or values of its report rows."""
     delta = spec.report.delta or {}
+    if REFERENCE in delta and len(delta) > 1:
+        raise InputError("report.delta", "give either reference: NAME or row values, not both")
     for key, value in delta.items():
         where = f"report.delta.{key}"
         if key == REFERENCE:
             if value not in spec.reference:
                 raise InputError(where, f"{value!r} is not a reference of this sweep; "
                                         f"reference: [{', '.join(spec.reference)}]")
-            if len(delta) > 1:
-                raise InputError("report.delta", "give either reference: NAME or row values, not both")
         elif key not in spec.report_rows:
             raise InputError(where, f"{key!r} is not a report row; rows: {', '.join(spec.report_rows) or 'none'}")

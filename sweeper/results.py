@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from trainables.errors import InputError
 
+from sweeper.references import REFERENCE_TAG
 from sweeper.tracking import resolve_uri, summary_step_of
 from sweeper.tracking_uri import redact_uri
 
@@ -196,7 +197,7 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
         "config_hash": pd.Series([run.data.tags.get("sweeper.config_hash") for run in runs], dtype="str"),
         "duration_s": pd.Series([_duration(run) for run in runs], dtype="float64"),
         # The reference method's name on a reference trial (``reference: [...]``), else None.
-        "reference": pd.Series([run.data.tags.get("sweeper.reference") for run in runs], dtype="object"),
+        "reference": pd.Series([run.data.tags.get(REFERENCE_TAG) for run in runs], dtype="object"),
     }
     for name in params:
         columns[name] = natural(run.data.params.get(name) for run in runs)

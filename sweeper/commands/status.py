@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sweeper.references import REFERENCE_TAG
+
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 
 
@@ -49,7 +51,7 @@ def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, An
     counts = Counter(run.info.status for run in children)
     # The best is the sweep's own: a reference method's trial (reference: [...]) is not a candidate.
     scored = [(run.data.metrics[metric], run) for run in children
-              if metric in run.data.metrics and not run.data.tags.get("sweeper.reference")]
+              if metric in run.data.metrics and not run.data.tags.get(REFERENCE_TAG)]
     best = (max if mode == "max" else min)(scored, key=lambda pair: pair[0]) if scored else None
     elapsed = ((parent.info.end_time or now_ms) - parent.info.start_time) / 1000
     finished = [run for run in children if run.info.status == "FINISHED" and run.info.end_time]
