@@ -7,8 +7,10 @@ In one run, on an idle machine:
   as a ratio to ``python -c "import yaml, pydantic, rich"``, the floor any CLI built on those pays;
 - fixed cost: a one-trial zero-shot sweep through ``sweeper launch``, split from MLflow's clock into
   the time from the command's start to the trial's start, and from the trial's end to the exit;
-- the demo (``--demo``): ``sweeper launch search_spaces/ablation-L.yaml`` wall time, and each
-  trial's duration by method from MLflow.
+- the demo (``--demo``): ``sweeper launch search_spaces/ablation-L.yaml`` wall time, each trial's
+  duration by method from MLflow, and where one of its Lipsum-FT trials spends its time: the same
+  trial run by ``trainables.loop.run`` in this process at 1 thread under cProfile, split into
+  loading, the training step's parts, evaluation and the rest.
 
 Run: .venv/bin/python bench/bench_startup.py [--repeats 3] [--demo]
 """
@@ -16,6 +18,8 @@ Run: .venv/bin/python bench/bench_startup.py [--repeats 3] [--demo]
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import subprocess
 import sys
@@ -104,6 +108,50 @@ def demo(folder: Path) -> None:
         print(f"| {name} | {len(durations)} | {durations.mean():.1f} |")
 
 
+# Trial phases by the function that does each, (module path suffix, function name); cumulative time.
+PHASES = {
+    "load the model and data, build the method": ("trainables/loop.py", "build_method"),
+    "training step": ("trainables/loop.py", "train_step"),
+    "  the loss (forward passes)": ("trainables/methods/lipsum_ft.py", "training_loss"),
+    "    the frozen zero-shot image forward": ("trainables/methods/_anchored.py", "zero_shot_features"),
+    "    the random-text encoding": ("trainables/methods/lipsum_ft.py", "random_text_features"),
+    "  backward": ("torch/_tensor.py", "backward"),
+    "data loading and augmentation": ("torch/utils/data/dataloader.py", "__next__"),
+    "evaluation: validation split(s)": ("trainables/evaluation.py", "validate"),
+    "evaluation: test splits": ("trainables/evaluation.py", "evaluate"),
+    "evaluation: zero-shot retention tasks": ("trainables/evaluation.py", "retention_metrics"),
+}
+
+
+def breakdown(spec_path: Path) -> None:
+    """Where one of the demo's Lipsum-FT trials (L = 8, seed 0) spends its time, in this process."""
+    import torch
+
+    from sweeper.launch import base_trial
+    from sweeper.spec import load
+    from trainables import loop
+
+    torch.set_num_threads(1)  # as each demo trial runs (resources.cpu: 1)
+    spec = load(spec_path)
+    config = {**base_trial(spec), "params": {**spec.method_keys({}), "L": 8}, "seed": 0, "device": "cpu"}
+    loop.run({**config, "train": {**config["train"], "epochs": 1}})  # render and cache the data first
+    profile = cProfile.Profile()
+    start = time.perf_counter()
+    profile.enable()
+    loop.run(config)
+    profile.disable()
+    total = time.perf_counter() - start
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]  # the documented dict of pstats
+    print(f"\none demo Lipsum-FT trial (L = 8, seed 0) alone at 1 thread: {total:.1f} s "
+          "(under cProfile; a demo trial also shares the machine with another)")
+    print("| phase | s | share |")
+    print("|---|---:|---:|")
+    for label, (path, function) in PHASES.items():
+        seconds = sum(row[3] for (file, _, name), row in stats.items()
+                      if name == function and file.endswith(path))
+        print(f"| {label} | {seconds:.1f} | {seconds / total:.0%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -115,6 +163,7 @@ def main() -> None:
         start_up(folder, args.repeats)
         if args.demo:
             demo(folder)
+            breakdown(ROOT / "search_spaces" / "ablation-L.yaml")
 
 
 if __name__ == "__main__":

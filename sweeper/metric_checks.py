@@ -66,6 +66,19 @@ def check_eval_every(spec: SweepSpec) -> None:
             "epoch, and between evaluations only id/, val/, oodval/ and train/ metrics exist"))
 
 
+def check_retention(spec: SweepSpec) -> None:
+    """With ``data.retention: false`` no trial computes ``zs/<task>/acc``; nothing may ask for it."""
+    if spec.data.retention:
+        return
+    named = [("objective.metric", spec.objective.metric)]
+    named += [(f"report.metrics[{i}]", metric) for i, metric in enumerate(spec.report.metrics)]
+    for where, metric in named:
+        metric = metric.removeprefix("last/")
+        wise = _WISE_METRIC.match(metric)
+        if (wise.group(4) if wise else metric).startswith("zs/"):
+            raise InputError(where, f"{metric!r} is a zero-shot retention metric, and data.retention is false")
+
+
 def listing(names: Any) -> str:
     """Comma-separated names, or "none"."""
     return ", ".join(names) or "none"

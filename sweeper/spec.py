@@ -60,6 +60,7 @@ class DataSpec(_Strict):
     id: str
     ood: list[str]
     ood_val: list[str] = Field(default_factory=list)
+    retention: bool = True  # evaluate the source's zero-shot retention tasks (zs/<task>/acc)
 
 
 class TrainSpec(TrainConfig):

@@ -24,7 +24,7 @@ from trainables.errors import InputError
 from trainables.models import zoo
 from trainables.models.loading import ZOO_PREFIX, _check_arch, check_weights_file, resolve_hub_weights
 
-from sweeper.metric_checks import check_eval_every, check_metric, check_objective
+from sweeper.metric_checks import check_eval_every, check_metric, check_objective, check_retention
 from sweeper.metric_checks import listing as _listing
 from sweeper.references import check_references
 from sweeper.tracking_uri import check_tracking_uri
@@ -93,6 +93,7 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     check_eval_every(spec)
     for i, metric in enumerate(spec.report.metrics):
         check_metric(metric, spec.data.ood, f"report.metrics[{i}]", spec.data.ood_val)
+    check_retention(spec)
     for i, row in enumerate(spec.report.rows or []):
         if row not in spec.search:
             raise InputError(f"report.rows[{i}]", f"{row!r} is not a search key; searched: {_listing(spec.search)}")

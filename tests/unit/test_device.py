@@ -68,6 +68,16 @@ def test_cpu_forward_passes_stay_fp32() -> None:
     layer = torch.nn.Linear(4, 3)
     with autocast(CPU):
         assert layer(torch.randn(2, 4)).dtype == torch.float32
+    with autocast(CPU, "fp32"):
+        assert layer(torch.randn(2, 4)).dtype == torch.float32
+
+
+def test_bf16_precision_autocasts_on_the_cpu_and_fp32_never_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    layer = torch.nn.Linear(4, 3)
+    with autocast(CPU, "bf16"):
+        assert layer(torch.randn(2, 4)).dtype == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert isinstance(autocast(CUDA, "fp32"), contextlib.nullcontext)
 
 
 @pytest.mark.parametrize(("in_memory", "cpus", "workers"), [
@@ -95,7 +105,7 @@ def test_the_loop_wires_share_autocast_and_workers(monkeypatch: pytest.MonkeyPat
     seen: dict[str, list[Any]] = {"share": [], "train": [], "eval": [], "loader": []}
 
     @contextlib.contextmanager
-    def counting_autocast(device: torch.device):
+    def counting_autocast(device: torch.device, precision: str = "auto"):
         depth["now"] += 1
         try:
             yield

@@ -130,3 +130,20 @@ def test_eval_every_skips_ood_between_evaluations_and_changes_no_final_metric() 
     assert "ood/avg_acc" in seen[1] and "zs/colour/acc" in seen[1]  # the 2nd epoch: an evaluation
     assert "ood/avg_acc" in seen[2]  # the last epoch always evaluates everything
     assert sparse == pytest.approx(run(config))  # evaluating less changes no trained weight
+
+
+def test_retention_false_skips_the_zero_shot_tasks_and_changes_nothing_else() -> None:
+    config = {"method": "ft", "data": TINY, "train": {"epochs": 1, "batch_size": 40}, "seed": 2}
+    full = run(config)
+    lean = run({**config, "data": {**TINY, "retention": False}})
+    assert any(k.startswith("zs/") for k in full) and not any(k.startswith("zs/") for k in lean)
+    assert lean == pytest.approx({k: v for k, v in full.items() if not k.startswith(("zs/", "last/zs/"))})
+
+
+def test_bf16_precision_trains_under_cpu_autocast_and_stays_close_to_fp32() -> None:
+    config = {"method": "ft", "data": TINY, "train": {"epochs": 1, "batch_size": 40}, "seed": 3}
+    fp32 = run(config)
+    bf16 = run({**config, "train": {**config["train"], "precision": "bf16"}})
+    assert bf16["train/loss"] != fp32["train/loss"]  # it did run in bf16 ...
+    assert bf16["train/loss"] == pytest.approx(fp32["train/loss"], rel=0.05)  # ... and still trains the same model
+    assert 0 <= bf16["id/acc"] <= 1 and bf16["id/nll"] > 0

@@ -367,3 +367,18 @@ def test_eval_every_needs_an_id_or_train_objective() -> None:
     assert from_mapping({**base, "objective": {"metric": "val/acc", "mode": "max"}}).train.eval_every == 2
     with pytest.raises(InputError, match="train.eval_every: must be 1 with objective 'ood/avg_acc'"):
         from_mapping({**base, "objective": {"metric": "ood/avg_acc", "mode": "max", "oracle": True}})
+
+
+def test_retention_false_refuses_a_zero_shot_metric_naming_the_field() -> None:
+    from sweeper.spec import from_mapping
+    from trainables.errors import InputError
+
+    base = {"name": "r", "method": "ft", "data": {"id": "photo", "ood": ["sketch"], "retention": False},
+            "objective": {"metric": "val/acc", "mode": "max"}}
+    assert from_mapping(base).data.retention is False
+    with pytest.raises(InputError, match=r"report.metrics\[1\]: 'zs/colour/acc' is a zero-shot retention metric"):
+        from_mapping({**base, "report": {"metrics": ["id/acc", "last/zs/colour/acc"]}})
+    with pytest.raises(InputError, match="objective.metric: 'zs/shape/acc'"):
+        from_mapping({**base, "objective": {"metric": "zs/shape/acc", "mode": "max", "oracle": True}})
+    with pytest.raises(InputError, match="train.precision"):
+        from_mapping({**base, "train": {"precision": "fp16"}})
