@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.classification import multiclass_calibration_error
 
 ECE_BINS = 15
 
@@ -25,6 +24,10 @@ def restrict(logits: torch.Tensor, class_subset: torch.Tensor | None) -> torch.T
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Accuracy, ECE and NLL of one evaluation set."""
+    # Imported on first use: torchmetrics takes about 2 s to import, which `sweeper validate` and
+    # `sweeper methods` (they import this module through the methods) would pay for nothing.
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
     logits = logits.float()
     probabilities = logits.softmax(dim=1)
     return {

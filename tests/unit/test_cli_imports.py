@@ -1,4 +1,6 @@
 """The CLI's parser is built without torch, Ray or MLflow: `sweeper --help` must not wait for them.
+`sweeper validate` and `sweeper methods` still import torch (the methods' hyperparameter models
+live beside their torch modules) but nothing that only training or evaluation uses.
 
 A fresh interpreter per check, because this test process has long since imported all three.
 """
@@ -7,10 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 HEAVY = ("torch", "ray", "mlflow", "open_clip")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _modules_after(code: str) -> set[str]:
@@ -34,3 +38,19 @@ def test_help_prints_every_command() -> None:
                          check=True, timeout=120)
     for command in ("launch", "validate", "methods", "status", "report", "confirm"):
         assert command in out.stdout
+
+
+# What a trial needs and a sweep file's checks do not: each costs one to three seconds to import.
+# (A prompt method whose ctx_init is text still loads open_clip, for CLIP's BPE to count tokens.)
+TRAINING_ONLY = ("open_clip", "torchvision", "torchmetrics", "sklearn", "ray", "mlflow")
+SPACES = "search_spaces"
+
+
+@pytest.mark.parametrize("code", [
+    f"from sweeper.cli import main; main(['validate', '{SPACES}/ablation-L.yaml'])",
+    f"from sweeper.cli import main; main(['validate', '{SPACES}/tpe-methods.yaml'])",
+    "from sweeper.cli import main; main(['methods'])",
+])
+def test_validate_and_methods_skip_what_only_training_imports(code: str) -> None:
+    loaded = _modules_after(f"import os; os.chdir({str(ROOT)!r})\n{code}")
+    assert not [name for name in TRAINING_ONLY if name in loaded], code

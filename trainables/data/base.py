@@ -8,6 +8,7 @@ fingerprint for caches, and turns into a torch ``Dataset`` given a transform.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -16,15 +17,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from PIL import Image
 from torch.utils.data import Dataset
 
 from trainables.errors import InputError
 
 Transform = Callable[[Any], torch.Tensor]
-# The 80 OpenAI ImageNet templates; Lipsum-FT uses them for DomainNet too.
-OPENAI_TEMPLATES: tuple[str, ...] = tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
+
+
+@functools.cache
+def openai_templates() -> tuple[str, ...]:
+    """The 80 OpenAI ImageNet templates; Lipsum-FT uses them for DomainNet too."""
+    # Imported here: open_clip costs seconds to import, and checking a sweep file needs none of it.
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    return tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
 
 
 def cache_root() -> Path:

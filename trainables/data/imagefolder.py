@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from trainables.data.base import OPENAI_TEMPLATES, DomainSplit, digest, user_path
+from trainables.data.base import DomainSplit, digest, openai_templates, user_path
 from trainables.errors import InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -38,7 +38,9 @@ def hash_bucket(relative: str) -> str:
 class DomainFolderSource:
     """A DomainNet-style folder: one subfolder per domain, the same class subfolders in each."""
 
-    templates = OPENAI_TEMPLATES
+    @property
+    def templates(self) -> tuple[str, ...]:
+        return openai_templates()
 
     def __init__(self, root: str | Path, domains: list[str] | None = None, field: str = "data.imagefolder") -> None:
         self.root = user_path(root, field)

@@ -19,9 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
-from trainables.data.base import OPENAI_TEMPLATES, DomainSplit, digest, user_path
+from trainables.data.base import DomainSplit, digest, openai_templates, user_path
 from trainables.data.imagefolder import hash_bucket, list_images
 from trainables.errors import InputError
 
@@ -46,7 +45,9 @@ def _synsets(filename: str) -> list[str]:
 class ImageNetVariantsSource:
     """ImageNet ID and OOD variants under one root; domains are the keys of ``folders``."""
 
-    templates = OPENAI_TEMPLATES
+    @property
+    def templates(self) -> tuple[str, ...]:
+        return openai_templates()
 
     def __init__(self, root: str | Path, folders: dict[str, str] | None = None, field: str = "data.imagefolder") -> None:
         self.root = user_path(root, field)
@@ -57,6 +58,8 @@ class ImageNetVariantsSource:
         if not self.folders:
             raise InputError(field, f"{str(self.root)!r} holds none of the ImageNet folders {sorted(DEFAULT_FOLDERS.values())}")
         self.wnids = _synsets("imagenet_synsets.txt")
+        from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
         self.classnames = tuple(IMAGENET_CLASSNAMES)
         self.domains = tuple(self.folders)
         self.test_only = tuple(d for d in self.domains if d != "imagenet")  # see split()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 import torch
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import v2
+
+# torchvision is imported where it is used: its import (with torch._dynamo) takes over a second,
+# which `sweeper validate` and `sweeper methods` (they import this module) should not pay.
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -16,6 +21,8 @@ def eval_transform(
     image_size: int, mean: Sequence[float] = OPENAI_MEAN, std: Sequence[float] = OPENAI_STD
 ) -> v2.Compose:
     """Resize the short side, centre-crop, scale to [0, 1] and normalise (CLIP's eval pipeline)."""
+    from torchvision.transforms import InterpolationMode, v2
+
     return v2.Compose([
         v2.ToImage(),
         v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
@@ -35,6 +42,8 @@ def train_transform(
 ) -> v2.Compose:
     """Random resized crop (area fraction ``scale``, aspect ``ratio``) and horizontal flip, then
     the eval normalisation. The papers' Inception crop is ``scale=(0.08, 1), ratio=(3/4, 4/3)``."""
+    from torchvision.transforms import InterpolationMode, v2
+
     steps: list[v2.Transform] = [
         v2.ToImage(),
         v2.RandomResizedCrop(

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import open_clip
 import torch
 import torch.nn.functional as F
 
 from trainables.methods.base import Method, MethodParams, TrialContext
 from trainables.models.heads import zero_shot_head
+
+# open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and
+# `sweeper methods` (they import this module) should not pay.
+if TYPE_CHECKING:
+    import open_clip
 
 # CLIP clamps its temperature at 100 during pretraining; we keep the same bound when fine-tuning
 # (the FLYP code does not clamp; with its lr of 1e-5 the bound is never reached in practice).
@@ -39,6 +43,8 @@ def contrastive_loss(
     image_features: torch.Tensor, text_features: torch.Tensor, scale: torch.Tensor
 ) -> torch.Tensor:
     """Symmetric InfoNCE over L2-normalised features, diagonal positives (open_clip ``ClipLoss``)."""
+    import open_clip
+
     return open_clip.ClipLoss()(image_features, text_features, scale)
 
 

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 
 from trainables.methods.base import Batches, ImageClassifier
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 LBFGS_MAX_ITER = 1000  # CLIP's linear-probe budget; warm starts make later C values cheap
 
@@ -117,6 +119,9 @@ def fit_logistic_head(
 ) -> LogisticFit:
     """Multinomial logistic regression on cached features; C from ``grid`` by validation accuracy,
     or ``fixed_C`` when ``validation`` is None. Deterministic (L-BFGS, no sampling)."""
+    # Imported here: scikit-learn takes over a second to import, and only LP and LP-FT fit a probe.
+    from sklearn.linear_model import LogisticRegression
+
     x, y = features.double().cpu().numpy(), labels.cpu().numpy()
     scale = float(scale)
     model = LogisticRegression(fit_intercept=False, max_iter=LBFGS_MAX_ITER, warm_start=True)

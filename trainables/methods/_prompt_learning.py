@@ -24,9 +24,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -37,6 +36,11 @@ from trainables.models import zoo
 from trainables.models.heads import zero_shot_head
 from trainables.models.loading import ClipBundle, load_clip, resolve_hub_weights
 from trainables.models.prompting import PromptTarget, build_target, clip_bpe, encode_text_from_embeddings
+
+# open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and
+# `sweeper methods` (they import this module) should not pay.
+if TYPE_CHECKING:
+    import open_clip
 
 ModelSpec = str | dict[str, str]
 
@@ -81,6 +85,8 @@ def text_dims(model: open_clip.CLIP) -> tuple[int, int]:
 
 def spec_dims(spec: ModelSpec) -> tuple[int, int] | None:
     """The same from the open_clip config alone (no weights); None if the config does not say."""
+    import open_clip
+
     zoo.register_configs()
     arch = spec.removeprefix("zoo/") if isinstance(spec, str) else spec.get("arch")
     cfg = open_clip.get_model_config(arch) if arch else None
@@ -154,6 +160,8 @@ class PromptLearner(Method):
             if not spec.startswith("zoo/") or spec[len("zoo/"):] not in zoo.names():
                 raise InputError("upgrade_model", f"{spec!r} is not a zoo model; shipped: {', '.join(zoo.names())}")
             return
+        import open_clip
+
         zoo.register_configs()  # so that get_model_config knows the zoo architectures too
         if "arch" not in spec or "pretrained" not in spec or set(spec) - {"arch", "pretrained", "cache_dir"}:
             raise InputError("upgrade_model", "needs 'arch' and 'pretrained' (and optionally 'cache_dir') only")

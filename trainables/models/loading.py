@@ -17,15 +17,19 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import open_clip
 import torch
 
 from trainables.data.base import user_path
 from trainables.data.transforms import OPENAI_MEAN, OPENAI_STD
 from trainables.errors import InputError
 from trainables.models import zoo
+
+# open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and
+# `sweeper methods` (they import this module) should not pay.
+if TYPE_CHECKING:
+    import open_clip
 
 ZOO_PREFIX = "zoo/"
 
@@ -58,6 +62,8 @@ def hub_cache_dir(cache_dir: str | None = None, field: str = "model.cache_dir") 
 
 
 def _check_arch(arch: str, field: str) -> None:
+    import open_clip
+
     zoo.register_configs()
     if arch not in open_clip.list_models():
         close = [m for m in open_clip.list_models() if arch.lower()[:5] in m.lower()][:8]
@@ -71,6 +77,8 @@ def _file_fingerprint(path: Path) -> str:
 
 
 def _load_file(model: torch.nn.Module, path: Path, field: str) -> None:
+    import open_clip
+
     if not path.is_file():
         raise InputError(field, f"checkpoint file {str(path)!r} does not exist")
     try:
@@ -105,6 +113,8 @@ def check_weights_file(path: Path, field: str) -> None:
 
 def resolve_hub_weights(arch: str, tag: str, cache_dir: str | None, field: str) -> Path:
     """The cached weight file for an open_clip (arch, tag), found without touching the network."""
+    import open_clip
+
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(arch)
@@ -141,6 +151,8 @@ def resolve_hub_weights(arch: str, tag: str, cache_dir: str | None, field: str) 
 
 def load_clip(spec: str | Mapping[str, Any], device: str | torch.device = "cpu", field: str = "model") -> ClipBundle:
     """Build the model described by ``spec`` (see the module docstring) on ``device``, in eval mode."""
+    import open_clip
+
     zoo.register_configs()
     if isinstance(spec, str):
         if not spec.startswith(ZOO_PREFIX):

@@ -10,13 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import open_clip
 import torch
 import torch.nn.functional as F
 
 from trainables.errors import InputError
 
+# open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and
+# `sweeper methods` (they import this module) should not pay.
 if TYPE_CHECKING:
+    import open_clip
+
     from trainables.models.loading import ClipBundle
 
 
@@ -32,6 +35,8 @@ def encode_text_from_embeddings(
 
     Equals ``model.encode_text(tokens)`` when ``embeddings == token_embeddings(model, tokens)``.
     """
+    import open_clip
+
     cast = model.transformer.get_cast_dtype()
     x = embeddings.to(cast) + model.positional_embedding.to(cast)
     x = model.transformer(x, attn_mask=model.attn_mask)
@@ -49,6 +54,8 @@ def encode_text_from_embeddings(
 @functools.cache
 def clip_bpe() -> open_clip.tokenizer.SimpleTokenizer:
     """CLIP's BPE tokenizer (bundled with open_clip, no download), built once per process."""
+    import open_clip
+
     return open_clip.tokenizer.SimpleTokenizer()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import open_clip
 import torch
 
 from trainables.data.captions import captions_for
@@ -68,6 +67,8 @@ def _train_steps(
     optimizer = torch.optim.AdamW(
         _param_groups(model, recipe.weight_decay), lr=lr(0), betas=(0.9, 0.98), eps=1e-6
     )
+    import open_clip  # here: its import takes seconds; the data sources import caption_batch only
+
     loss_fn = open_clip.ClipLoss()
     model.train()
     for index, step in enumerate(steps):
@@ -89,6 +90,8 @@ def pretrain(
     name: str, recipe: PretrainRecipe, on_step: StepCallback | None = None
 ) -> torch.nn.Module:
     """Train zoo model ``name`` from scratch following ``recipe``; returns it in eval mode."""
+    import open_clip
+
     register_configs()
     torch.manual_seed(recipe.seed)
     model = open_clip.create_model(name, pretrained=None)
