@@ -32,11 +32,16 @@ FINAL_ONLY = ("compat/", "wise/", "last/", "best_epoch")  # exist once, after th
 TEST_PREFIXES = ("id/", "ood/", "zs/", "compat/")
 
 
-def is_test_metric(metric: str) -> bool:
-    """Whether ``metric`` is measured on test data (``id/*``, ``ood/*``, ``zs/*``, ``compat/*``)."""
+def base_metric(metric: str) -> str:
+    """The measured metric under ``last/`` and ``wise/<alpha>/`` (``last/wise/0.5/id/acc`` -> ``id/acc``)."""
     metric = metric.removeprefix("last/")
     wise = _WISE_METRIC.match(metric)
-    return is_test_metric(wise.group(4)) if wise else metric.startswith(TEST_PREFIXES)
+    return base_metric(wise.group(4)) if wise else metric
+
+
+def is_test_metric(metric: str) -> bool:
+    """Whether ``metric`` is measured on test data (``id/*``, ``ood/*``, ``zs/*``, ``compat/*``)."""
+    return base_metric(metric).startswith(TEST_PREFIXES)
 
 
 def check_objective(spec: SweepSpec) -> None:
@@ -73,10 +78,9 @@ def check_retention(spec: SweepSpec) -> None:
     named = [("objective.metric", spec.objective.metric)]
     named += [(f"report.metrics[{i}]", metric) for i, metric in enumerate(spec.report.metrics)]
     for where, metric in named:
-        metric = metric.removeprefix("last/")
-        wise = _WISE_METRIC.match(metric)
-        if (wise.group(4) if wise else metric).startswith("zs/"):
-            raise InputError(where, f"{metric!r} is a zero-shot retention metric, and data.retention is false")
+        if base_metric(metric).startswith("zs/"):
+            raise InputError(where, f"{metric.removeprefix('last/')!r} is a zero-shot retention metric, "
+                                    "and data.retention is false")
 
 
 def listing(names: Any) -> str:

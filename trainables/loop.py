@@ -54,8 +54,7 @@ class DataConfig(BaseModel):
     # Held-out OOD validation domains: evaluated on their val split every epoch as oodval/*, never
     # part of ood/avg_acc (DomainBed's leave-one-domain-out validation).
     ood_val: list[str] = []
-    # The source's zero-shot retention tasks (zs/<task>/acc, shapes has two). False skips them: a
-    # trial that does not read them saves their evaluation (about an eighth of a demo trial).
+    # The source's zero-shot retention tasks (zs/<task>/acc); false saves their evaluation.
     retention: bool = True
 
 
