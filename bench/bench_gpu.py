@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from trainables.device import autocast, share_gpu
-from trainables.loop import TrialConfig, build_method, train_step, warmup_cosine
+from trainables.config import TrialConfig
+from trainables.loop import build_method, train_step, warmup_cosine
 from trainables.models.zoo.card import save_weights
 
 ARCH = "ViT-B-16"

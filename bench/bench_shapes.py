@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from trainables.data import shapes
+from trainables.data import shapes, shapes_world
 from trainables.data.shapes_source import ShapesSource
 
 N = 4000
@@ -31,15 +31,15 @@ def best_rate(fn, n: int) -> float:
 def main() -> None:
     torch.set_num_threads(1)
     rows = []
-    for domain in shapes.DOMAINS:
-        ids = torch.randint(len(shapes.CLASSES), (N,), generator=torch.Generator().manual_seed(0))
+    for domain in shapes_world.DOMAINS:
+        ids = torch.randint(len(shapes_world.CLASSES), (N,), generator=torch.Generator().manual_seed(0))
         rate = best_rate(lambda: shapes.render_batch(ids, domain, 32, torch.Generator().manual_seed(1)), N)
         rows.append((domain, rate))
     total = len(rows) * N / sum(N / r for _, r in rows)
     config = shapes.ShapesConfig(per_class={"train": 400, "val": 10, "test": 10})
     with tempfile.TemporaryDirectory() as tmp:
         source = ShapesSource(config, cache_dir=Path(tmp))
-        n = 400 * len(shapes.CLASSES)
+        n = 400 * len(shapes_world.CLASSES)
         start = time.perf_counter()
         source.split("photo", "train")  # renders and writes the cache
         render_rate = n / (time.perf_counter() - start)

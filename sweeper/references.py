@@ -40,14 +40,14 @@ def check_references(spec: SweepSpec, context_length: int) -> None:
     swept = set(spec.methods)
     for i, name in enumerate(spec.reference):
         where = f"reference[{i}]"
-        cls = registry.get(name, field=where)
+        declared = registry.params(name, field=where)
         if name in swept:
             raise InputError(where, f"{name!r} is the sweep's own method; a reference is another method "
                                     "to read the ablation against")
         if name in spec.reference[:i]:
             raise InputError(where, f"{name!r} is listed twice")
         try:
-            cls.check(cls.Params(), context_length)
+            declared().check_model(context_length)
         except InputError as error:
             raise InputError(where, f"{name!r} cannot run on this sweep's model at its defaults: "
                                     f"{error.message}") from None

@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, model_validator
 
 from trainables import registry
+from trainables.config import TRAIN_KEYS, TrainConfig
 from trainables.errors import InputError
-from trainables.loop import TRAIN_KEYS, TrainConfig
-from trainables.methods.base import Method, MethodParams
+from trainables.methods.params.base import MethodParams
 from trainables.recipes import model_family, recipe
 from trainables.selection import DEFAULT_SELECTION_METRIC
 
@@ -64,7 +64,7 @@ class DataSpec(_Strict):
 
 
 class TrainSpec(TrainConfig):
-    """The trial's train settings (``trainables.loop.TrainConfig``), strictly typed in the file."""
+    """The trial's train settings (``trainables.config.TrainConfig``), strictly typed in the file."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -193,7 +193,7 @@ class SweepSpec(_Strict):
     def _method_fields(self, point: dict[str, Any]) -> set[str]:
         method = self.method_for(point)
         candidates = [method] if method is not None else self.methods
-        return {f for m in candidates for f in registry.get(m).Params.model_fields}
+        return {f for m in candidates for f in registry.params(m).model_fields}
 
     @property
     def path(self) -> Path | None:
@@ -206,13 +206,6 @@ class SweepSpec(_Strict):
         if self._context_length is None:
             self._context_length = spec_checks.context_length(self.model)
         return self._context_length
-
-    @property
-    def method_class(self) -> type[Method]:
-        """The class of a single-method sweep."""
-        if self.method is None:
-            raise TypeError("this sweep searches over methods; use method_for(point)")
-        return registry.get(self.method)
 
     @property
     def search_keys(self) -> list[str]:
@@ -233,7 +226,7 @@ class SweepSpec(_Strict):
         method = self.method_for(point)
         if method is None:
             raise TypeError("the point names no method")
-        return registry.get(method).Params(**self.method_keys(point))
+        return registry.params(method)(**self.method_keys(point))
 
     def explicit_train(self) -> dict[str, Any]:
         """The train keys the file sets, in ``train`` or as fixed train keys."""
@@ -247,7 +240,7 @@ class SweepSpec(_Strict):
         names = self._method_fields(point)
         method = self.method_for(point)
         family = model_family(self.model)
-        defaults = recipe(registry.get(method), family) if method is not None else {}
+        defaults = recipe(registry.params(method), family) if method is not None else {}
         overrides = {k: v for k, v in {**self.fixed, **point}.items() if k in TRAIN_KEYS and k not in names}
         return TrainSpec.model_validate({**defaults, **self.train.model_dump(exclude_unset=True), **overrides})
 

@@ -31,6 +31,7 @@ from sweeper.tracking_uri import check_tracking_uri
 
 if TYPE_CHECKING:
     from sweeper.spec import SearchDim, SweepSpec
+    from trainables.methods.params.base import MethodParams
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
@@ -102,10 +103,11 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     return length
 
 
-def check_methods(spec: SweepSpec) -> list[Any]:
-    """The method classes of the sweep: one, or each value of ``search.method``."""
+def check_methods(spec: SweepSpec) -> list[type[MethodParams]]:
+    """The declarations (hyperparameter classes) of the sweep's methods: one, or each value of
+    ``search.method``."""
     if spec.method is not None:
-        cls = registry.get(spec.method, field="method")
+        cls = registry.params(spec.method, field="method")
         _check_method_conditions(spec, [spec.method])
         return [cls]
     dim = spec.search["method"]
@@ -116,7 +118,7 @@ def check_methods(spec: SweepSpec) -> list[Any]:
             raise InputError(where, f"must be a method name, got {name!r}")
         if name in dim.values[:i]:
             raise InputError(where, f"{name!r} is listed twice")
-        classes.append(registry.get(name, field=where))
+        classes.append(registry.params(name, field=where))
     _check_method_conditions(spec, dim.values)
     return classes
 
@@ -211,16 +213,18 @@ def _applies_to(dim: SearchDim, method: str) -> bool:
     return dim.when is None or dim.when.get("method", method) == method
 
 
-def check_parameters(spec: SweepSpec, method: Any, length: int, methods: list[Any] | None = None) -> None:
-    """The fixed and searched values of ``method``; with several searched ``methods``, a key must
-    belong to some method, and a method's parameter needs ``when: {method: ...}`` on its dim."""
+def check_parameters(spec: SweepSpec, method: type[MethodParams], length: int,
+                     methods: list[type[MethodParams]] | None = None) -> None:
+    """The fixed and searched values of ``method`` (its declaration); with several searched
+    ``methods``, a key must belong to some method, and a method's parameter needs
+    ``when: {method: ...}`` on its dim."""
     from sweeper.spec import TRAIN_KEYS, TrainSpec
 
     methods = methods or [method]
-    method_names = list(method.Params.model_fields)
+    method_names = list(method.model_fields)
     allowed = method_names + [k for k in TRAIN_KEYS if k not in method_names]
-    anyone = set(allowed).union(*(m.Params.model_fields for m in methods))
-    search = {k: d for k, d in spec.search.items() if k != "method" and _applies_to(d, method.name)}
+    anyone = set(allowed).union(*(m.model_fields for m in methods))
+    search = {k: d for k, d in spec.search.items() if k != "method" and _applies_to(d, method.method)}
     for section, keys in (("fixed", spec.fixed), ("search", search)):
         for key in keys:
             where = f"{section}.{key}"
@@ -230,7 +234,7 @@ def check_parameters(spec: SweepSpec, method: Any, length: int, methods: list[An
                 raise InputError(where, "method is not a parameter: write method: {choice: [...]} to search methods")
             if key not in allowed and (section == "search" or key not in anyone):
                 hint = "; add when: {method: ...} to search only it" if key in anyone else ""
-                raise InputError(where, f"unknown parameter {key!r} for method {method.name!r}; known: {_listing(allowed)}{hint}")
+                raise InputError(where, f"unknown parameter {key!r} for method {method.method!r}; known: {_listing(allowed)}{hint}")
             if section == "search" and key in spec.fixed:
                 raise InputError(where, f"{key!r} is both fixed and searched; keep it in one of the two")
     fixed_method = {k: v for k, v in spec.fixed.items() if k in method_names}
@@ -238,7 +242,7 @@ def check_parameters(spec: SweepSpec, method: Any, length: int, methods: list[An
     base_train = spec.train.model_dump()
 
     try:
-        method.check(method.Params(**fixed_method), length)
+        method(**fixed_method).check_model(length)
     except ValidationError as exc:
         raise InputError(_fixed_where(exc.errors()[0]["loc"], fixed_method), _first_error(exc)) from None
     except InputError as exc:
@@ -251,14 +255,14 @@ def check_parameters(spec: SweepSpec, method: Any, length: int, methods: list[An
     def check_value(key: str, value: Any, where: str) -> None:
         if key in method_names:
             try:
-                params = method.Params(**{**fixed_method, key: value})
+                params = method(**{**fixed_method, key: value})
             except ValidationError as exc:
                 if where.endswith(".float"):  # the midpoint of a float range
                     raise InputError(where, f"{key} rejects a value such as {value} from this float range "
                                      f"({_first_error(exc)}); use int: [lo, hi] for an integer parameter") from None
                 raise InputError(where, _first_error(exc)) from None
             try:
-                method.check(params, length)
+                params.check_model(length)
             except InputError as exc:
                 raise InputError(where, exc.message) from None
         else:

@@ -1,6 +1,6 @@
 """The Ray Tune trainable: one trial of a sweep, tracked in MLflow and checkpointed each epoch.
 
-It runs in a Ray worker. It turns the searcher's config into a ``trainables.loop.TrialConfig``,
+It runs in a Ray worker. It turns the searcher's config into a ``trainables.config.TrialConfig``,
 reattaches to its MLflow child run on a retry, resumes from Tune's last checkpoint, and reports
 each epoch to MLflow first and then to Tune: a crash between the two makes the retry redo that
 epoch, and the run skips the step it already holds, so the history has no gap and no repeat.
@@ -24,7 +24,8 @@ from sweeper.space import point_of, seed_of
 from sweeper.tracking import SUMMARY_STEP_TAG, SweepRun, TrialRun
 from trainables import registry
 from trainables.errors import NonFiniteLoss
-from trainables.loop import TRAIN_KEYS, CheckpointWriter, TrialConfig, run
+from trainables.config import TRAIN_KEYS, TrialConfig
+from trainables.loop import CheckpointWriter, run
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
     ``params``, train keys into ``train`` (a method parameter wins a name clash, as in the spec)."""
     point = point_of(config)
     method = point.pop("method", context.base["method"])
-    method_keys = registry.get(method).Params.model_fields
+    method_keys = registry.params(method).model_fields
     # A method-searching sweep's base params hold every searched method's fixed keys; keep ours.
     # A reference runs at its own defaults: the swept method's fixed values are not its own.
     params = {} if point.pop(REFERENCE, None) else {
@@ -65,7 +66,7 @@ def flat_params(config: TrialConfig, search_keys: list[str]) -> dict[str, Any]:
     """Parameters as MLflow sees them: every method hyperparameter (defaults included), train keys,
     method and seed. A conditional search key this trial does not use (tau of an mse run) is left
     out, so tables show it as absent rather than at its default."""
-    resolved = registry.get(config.method).Params(**config.params).model_dump(mode="json")
+    resolved = registry.params(config.method)(**config.params).model_dump(mode="json")
     method_params = {k: v for k, v in resolved.items() if k in config.params or k not in search_keys}
     return {**method_params, **config.train.model_dump(), "method": config.method, "seed": config.seed}
 

@@ -1,6 +1,6 @@
 """What a trial may use of its machine: its GPU share, bf16 autocast on CUDA, data-loading workers.
 
-A sweep's ``resources: {cpu, gpu}`` reach the trial as :class:`TrialResources`. On CUDA the trial
+A sweep's ``resources: {cpu, gpu}`` reach the trial as :class:`trainables.config.TrialResources`. On CUDA the trial
 caps its caching allocator at its GPU share (Ray packs fractional trials onto one GPU but does not
 limit their memory), runs its forward passes under bf16 autocast, and loads file-backed images
 with ``cpu - 1`` worker processes. On CPU every one of these is a no-op, so CPU results do not
@@ -10,18 +10,11 @@ change, unless the sweep asks for ``train.precision: bf16``.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class TrialResources(BaseModel):
-    """The trial's share of its node, as requested from Ray (``resources`` of the sweep file)."""
-
-    model_config = ConfigDict(extra="forbid")
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+from trainables.config import Precision
 
 
 def share_gpu(device: torch.device, gpu: float) -> float | None:
@@ -39,9 +32,6 @@ def share_gpu(device: torch.device, gpu: float) -> float | None:
     index = device.index if device.index is not None else torch.cuda.current_device()
     torch.cuda.set_per_process_memory_fraction(fraction, index)
     return fraction
-
-
-Precision = Literal["auto", "fp32", "bf16"]
 
 
 def autocast(device: torch.device, precision: Precision = "auto") -> contextlib.AbstractContextManager[Any]:

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainables.data.base import DomainSplit, RetentionTask
+from trainables.data.datasets import split_dataset
 from trainables.data.transforms import eval_transform, normalize_batch
 from trainables.methods.base import Method
 from trainables.metrics import classification_metrics, restrict, summarise
@@ -24,7 +25,7 @@ def eval_batches(
             yield normalize_batch(split.images[start:end], bundle.mean, bundle.std), split.labels[start:end]
         return
     transform = eval_transform(bundle.image_size, bundle.mean, bundle.std)
-    yield from DataLoader(split.dataset(transform), batch_size=batch_size, shuffle=False)
+    yield from DataLoader(split_dataset(split, transform), batch_size=batch_size, shuffle=False)
 
 
 @torch.no_grad()

@@ -15,23 +15,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch.utils.data import DataLoader
 
 from trainables import registry
+from trainables.config import Precision, TrialConfig
+from trainables.data.datasets import split_dataset
 from trainables.data.sources import open_source
 from trainables.data.transforms import train_transform
-from trainables.device import Precision, TrialResources, autocast, loader_options, share_gpu
+from trainables.device import autocast, loader_options, share_gpu
 from trainables.errors import InputError, NonFiniteLoss
 from trainables.evaluation import eval_batches, evaluate, retention_metrics, validate
 from trainables.methods.base import Method, TrialContext
 from trainables.models.loading import load_clip
 from trainables.optim import clip_gradients, make_optimizer, make_schedule
-from trainables.recipes import model_family, recipe
-from trainables.selection import BestEpoch, Selection
+from trainables.selection import BestEpoch
 
 CheckpointWriter = Callable[[Path], None]
 ArtifactSink = Callable[[str, str], None]  # (file name, text)
@@ -46,83 +46,6 @@ class Reporter(Protocol):
                  summary: dict[str, float] | None = None) -> None: ...
 
 
-class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    source: str | dict[str, Any] = "shapes"
-    id: str
-    ood: list[str] = []
-    # Held-out OOD validation domains: evaluated on their val split every epoch as oodval/*, never
-    # part of ood/avg_acc (DomainBed's leave-one-domain-out validation).
-    ood_val: list[str] = []
-    # The source's zero-shot retention tasks (zs/<task>/acc); false saves their evaluation.
-    retention: bool = True
-
-
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: int = Field(4, ge=1)
-    batch_size: int = Field(128, ge=1)
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    lr: float = Field(3e-4, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
-    weight_decay: float = Field(0.0, ge=0)
-    warmup: float = Field(0.1, ge=0, lt=1)  # fraction of all steps
-    warmup_epochs: float | None = Field(None, ge=0)  # when set, the warm-up lasts this many epochs
-    warmup_lr: float | None = Field(None, gt=0)  # constant warm-up at this lr; unset: linear from 0
-    grad_clip: float | None = Field(None, gt=0)  # max global gradient norm; unset: no clipping
-    crop_scale: list[float] = Field([0.8, 1.0], min_length=2, max_length=2)  # RandomResizedCrop area
-    crop_ratio: list[float] = Field([0.9, 1.1], min_length=2, max_length=2)  # and aspect ratio
-    # OOD domains and retention tasks are evaluated every this many epochs (and always at the
-    # last); the ID and validation splits, which the searcher and ASHA read, every epoch.
-    eval_every: int = Field(1, ge=1)
-    # Forward-pass precision (trainables.device.autocast): auto = bf16 on a bf16-capable CUDA GPU,
-    # fp32 elsewhere; bf16 also on a CPU, where one with bf16 instructions trains about 1.4x faster.
-    precision: Precision = "auto"
-
-    @field_validator("crop_scale", "crop_ratio")
-    @classmethod
-    def _range(cls, value: list[float]) -> list[float]:
-        if not 0 < value[0] <= value[1]:
-            raise ValueError(f"must be [low, high] with 0 < low <= high, got {value}")
-        return value
-
-    @model_validator(mode="after")
-    def _crop_area(self) -> TrainConfig:
-        if self.crop_scale[1] > 1:
-            raise ValueError(f"crop_scale: the crop's area fraction is at most 1, got {self.crop_scale}")
-        return self
-
-
-TRAIN_KEYS: tuple[str, ...] = tuple(TrainConfig.model_fields)
-
-
-class TrialConfig(BaseModel):
-    """Everything one trial needs; also the schema of ``python -m trainables.run trial.yaml``."""
-
-    model_config = ConfigDict(extra="forbid")
-    method: str
-    model: str | dict[str, Any] = "zoo/tiny-clip-v1"
-    data: DataConfig
-    train: TrainConfig = TrainConfig()
-    params: dict[str, Any] = {}
-    seed: int = 0
-    device: str = "auto"
-    # The metric the trial selects its reported epoch on (``val/acc`` unless the sweep's
-    # objective is another validation metric).
-    selection: Selection = Selection()
-    # Where the trial runs, not what it computes: the sweep leaves it out of the config hash.
-    resources: TrialResources = TrialResources()
-
-    @model_validator(mode="after")
-    def _recipe_train_defaults(self) -> TrialConfig:
-        """Fill the train keys the trial leaves unset from the method's recipe for the model."""
-        defaults = recipe(registry.get(self.method), model_family(self.model))
-        unset = {k: v for k, v in defaults.items() if k not in self.train.model_fields_set}
-        if unset:
-            self.train = TrainConfig(**{**self.train.model_dump(exclude_unset=True), **unset})
-        return self
-
-
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -134,7 +57,7 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
     method_cls = registry.get(config.method)
     params = method_cls.Params(**config.params)
     bundle = load_clip(config.model, device)
-    method_cls.check(params, bundle.context_length)
+    params.check_model(bundle.context_length)
     source = open_source(config.data.source)
     splits = {d: source.split(d, "test") for d in [config.data.id, *config.data.ood]}
     validation = {d: source.split(d, "val") for d in [config.data.id, *config.data.ood_val]}
@@ -244,7 +167,7 @@ def run(
     bundle = method.context.bundle
     augment = train_transform(bundle.image_size, bundle.mean, bundle.std,
                               scale=tuple(train.crop_scale), ratio=tuple(train.crop_ratio))
-    dataset = split.dataset(augment)
+    dataset = split_dataset(split, augment)
     loading = loader_options(split.images is not None, config.resources.cpu, device)
     steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
     optimizer = make_optimizer(method.parameter_groups(), train)

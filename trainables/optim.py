@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from trainables.loop import TrainConfig
+    from trainables.config import TrainConfig
 
 
 def make_optimizer(groups: list[dict[str, Any]], train: TrainConfig) -> torch.optim.Optimizer:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainables.methods.base import Method
+    from trainables.methods.params.base import MethodParams
 
 FAMILIES: tuple[str, ...] = ("tiny", "clip")
 ZOO_PREFIX = "zoo/"
@@ -56,7 +56,7 @@ def model_family(model: str | Any) -> str:
     return "tiny" if isinstance(model, str) and model.startswith(ZOO_PREFIX) else "clip"
 
 
-def recipe(method: type[Method], family: str) -> dict[str, Any]:
+def recipe(method: type[MethodParams], family: str) -> dict[str, Any]:
     """The train settings of ``method`` on a model of ``family``: the base, then the method's own."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")

@@ -1,6 +1,6 @@
 """Run one trial without Ray or MLflow: ``python -m trainables.run trial.yaml``.
 
-The YAML holds a :class:`trainables.loop.TrialConfig` (method, model, data, train, params, seed).
+The YAML holds a :class:`trainables.config.TrialConfig` (method, model, data, train, params, seed).
 Each epoch's metrics are printed as one JSON line, and after the last epoch the trial's summary
 (``"summary": true``: the epoch best on validation, ``last/*``, ``best_epoch``);
 ``--checkpoint-dir`` keeps each epoch's state and ``--resume`` continues from the latest one.
@@ -18,7 +18,8 @@ import yaml
 from pydantic import ValidationError
 
 from trainables.errors import InputError
-from trainables.loop import CheckpointWriter, TrialConfig, run
+from trainables.config import TrialConfig
+from trainables.loop import CheckpointWriter, run
 
 
 def _load(path: Path) -> TrialConfig:

@@ -44,13 +44,13 @@ def describe(pattern: str = "*") -> dict[str, dict[str, Any]]:
     recipe for each model family (``tiny``: the shipped zoo; ``clip``: real open_clip weights)."""
     out = {}
     for name in registry.names(pattern):
-        cls = registry.get(name)
+        declared = registry.params(name)
         out[name] = {
-            "paper": cls.paper,
-            "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
-            "trains": cls.trains,
-            "parameters": {field: _parameter(info) for field, info in cls.Params.model_fields.items()},
-            "recipes": {family: recipe(cls, family) for family in FAMILIES} if cls.trains else {},
+            "paper": declared.paper,
+            "summary": (declared.__doc__ or "").strip().splitlines()[0] if declared.__doc__ else "",
+            "trains": declared.trains,
+            "parameters": {field: _parameter(info) for field, info in declared.model_fields.items()},
+            "recipes": {family: recipe(declared, family) for family in FAMILIES} if declared.trains else {},
         }
     return out
 

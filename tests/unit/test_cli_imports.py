@@ -1,6 +1,6 @@
 """The CLI's parser is built without torch, Ray or MLflow: `sweeper --help` must not wait for them.
-`sweeper validate` and `sweeper methods` still import torch (the methods' hyperparameter models
-live beside their torch modules) but nothing that only training or evaluation uses.
+`sweeper validate` and `sweeper methods` import nothing that only training or evaluation uses,
+torch included: they read the methods' declarations (``trainables/methods/params/``).
 
 A fresh interpreter per check, because this test process has long since imported all three.
 """
@@ -41,14 +41,16 @@ def test_help_prints_every_command() -> None:
 
 
 # What a trial needs and a sweep file's checks do not: each costs one to three seconds to import.
-# (A prompt method whose ctx_init is text still loads open_clip, for CLIP's BPE to count tokens.)
-TRAINING_ONLY = ("open_clip", "torchvision", "torchmetrics", "sklearn", "ray", "mlflow")
+# (A prompt method whose ctx_init is text counts its tokens with CLIP's BPE vocabulary, read
+# without open_clip.)
+TRAINING_ONLY = ("torch", "open_clip", "torchvision", "torchmetrics", "sklearn", "ray", "mlflow")
 SPACES = "search_spaces"
 
 
 @pytest.mark.parametrize("code", [
     f"from sweeper.cli import main; main(['validate', '{SPACES}/ablation-L.yaml'])",
     f"from sweeper.cli import main; main(['validate', '{SPACES}/tpe-methods.yaml'])",
+    f"from sweeper.cli import main; main(['validate', '{SPACES}/compare-methods.yaml'])",  # prompt methods
     "from sweeper.cli import main; main(['methods'])",
 ])
 def test_validate_and_methods_skip_what_only_training_imports(code: str) -> None:

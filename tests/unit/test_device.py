@@ -13,7 +13,8 @@ from PIL import Image
 
 import trainables.loop as loop
 from trainables import registry
-from trainables.device import TrialResources, autocast, loader_options, loader_workers, share_gpu
+from trainables.config import TrialConfig, TrialResources
+from trainables.device import autocast, loader_options, loader_workers, share_gpu
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,12 +91,12 @@ def test_loading_workers_follow_the_trial_cpus(in_memory: bool, cpus: float, wor
 
 
 def test_trial_config_carries_resources_and_rejects_bad_ones() -> None:
-    config = loop.TrialConfig.model_validate({"method": "ft", "data": TINY, "resources": {"cpu": 2, "gpu": 0.25}})
+    config = TrialConfig.model_validate({"method": "ft", "data": TINY, "resources": {"cpu": 2, "gpu": 0.25}})
     assert config.resources == TrialResources(cpu=2, gpu=0.25)
-    assert loop.TrialConfig.model_validate({"method": "ft", "data": TINY}).resources == TrialResources()
+    assert TrialConfig.model_validate({"method": "ft", "data": TINY}).resources == TrialResources()
     for bad in ({"gpu": -1}, {"cpu": 0}, {"tpu": 1}):
         with pytest.raises(ValueError):
-            loop.TrialConfig.model_validate({"method": "ft", "data": TINY, "resources": bad})
+            TrialConfig.model_validate({"method": "ft", "data": TINY, "resources": bad})
 
 
 def test_the_loop_wires_share_autocast_and_workers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,11 +11,12 @@ import torch
 from PIL import Image
 
 from trainables.data.reference_pairs import CaptionFilePairs, read_caption_file, reference_pairs
-from trainables.data.shapes import ShapesConfig
+from trainables.data.shapes_world import ShapesConfig
 from trainables.data.shapes_source import ShapesSource
 from trainables.data.transforms import normalize_batch
 from trainables.errors import InputError
-from trainables.loop import TrialConfig, build_method, run
+from trainables.config import TrialConfig
+from trainables.loop import build_method, run
 from trainables.methods._contrastive import MAX_LOG_SCALE, class_captions
 from trainables.methods.car_ft import CarFtParams, context_kl
 from trainables.methods.dive import Dive, DiveParams, difference_vector_losses, ema_update
@@ -270,11 +271,11 @@ def test_caption_file_errors_name_the_field_and_the_problem(tmp_path: Path) -> N
     # Sweep validation (Method.check) reports the same problems under the parameter's own name.
     for reference in (path, tmp_path / "none.tsv"):
         with pytest.raises(InputError) as info:
-            Dive.check(DiveParams(reference=str(reference)), 32)
+            DiveParams(reference=str(reference)).check_model(32)
         assert info.value.where == "reference"
     good = tmp_path / "good"
     good.mkdir()
-    Dive.check(DiveParams(reference=str(_caption_folder(good))), 32)
+    DiveParams(reference=str(_caption_folder(good))).check_model(32)
 
 
 def test_dive_trains_on_a_caption_file(tmp_path: Path) -> None:

@@ -70,12 +70,13 @@ def test_parameters_follow_the_reference_defaults_and_ranges() -> None:
     with pytest.raises(ValueError):
         LipsumParams(loss="l1")
     with pytest.raises(InputError, match="context length"):
-        LipsumFT.check(LipsumParams(L=31), context_length=32)
-    LipsumFT.check(LipsumParams(L=30), context_length=32)
+        LipsumParams(L=31).check_model(context_length=32)
+    LipsumParams(L=30).check_model(context_length=32)
 
 
 def _built(**params) -> LipsumFT:
-    from trainables.loop import TrialConfig, build_method
+    from trainables.config import TrialConfig
+    from trainables.loop import build_method
 
     config = TrialConfig.model_validate({
         "method": "lipsum_ft", "data": {"source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}},
@@ -109,5 +110,5 @@ def test_text_bank_steps_use_m_distinct_bank_rows_in_the_plain_regulariser() -> 
 
 def test_a_bank_smaller_than_m_is_refused() -> None:
     with pytest.raises(InputError, match="cannot supply M = 80"):
-        LipsumFT.check(LipsumParams(text_bank=40), context_length=32)
-    LipsumFT.check(LipsumParams(text_bank=80), context_length=32)
+        LipsumParams(text_bank=40).check_model(context_length=32)
+    LipsumParams(text_bank=80).check_model(context_length=32)

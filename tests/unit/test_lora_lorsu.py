@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from trainables.data.shapes import ShapesConfig
+from trainables.data.shapes_world import ShapesConfig
 from trainables.data.shapes_source import ShapesSource
 from trainables.data.transforms import normalize_batch
 from trainables.errors import InputError

@@ -9,7 +9,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from trainables.evaluation import eval_batches
-from trainables.loop import TrialConfig, build_method, run
+from trainables.config import TrialConfig
+from trainables.loop import build_method, run
 from trainables.methods._linear_probe import c_grid, cached_features, fit_linear_head, fit_logistic_head, head_accuracy
 from trainables.methods.base import Method
 from trainables.methods.lp_ft import LPFTParams

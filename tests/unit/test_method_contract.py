@@ -14,16 +14,17 @@ import pytest
 import torch
 
 from trainables import registry
-from trainables.data.shapes import ShapesConfig
+from trainables.data.shapes_world import ShapesConfig
 from trainables.data.shapes_source import ShapesSource
 from trainables.data.transforms import normalize_batch
 from trainables.evaluation import evaluate
-from trainables.loop import STATE_FILE, TrialConfig, build_method, run
+from trainables.config import TrialConfig
+from trainables.loop import STATE_FILE, build_method, run
 
 TINY = {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}}
 DATA = {"source": TINY, "id": "photo", "ood": ["sketch"]}
 STEPS = 12
-TRAINING = [n for n in registry.names() if registry.get(n).trains]
+TRAINING = [n for n in registry.names() if registry.params(n).trains]
 # Methods that must leave both CLIP towers bitwise unchanged (they learn prompts only).
 PROMPT_ONLY = {"coop", "kgcoop", "contcoop"}
 # DiVE's lam = 1000 suits small learning rates: its anchored regulariser is exactly 0 at step 0,
@@ -55,11 +56,19 @@ def test_every_paper_method_is_registered() -> None:
 
 @pytest.mark.parametrize("name", registry.names())
 def test_method_declares_documented_parameters(name: str) -> None:
-    cls = registry.get(name)
-    assert cls.__doc__ and cls.paper, f"{name} needs a docstring and a paper reference"
-    for field, info in cls.Params.model_fields.items():
+    declared = registry.params(name)
+    assert declared.__doc__ and declared.paper, f"{name} needs a one-line summary and a paper reference"
+    for field, info in declared.model_fields.items():
         assert info.description, f"{name}.{field} has no description"
-    cls.Params()  # the paper defaults must validate
+    declared()  # the paper defaults must validate
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_each_declaration_has_its_implementation_of_the_same_module_name(name: str) -> None:
+    declared, method = registry.params(name), registry.get(name)
+    assert method.Params is declared and method.name == declared.method == name
+    assert method.__module__.rpartition(".")[2] == declared.__module__.rpartition(".")[2]
+    assert method.__doc__, f"{name}'s Method class needs a docstring"
 
 
 @pytest.mark.parametrize("name", TRAINING)

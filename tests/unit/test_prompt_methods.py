@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.data.captions import CLASS_TEMPLATES
-from trainables.data.shapes import CLASSES
+from trainables.data.shapes_world import CLASSES
 from trainables.errors import InputError
 from trainables.loop import run
 from trainables.methods._prompt_learning import PromptLearner, kd_loss, text_dims
@@ -160,9 +160,9 @@ def test_parameters_follow_the_papers_defaults_and_bad_inputs_are_rejected() -> 
     with pytest.raises(ValueError):
         KgCoOp.Params(kd_template="a photo of a")
     with pytest.raises(InputError, match="context length"):
-        CoOp.check(CoOp.Params(n_ctx=30), context_length=32)
+        CoOp.Params(n_ctx=30).check_model(context_length=32)
     with pytest.raises(InputError, match="not a zoo model"):
-        CoOp.check(CoOp.Params(upgrade_model="zoo/tiny-clip-v9"), context_length=32)
+        CoOp.Params(upgrade_model="zoo/tiny-clip-v9").check_model(context_length=32)
     with pytest.raises(InputError, match="n_ctx is 16"):
         make(CoOp, ctx_init="a photo of a")
     # ViT-B-16's text width is 512, read from its config: rejected before training, without weights.

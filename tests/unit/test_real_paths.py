@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from trainables.data.datasets import split_dataset
 from trainables.data.imagefolder import DomainFolderSource
 from trainables.data.imagenet import ImageNetVariantsSource, _synsets
 from trainables.data.sources import open_source
@@ -63,9 +64,9 @@ def test_domainnet_split_files_are_used_and_val_is_carved_from_train(domainnet: 
 
 def test_folder_dataset_yields_normalised_tensors_at_model_size(domainnet: Path) -> None:
     split = open_source({"imagefolder": str(domainnet)}).split("real", "test")
-    image, label = split.dataset(eval_transform(32))[0]
+    image, label = split_dataset(split, eval_transform(32))[0]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32 and 0 <= label < 3
-    augmented, _ = split.dataset(train_transform(32))[0]
+    augmented, _ = split_dataset(split, train_transform(32))[0]
     assert augmented.shape == (3, 32, 32)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trainables import registry
-from trainables.loop import TrialConfig
+from trainables.config import TrialConfig
 from trainables.optim import make_optimizer, make_schedule
 from trainables.recipes import BASE_RECIPES, FAMILIES, model_family, recipe
 
@@ -53,9 +53,9 @@ def test_the_file_wins_over_the_recipe() -> None:
 
 
 def test_every_recipe_is_a_valid_train_config() -> None:
-    from trainables.loop import TrainConfig
+    from trainables.config import TrainConfig
 
     for name in registry.names():
         for family in FAMILIES:
-            TrainConfig(**recipe(registry.get(name), family))
-            assert set(recipe(registry.get(name), family)) >= set(BASE_RECIPES[family])
+            TrainConfig(**recipe(registry.params(name), family))
+            assert set(recipe(registry.params(name), family)) >= set(BASE_RECIPES[family])

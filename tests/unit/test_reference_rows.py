@@ -135,7 +135,7 @@ def test_a_reference_that_does_not_fit_the_model_is_refused(tmp_path: Path, monk
     def refuse(params, context_length):
         raise InputError("n_ctx", f"too long for context length {context_length}")
 
-    monkeypatch.setattr(registry.get("coop"), "check", classmethod(lambda cls, p, n: refuse(p, n)))
+    monkeypatch.setattr(registry.params("coop"), "check_model", refuse)
     with pytest.raises(InputError, match="cannot run on this sweep's model") as error:
         spec.load(write_sweep(tmp_path, "reference: [coop]\n"))
     assert error.value.where.endswith("reference[0]")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from trainables.data import shapes
+from trainables.data import shapes, shapes_world
 from trainables.data.captions import CLASS_TEMPLATES, captions_for
-from trainables.data.shape_render import COLOURS
 from trainables.data.shapes_source import ShapesSource
+from trainables.data.shapes_world import COLOURS
 
 SMALL = shapes.ShapesConfig(per_class={"train": 12, "val": 4, "test": 6})
 
 
 def test_same_seed_gives_identical_tensors() -> None:
-    for domain in shapes.DOMAINS:
+    for domain in shapes_world.DOMAINS:
         a_images, a_labels = shapes.make_split(SMALL, domain, "train")
         b_images, b_labels = shapes.make_split(SMALL, domain, "train")
         assert torch.equal(a_images, b_images) and torch.equal(a_labels, b_labels)
@@ -32,12 +32,12 @@ def test_other_seed_split_or_domain_gives_other_images() -> None:
 def test_splits_are_class_balanced_and_shaped() -> None:
     for split, n in SMALL.per_class.items():
         images, labels = shapes.make_split(SMALL, "clipart", split)
-        assert images.shape == (n * len(shapes.CLASSES), 3, 32, 32) and images.dtype == torch.uint8
-        assert torch.bincount(labels, minlength=len(shapes.CLASSES)).tolist() == [n] * len(shapes.CLASSES)
+        assert images.shape == (n * len(shapes_world.CLASSES), 3, 32, 32) and images.dtype == torch.uint8
+        assert torch.bincount(labels, minlength=len(shapes_world.CLASSES)).tolist() == [n] * len(shapes_world.CLASSES)
 
 
 def test_domains_have_equal_sizes_and_distinct_styles() -> None:
-    sizes = {d: len(shapes.make_split(SMALL, d, "val")[1]) for d in shapes.DOMAINS}
+    sizes = {d: len(shapes.make_split(SMALL, d, "val")[1]) for d in shapes_world.DOMAINS}
     assert len(set(sizes.values())) == 1
     # Sketches are mostly paper; photos have textured, darker backgrounds.
     sketch = shapes.make_split(SMALL, "sketch", "val")[0].float().mean()
@@ -53,7 +53,7 @@ def test_image_size_is_configurable() -> None:
 
 def test_every_shape_is_drawn_with_object_pixels() -> None:
     gen = torch.Generator().manual_seed(0)
-    ids = torch.arange(len(shapes.ALL_SHAPES))
+    ids = torch.arange(len(shapes_world.ALL_SHAPES))
     images, _, _ = shapes.render_batch(ids, "clipart", 32, gen)
     background = images[:, :, 0, 0].float()[:, :, None, None]
     changed = (images.float() - background).abs().sum(1) > 60
@@ -62,21 +62,21 @@ def test_every_shape_is_drawn_with_object_pixels() -> None:
 
 def test_captions_name_domain_colour_shape_size_and_position() -> None:
     gen = torch.Generator().manual_seed(0)
-    ids = torch.arange(len(shapes.ALL_SHAPES))
+    ids = torch.arange(len(shapes_world.ALL_SHAPES))
     _, scenes, bucket = shapes.render_batch(ids, "sketch", 32, gen)
     full = captions_for(scenes, bucket, "sketch", 32, gen, drop=0.0, generic=0.0)
-    for text, shape, colour, size in zip(full, shapes.ALL_SHAPES, scenes.colour.tolist(), bucket.tolist()):
+    for text, shape, colour, size in zip(full, shapes_world.ALL_SHAPES, scenes.colour.tolist(), bucket.tolist()):
         assert "sketch" in text and shape in text and list(COLOURS)[colour] in text
-        assert list(shapes.SIZES)[size] in text and " in the " in text
+        assert list(shapes_world.SIZES)[size] in text and " in the " in text
     bare = captions_for(scenes, bucket, "sketch", 32, gen, drop=1.0, generic=0.0)
     assert bare[0] == "a circle."
 
 
 def test_held_out_tasks_are_balanced_and_disjoint_from_classes() -> None:
-    assert not set(shapes.HELD_OUT_SHAPES) & set(shapes.CLASSES)
+    assert not set(shapes_world.HELD_OUT_SHAPES) & set(shapes_world.CLASSES)
     images, labels = shapes.make_task(SMALL, "unseen_shapes", per_class=3)
-    assert len(images) == 3 * len(shapes.HELD_OUT_SHAPES) * len(shapes.DOMAINS)
-    assert torch.bincount(labels).tolist() == [3 * len(shapes.DOMAINS)] * len(shapes.HELD_OUT_SHAPES)
+    assert len(images) == 3 * len(shapes_world.HELD_OUT_SHAPES) * len(shapes_world.DOMAINS)
+    assert torch.bincount(labels).tolist() == [3 * len(shapes_world.DOMAINS)] * len(shapes_world.HELD_OUT_SHAPES)
     _, colours = shapes.make_task(SMALL, "colour", per_class=2)
     assert colours.max() < len(COLOURS)
 

@@ -12,7 +12,7 @@ from sweeper import results
 from sweeper.cli import main
 from sweeper.tracking import SweepRun, TrialRun, finish_sweep, start_sweep
 from sweeper.trial import run_name
-from trainables.loop import TrialConfig
+from trainables.config import TrialConfig
 
 SWEEP_FILE = "name: demo\nmethod: lipsum_ft\n"
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sweeper.cli import main
-from trainables.data.shapes import DOMAINS, ShapesConfig
+from trainables.data.shapes_world import DOMAINS, ShapesConfig
 from trainables.models import zoo
 from trainables.models.zoo.pretrain import caption_batch, lr_at, pretrain
 

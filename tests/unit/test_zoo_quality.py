@@ -11,7 +11,7 @@ import os
 import pytest
 import torch
 
-from trainables.data.shapes import DOMAINS
+from trainables.data.shapes_world import DOMAINS
 from trainables.loop import run
 from trainables.models import zoo
 from trainables.models.loading import load_clip

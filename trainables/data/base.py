@@ -3,7 +3,8 @@
 A source (the synthetic `shapes` world, a DomainNet-style folder, ImageNet variants) exposes its
 class names and domains, and builds a :class:`DomainSplit` per (domain, split). A split knows its
 labels, an optional class subset (ImageNet-R/-A score only 200 of the 1000 classes) and a
-fingerprint for caches, and turns into a torch ``Dataset`` given a transform.
+fingerprint for caches; ``trainables.data.datasets.split_dataset`` turns it into a torch
+``Dataset``. This module imports no torch: checking a sweep file opens sources without it.
 """
 
 from __future__ import annotations
@@ -11,18 +12,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-import torch
-from PIL import Image
-from torch.utils.data import Dataset
+from typing import TYPE_CHECKING, Protocol
 
 from trainables.errors import InputError
 
-Transform = Callable[[Any], torch.Tensor]
+if TYPE_CHECKING:
+    import torch
 
 
 @functools.cache
@@ -54,35 +51,6 @@ def digest(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-class TensorImages(Dataset):
-    """Images held in memory as a uint8 tensor [N, 3, H, W]."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Transform | None) -> None:
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = self.images[index]
-        return (self.transform(image) if self.transform else image), int(self.labels[index])
-
-
-class ImageFiles(Dataset):
-    """Images read from files on demand, as RGB."""
-
-    def __init__(self, paths: Sequence[Path], labels: torch.Tensor, transform: Transform | None) -> None:
-        self.paths, self.labels, self.transform = list(paths), labels, transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        with Image.open(self.paths[index]) as image:
-            rgb = image.convert("RGB")
-        return (self.transform(rgb) if self.transform else rgb), int(self.labels[index])
-
-
 @dataclass
 class DomainSplit:
     """One labelled split of one domain."""
@@ -94,12 +62,6 @@ class DomainSplit:
     images: torch.Tensor | None = None  # in-memory sources
     paths: list[Path] | None = None  # file-backed sources
     class_subset: torch.Tensor | None = None  # indices of the classes this domain can contain
-
-    def dataset(self, transform: Transform | None) -> Dataset:
-        if self.images is not None:
-            return TensorImages(self.images, self.labels, transform)
-        assert self.paths is not None
-        return ImageFiles(self.paths, self.labels, transform)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -7,10 +7,14 @@ other than the shape are dropped at random, as alt-text would, so that short pro
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from trainables.data.shape_render import COLOURS, DOMAINS
-from trainables.data.shapes import ALL_SHAPES, POSITIONS, SIZES, Scenes, position_ids
+from trainables.data.shapes_world import ALL_SHAPES, COLOURS, DOMAINS, POSITIONS, SIZES
+
+if TYPE_CHECKING:
+    import torch
+
+    from trainables.data.shape_render import Scenes
 
 STYLE_PHRASES: dict[str, tuple[str, ...]] = {
     "photo": ("a photo of", "a photo of"),
@@ -66,6 +70,11 @@ def captions_for(
     drop: float = 0.35, generic: float = 0.1,
 ) -> list[str]:
     """Captions for a rendered batch. ``generic`` is the chance of saying "shape" for the shape."""
+    # Imported here: the templates above serve sweep-file checks, which should not import torch.
+    import torch
+
+    from trainables.data.shapes import position_ids
+
     n = scenes.shape.numel()
     keep = (torch.rand((n, 4), generator=gen) >= drop).tolist()
     variant = torch.randint(2, (n,), generator=gen).tolist()

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 
 from trainables.data.base import DomainSplit, cache_root, digest
+from trainables.data.datasets import split_dataset
 
 
 def feature_key(model_fingerprint: str, split: DomainSplit, transform: Callable) -> str:
@@ -39,7 +40,7 @@ def encode_split(
     if path.is_file():
         stored = load_file(path)
         return stored["features"], stored["labels"]
-    loader = DataLoader(split.dataset(transform), batch_size=batch_size, shuffle=False)
+    loader = DataLoader(split_dataset(split, transform), batch_size=batch_size, shuffle=False)
     chunks = [encoder(x.to(device)).float().cpu() for x, _ in loader]
     features = torch.cat(chunks) if chunks else torch.empty(0)
     path.parent.mkdir(parents=True, exist_ok=True)

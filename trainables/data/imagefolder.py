@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from trainables.data.base import DomainSplit, digest, openai_templates, user_path
 from trainables.errors import InputError
 
@@ -88,6 +86,8 @@ class DomainFolderSource:
         return rows
 
     def split(self, domain: str, split: str) -> DomainSplit:
+        import torch  # here, not at the top: checking a sweep file opens sources without torch
+
         if domain not in self.domains:
             raise InputError("data.domain", f"unknown domain {domain!r} in {str(self.root)!r}; found: {', '.join(self.domains)}")
         if split not in SPLITS:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from trainables.data.base import DomainSplit, digest, openai_templates, user_path
 from trainables.data.imagefolder import hash_bucket, list_images
 from trainables.errors import InputError
@@ -80,6 +78,8 @@ class ImageNetVariantsSource:
         return out
 
     def split(self, domain: str, split: str) -> DomainSplit:
+        import torch  # here, not at the top: checking a sweep file opens sources without torch
+
         if domain not in self.folders:
             raise InputError("data.domain", f"unknown domain {domain!r}; found under {str(self.root)!r}: {', '.join(self.domains)}")
         if split == "test":

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from trainables.data.base import user_path
-from trainables.data.shapes import ShapesConfig
+from trainables.data.shapes_world import ShapesConfig
 from trainables.data.transforms import eval_transform, normalize_batch
 from trainables.errors import InputError
 from trainables.models import zoo

@@ -13,22 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from trainables.data.shape_sdf import SHAPE_SDFS
+from trainables.data.shapes_world import COLOURS, DOMAINS
 
 Tensor = torch.Tensor
-
-DOMAINS: tuple[str, ...] = ("photo", "clipart", "sketch", "painting", "infograph")
-
-COLOURS: dict[str, tuple[float, float, float]] = {
-    "red": (0.86, 0.12, 0.12),
-    "orange": (0.96, 0.55, 0.08),
-    "yellow": (0.95, 0.88, 0.12),
-    "green": (0.15, 0.68, 0.2),
-    "cyan": (0.1, 0.78, 0.85),
-    "blue": (0.12, 0.25, 0.9),
-    "purple": (0.55, 0.18, 0.78),
-    "pink": (0.98, 0.5, 0.72),
-}
-
 
 @dataclass
 class Scenes:

@@ -8,46 +8,12 @@ held-out task. Splits are fixed by a seed and cached on disk.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-
 import torch
 
-from trainables.data.shape_render import COLOURS, DOMAINS, Scenes, render
-
-CLASSES: tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "cross", "ring", "heart", "crescent", "arrow", "ellipse",
+from trainables.data.shape_render import Scenes, render
+from trainables.data.shapes_world import (
+    ALL_SHAPES, CLASSES, COLOURS, DOMAINS, HELD_OUT_SHAPES, MAX_ROTATION, SIZES, SPLITS, ShapesConfig,
 )
-HELD_OUT_SHAPES: tuple[str, ...] = ("semicircle", "hourglass", "tee", "pentagon")
-ALL_SHAPES: tuple[str, ...] = CLASSES + HELD_OUT_SHAPES
-SIZES: dict[str, tuple[float, float]] = {"small": (6.5, 8.5), "medium": (9.5, 11.5), "large": (12.5, 14.5)}
-POSITIONS: tuple[tuple[str, ...], ...] = (
-    ("top left", "top", "top right"),
-    ("left", "center", "right"),
-    ("bottom left", "bottom", "bottom right"),
-)
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-# Objects are rotated uniformly within +-MAX_ROTATION radians of upright (35 degrees): enough to
-# vary every image, not so much that the tiny towers must first learn rotation invariance.
-MAX_ROTATION = 0.6
-# Part of every seed: bump it to change the world's images on purpose. (Caches are keyed by the
-# rendering code itself, see shapes_source.rendering_digest.)
-WORLD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ShapesConfig:
-    """Everything that determines the pixels of the `shapes` world."""
-
-    image_size: int = 32
-    seed: int = 0
-    per_class: dict[str, int] = field(
-        default_factory=lambda: {"train": 500, "val": 100, "test": 200}
-    )
-
-    def key(self, *parts: object) -> str:
-        text = repr((WORLD_VERSION, self.image_size, self.seed, *parts))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def generator_for(config: ShapesConfig, *parts: object) -> torch.Generator:
@@ -123,9 +89,3 @@ def make_task(config: ShapesConfig, task: str, per_class: int = 100) -> tuple[to
         images.append(x)
         labels.append(y)
     return torch.cat(images), torch.cat(labels)
-
-
-TASK_CLASSNAMES: dict[str, tuple[str, ...]] = {
-    "unseen_shapes": HELD_OUT_SHAPES,
-    "colour": tuple(COLOURS),
-}

@@ -6,19 +6,20 @@ import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from trainables.data.base import DomainSplit, RetentionTask, cache_root
 from trainables.data.captions import CLASS_TEMPLATES, TASK_TEMPLATES
-from trainables.data.shapes import (
-    CLASSES, DOMAINS, SPLITS, TASK_CLASSNAMES, ShapesConfig, make_split, make_task,
-)
+from trainables.data.shapes_world import CLASSES, DOMAINS, SPLITS, TASK_CLASSNAMES, ShapesConfig
 from trainables.errors import InputError
 
+# Rendering and the safetensors cache need torch; they are imported where a split is built, so
+# that checking a sweep file (which opens the source for its domains) does not import torch.
+if TYPE_CHECKING:
+    import torch
 
-RENDERING_MODULES = ("shapes.py", "shape_render.py", "shape_sdf.py")
+
+RENDERING_MODULES = ("shapes_world.py", "shapes.py", "shape_render.py", "shape_sdf.py")
 RETENTION_PER_CLASS = 40  # per class and domain, as on the zoo's model cards
 
 
@@ -54,6 +55,8 @@ class ShapesSource:
 
     @staticmethod
     def _cached_at(path: Path, make) -> tuple[torch.Tensor, torch.Tensor]:
+        from safetensors.torch import load_file, save_file
+
         if path.is_file():
             tensors = load_file(path)
             return tensors["images"], tensors["labels"]
@@ -67,6 +70,8 @@ class ShapesSource:
 
     def retention_tasks(self) -> dict[str, RetentionTask]:
         """The held-out zero-shot tasks: unseen shapes and colour naming, over every domain."""
+        from trainables.data.shapes import make_task
+
         tasks = {}
         for task, classnames in TASK_CLASSNAMES.items():
             images, labels = self._cached(
@@ -80,6 +85,8 @@ class ShapesSource:
             raise InputError("data.domain", f"unknown shapes domain {domain!r}; known: {', '.join(DOMAINS)}")
         if split not in SPLITS:
             raise InputError("data.split", f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+        from trainables.data.shapes import make_split
+
         path = self._cache_file(domain, split)
         images, labels = self._cached_at(path, lambda: make_split(self.config, domain, split))
         return DomainSplit(

@@ -8,8 +8,8 @@ from typing import Any
 from trainables.data.base import DataSource
 from trainables.data.imagefolder import DomainFolderSource
 from trainables.data.imagenet import ImageNetVariantsSource
-from trainables.data.shapes import ShapesConfig
 from trainables.data.shapes_source import ShapesSource
+from trainables.data.shapes_world import ShapesConfig
 from trainables.errors import InputError
 
 LAYOUTS = ("domainnet", "imagenet")

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from trainables.models.loading import OPENAI_MEAN, OPENAI_STD
+
 # torchvision is imported where it is used: its import (with torch._dynamo) takes over a second,
 # which `sweeper validate` and `sweeper methods` (they import this module) should not pay.
 if TYPE_CHECKING:
     from torchvision.transforms import v2
 
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def eval_transform(

@@ -11,7 +11,8 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from trainables.methods.base import ImageClassifier, MethodParams, TrialContext
+from trainables.methods.base import ImageClassifier, TrialContext
+from trainables.methods.params.base import MethodParams
 
 
 class AnchoredClassifier(ImageClassifier):

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from trainables.methods.base import Method, MethodParams, TrialContext
+from trainables.methods.base import Method, TrialContext
+from trainables.methods.params.base import MethodParams
 from trainables.models.heads import zero_shot_head
 
 # open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and

@@ -23,51 +23,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from trainables.errors import InputError
-from trainables.methods.base import Evaluator, Method, MethodParams, TrialContext
+from trainables.methods.base import Evaluator, Method, TrialContext
+from trainables.methods.params._prompt import ModelSpec, PromptParams
+from trainables.methods.params.base import MethodParams
 from trainables.models import zoo
 from trainables.models.heads import zero_shot_head
-from trainables.models.loading import ClipBundle, load_clip, resolve_hub_weights
-from trainables.models.prompting import PromptTarget, build_target, clip_bpe, encode_text_from_embeddings
+from trainables.models.loading import ClipBundle, load_clip
+from trainables.models.prompting import PromptTarget, build_target, encode_text_from_embeddings
 
 # open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and
 # `sweeper methods` (they import this module) should not pay.
 if TYPE_CHECKING:
     import open_clip
-
-ModelSpec = str | dict[str, str]
-
-
-class PromptParams(MethodParams):
-    n_ctx: int = Field(16, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("random", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        'embeddings initialise the context, e.g. "a photo of a"'))
-    upgrade_model: ModelSpec | None = Field(None, description=(
-        "model spec (zoo/<name> or {arch, pretrained}) to carry the learned prompts to after "
-        "training, for the compat/* metrics; it must have the same text width"))
-
-
-class KDParams(PromptParams):
-    """KgCoOp-style prompts: N = 4 context vectors initialised from "a photo of a", plus a KD target."""
-
-    n_ctx: int = Field(4, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("a photo of a", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        "embeddings initialise the context"))
-    kd_template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
-        "hand-written template of the zero-shot KD target w^zs (KgCoOp's CUSTOM_TEMPLATES)"))
-    kd_templates: Literal["single", "ensemble"] = Field("single", description=(
-        "template set of w^zs and of the compat zero-shot references: kd_template alone (KgCoOp's "
-        "code) or the data source's template ensemble [R]"))
-
 
 def kd_loss(features: torch.Tensor, zero_shot: torch.Tensor) -> torch.Tensor:
     """KgCoOp's knowledge-guided term ``1 - mean_c cos(w_c, w_c^zs)`` for [C, E] features."""
@@ -141,37 +114,6 @@ class PromptLearner(Method):
             self.check_dims("upgrade_model", str(upgrade), *dims)
         self.ctx = torch.nn.Parameter(self._initial_context(width).to(context.device))
         self._features: torch.Tensor | None = None  # class features cached in eval mode
-
-    @classmethod
-    def check(cls, params: PromptParams, context_length: int) -> None:
-        if params.n_ctx + 4 > context_length:  # SOS, context, >= 1 name token, ".", EOS
-            raise InputError("n_ctx", f"n_ctx + 4 = {params.n_ctx + 4} exceeds the text context length {context_length}")
-        if params.ctx_init != "random":
-            # CLIP's BPE, which every zoo and OpenAI model uses; _initial_context recounts with the
-            # model's own tokenizer, for models that bring another one.
-            count = len(clip_bpe().encode(params.ctx_init))
-            if count != params.n_ctx:
-                raise InputError("ctx_init", f"{params.ctx_init!r} is {count} tokens, but n_ctx is {params.n_ctx}")
-        spec = params.upgrade_model
-        if spec is None:
-            return
-        # Cheap local checks now rather than after training; load_clip repeats them at the end.
-        if isinstance(spec, str):
-            if not spec.startswith("zoo/") or spec[len("zoo/"):] not in zoo.names():
-                raise InputError("upgrade_model", f"{spec!r} is not a zoo model; shipped: {', '.join(zoo.names())}")
-            return
-        import open_clip
-
-        zoo.register_configs()  # so that get_model_config knows the zoo architectures too
-        if "arch" not in spec or "pretrained" not in spec or set(spec) - {"arch", "pretrained", "cache_dir"}:
-            raise InputError("upgrade_model", "needs 'arch' and 'pretrained' (and optionally 'cache_dir') only")
-        elif open_clip.get_model_config(spec["arch"]) is None:
-            raise InputError("upgrade_model.arch", f"unknown architecture {spec['arch']!r}; see open_clip.list_models()")
-        elif "/" in spec["pretrained"] or spec["pretrained"].endswith((".pt", ".pth", ".bin", ".safetensors")):
-            if not Path(spec["pretrained"]).expanduser().is_file():
-                raise InputError("upgrade_model.pretrained", f"checkpoint file {spec['pretrained']!r} does not exist")
-        else:  # a hub tag: are its weights in the local cache?
-            resolve_hub_weights(spec["arch"], spec["pretrained"], spec.get("cache_dir"), "upgrade_model.pretrained")
 
     def check_dims(self, where: str, name: str, width: int, embed_dim: int) -> None:
         """Raise ``InputError`` if a model with these text dimensions cannot take the prompts."""

@@ -1,7 +1,7 @@
 """The contract every fine-tuning method implements, and the shared image-classifier base.
 
 A method declares its hyperparameters (``Params``, a strict pydantic model with the papers'
-defaults and ranges), what it trains (``parameter_groups``), its per-step loss terms
+defaults and ranges, in ``trainables/methods/params/``, which imports without torch), what it trains (``parameter_groups``), its per-step loss terms
 (``training_loss``) and how it classifies at evaluation (``logits``). Optional hooks: a stage before
 training (``prepare``: an LP stage, importance scoring), a post-hoc step (``after_training``: weight
 interpolation, adapter merge), extra end-of-training metrics and artifacts (``posthoc_metrics``,
@@ -19,16 +19,10 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
 
+from trainables.methods.params.base import MethodParams
 from trainables.models.heads import zero_shot_head
 from trainables.models.loading import ClipBundle
-
-
-class MethodParams(BaseModel):
-    """Base of every method's hyperparameters: strict, immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass
@@ -52,13 +46,9 @@ class Method(torch.nn.Module):
     """Base class; subclasses are registered with ``@trainables.registry.register(name)``."""
 
     name: ClassVar[str] = ""
+    # The method's declaration (``trainables/methods/params/``): hyperparameters, checks, recipe,
+    # paper; registration requires it to be the class declared under ``name``.
     Params: ClassVar[type[MethodParams]] = MethodParams
-    trains: ClassVar[bool] = True  # False: evaluated as is, no optimisation
-    paper: ClassVar[str] = ""  # the reference, shown by `sweeper methods`
-    # Train settings of the method's recipe by model family ("tiny": the shipped zoo, "clip": real
-    # open_clip weights), over the family's base recipe (``trainables.recipes``); used for every
-    # key a trial leaves unset; the sweep file's train section and searched values win.
-    recipes: ClassVar[dict[str, dict[str, Any]]] = {}
     # Buffers that training changes (masks chosen in prepare, EMA vectors); saved in checkpoints.
     checkpoint_buffers: ClassVar[tuple[str, ...]] = ()
     # True when the image features behind ``logits`` never change (a frozen image tower): each
@@ -74,9 +64,10 @@ class Method(torch.nn.Module):
         self.params = params
         self.eval_feature_cache: dict[str, torch.Tensor] = {}  # filled by evaluation when frozen
 
-    @classmethod
-    def check(cls, params: MethodParams, context_length: int) -> None:
-        """Reject parameter values that do not fit the model (raise ``InputError``)."""
+    @property
+    def trains(self) -> bool:
+        """False for a method evaluated as it is, without optimisation (its ``Params.trains``)."""
+        return self.Params.trains
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Optimiser parameter groups; by default every parameter that requires a gradient."""

@@ -24,26 +24,15 @@ KD uses. Sweep s_c in {1, 100} (or the model's s) and lam in {0.1, 1, 10}. W_ctx
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from trainables.methods._anchored import AnchoredClassifier
-from trainables.methods.base import MethodParams, TrialContext
+from trainables.methods.base import TrialContext
 from trainables.methods.lipsum_ft import energy_gap
+from trainables.methods.params.car_ft import CarFtParams
 from trainables.models.heads import context_head
 from trainables.registry import register
-
-
-class CarFtParams(MethodParams):
-    lam: float = Field(1.0, ge=0, description="weight of the context KL term [R: the paper's value is unknown]")
-    scale_c: float | None = Field(None, gt=0, le=1000, description=(
-        "scale s_c of the context logits; null = the model's logit scale s (CLIP: 100) [R], 1 = unscaled cosine"))
-    direction: Literal["zs_to_ft", "ft_to_zs"] = Field(
-        "zs_to_ft", description="zs_to_ft: KL(p_zero_shot || p_fine_tuned) [R]; ft_to_zs: KL(p_ft || p_zs)"
-    )
 
 
 def context_kl(v: torch.Tensor, v0: torch.Tensor, direction: str) -> torch.Tensor:
@@ -59,7 +48,6 @@ class CarFt(AnchoredClassifier):
 
     Params = CarFtParams
     params: CarFtParams
-    paper = "Mao et al. Context-Aware Robust Fine-Tuning. IJCV 2023 (arXiv 2211.16175)"
 
     def __init__(self, context: TrialContext, params: CarFtParams) -> None:
         super().__init__(context, params)

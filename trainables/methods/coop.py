@@ -13,18 +13,9 @@ not adapt to that model's embedding space (``upgrade_model`` measures how much s
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from trainables.methods._prompt_learning import PromptLearner, PromptParams
-from trainables.recipes import PROMPT_SGD, TINY_PROMPT_SGD
+from trainables.methods._prompt_learning import PromptLearner
+from trainables.methods.params.coop import CoOpParams
 from trainables.registry import register
-
-
-class CoOpParams(PromptParams):
-    n_ctx: int = Field(16, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("random", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        'embeddings initialise the context, e.g. "a photo of a" with n_ctx 4'))
 
 
 @register("coop")
@@ -32,7 +23,3 @@ class CoOp(PromptLearner):
     """A shared learnable context in front of every class name; CE only."""
 
     Params = CoOpParams
-    paper = "Zhou et al., IJCV 2022 (CoOp)"
-    # The reference trains with SGD lr 2e-3, batch 32; the loop's AdamW keeps the lr [R].
-    # CoOp's vit_b16 config [C]: SGD at lr 2e-3, batch 32, 200 epochs (16 shots), constant warm-up.
-    recipes = {"tiny": {**TINY_PROMPT_SGD, "batch_size": 32}, "clip": {**PROMPT_SGD, "batch_size": 32, "epochs": 200}}

@@ -19,27 +19,14 @@ weight decay 0.1 (FLYP's recipe, in ``recipes``).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import torch
-from pydantic import Field
 
-from trainables.data.reference_pairs import read_caption_file, reference_pairs
+from trainables.data.reference_pairs import reference_pairs
 from trainables.methods._contrastive import ContrastiveFineTune
-from trainables.methods.base import MethodParams, TrialContext
+from trainables.methods.base import TrialContext
+from trainables.methods.params.dive import DiveParams
 from trainables.registry import register
-
-
-class DiveParams(MethodParams):
-    lam: float = Field(1000.0, ge=0, description="weight of AVL + PVL (paper: 1000, from {100, 500, 1000, 2500, 5000})")
-    alpha: float = Field(0.99, ge=0, lt=1, description="EMA momentum of the common difference vector m (0: batch mean)")
-    ref_batch_size: int = Field(64, ge=1, description="B', reference image-caption pairs per step [R: unknown in the paper]")
-    normalize: bool = Field(True, description="difference vectors of L2-normalised embeddings [R]; False: raw embeddings")
-    reference: str | None = Field(
-        None,
-        description="reference pairs: null = the zoo model's own pretraining distribution; else a TSV/CSV "
-        "caption file with image and caption columns, image paths relative to the file",
-    )
 
 
 def difference_vector_losses(
@@ -63,9 +50,6 @@ class Dive(ContrastiveFineTune):
 
     Params = DiveParams
     params: DiveParams
-    # FLYP's recipe, which DiVE builds on [R]: AdamW lr 1e-5, wd 0.1, batch 512, 10 epochs.
-    recipes = {"tiny": {"weight_decay": 0.1}, "clip": {"lr": 1e-5, "weight_decay": 0.1, "warmup": 0.02}}
-    paper = "Suzuki et al. Difference Vector Equalization for Robust Fine-tuning of Vision-Language Models. AAAI 2026 (arXiv 2511.09973)"
     checkpoint_buffers = ("m",)
 
     def __init__(self, context: TrialContext, params: DiveParams) -> None:
@@ -76,12 +60,6 @@ class Dive(ContrastiveFineTune):
             dim = self.model.encode_text(context.bundle.tokenizer([""]).to(context.device)).shape[-1]
         self.register_buffer("m", torch.zeros(dim, device=context.device))
         self.reference = reference_pairs(params.reference, context.bundle, "params.reference")
-
-    @classmethod
-    def check(cls, params: DiveParams, context_length: int) -> None:
-        # A missing file, a bad header or a missing image is reported at sweep validation.
-        if params.reference is not None:
-            read_caption_file(Path(params.reference), "reference")
 
     def train(self, mode: bool = True) -> Dive:
         super().train(mode)

@@ -19,12 +19,8 @@ FLYP code leaves it free. A template per image per step stands in for FLYP's one
 from __future__ import annotations
 
 from trainables.methods._contrastive import ContrastiveFineTune
-from trainables.methods.base import MethodParams
+from trainables.methods.params.flyp import FlypParams
 from trainables.registry import register
-
-
-class FlypParams(MethodParams):
-    """FLYP has no hyperparameters of its own: lr, weight decay and epochs belong to the loop."""
 
 
 @register("flyp")
@@ -32,7 +28,3 @@ class Flyp(ContrastiveFineTune):
     """Contrastive fine-tuning of both towers on class-prompt captions; zero-shot head at eval."""
 
     Params = FlypParams
-    # FLYP's ImageNet recipe [RM: README; C: src/args.py]: AdamW lr 1e-5, wd 0.1, batch 512, 10
-    # epochs, 500 warm-up steps (about 2 % of them); gradient clipping as WiSE-FT's code [R].
-    recipes = {"tiny": {"weight_decay": 0.1}, "clip": {"lr": 1e-5, "weight_decay": 0.1, "warmup": 0.02}}
-    paper = "Goyal, Kumar, Garg, Kolter, Raghunathan. Finetune like you pretrain: improved finetuning of zero-shot vision models. CVPR 2023 (arXiv 2212.00638)"

@@ -7,6 +7,7 @@ is only used to build the head, and the logit scale stays fixed.
 from __future__ import annotations
 
 from trainables.methods.base import ImageClassifier
+from trainables.methods.params.ft import FTParams
 from trainables.registry import register
 
 
@@ -14,4 +15,4 @@ from trainables.registry import register
 class FineTune(ImageClassifier):
     """Cross-entropy on ``s * F_theta(x) @ W``, training the image tower and W."""
 
-    paper = "end-to-end fine-tuning, as in Wortsman et al., CVPR 2022 and Nam et al., ICLR 2024"
+    Params = FTParams

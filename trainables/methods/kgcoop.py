@@ -15,15 +15,9 @@ paper writes. W = 8.0 as in the reference scripts. Towers and s are frozen; only
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from trainables.methods._prompt_learning import KDParams, PromptLearner
-from trainables.recipes import PROMPT_SGD, TINY_PROMPT_SGD
+from trainables.methods._prompt_learning import PromptLearner
+from trainables.methods.params.kgcoop import KgCoOpParams
 from trainables.registry import register
-
-
-class KgCoOpParams(KDParams):
-    W: float = Field(8.0, ge=0, description="weight of the knowledge-guided term 1 - mean_c cos(w_c, w_c^zs)")
 
 
 @register("kgcoop")
@@ -31,8 +25,4 @@ class KgCoOp(PromptLearner):
     """CoOp kept close to the hand-written prompt's text features."""
 
     Params = KgCoOpParams
-    paper = "Yao et al., CVPR 2023 (KgCoOp)"
     kd_field = "W"
-    # The reference trains with SGD lr 2e-3, batch 128; the loop's AdamW keeps the lr [R].
-    # KgCoOp's vit_b16_ep100_ctxv1 config [C]: SGD at lr 2e-3, batch 128, 100 epochs.
-    recipes = {"tiny": {**TINY_PROMPT_SGD, "batch_size": 128}, "clip": {**PROMPT_SGD, "batch_size": 128, "epochs": 100}}

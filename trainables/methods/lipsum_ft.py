@@ -19,28 +19,15 @@ the text tower runs once per trial instead of once per step. The default 0 keeps
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from trainables.errors import InputError
 from trainables.methods._anchored import AnchoredClassifier
-from trainables.methods.base import Batches, MethodParams, TrialContext
+from trainables.methods.base import Batches, TrialContext
+from trainables.methods.params.lipsum_ft import LipsumParams
 from trainables.registry import register
 
 SOT, EOT = 49406, 49407
-
-
-class LipsumParams(MethodParams):
-    L: int = Field(8, ge=1, description="random-text length in tokens (SOT and EOT excluded)")
-    M: int = Field(80, ge=1, description="random texts per step")
-    loss: Literal["mse", "kld"] = Field("mse", description="regulariser form")
-    lam: float = Field(1.0, ge=0, description="regulariser weight")
-    tau: float = Field(1.0, gt=0, description="softmax temperature of the kld form")
-    text_bank: int = Field(0, ge=0, description=(
-        "0: M fresh random texts per step (the paper); N >= M: N texts encoded once, M drawn per step"))
 
 
 def random_texts(count: int, length: int, context_length: int, generator: torch.Generator) -> torch.Tensor:
@@ -69,22 +56,11 @@ class LipsumFT(AnchoredClassifier):
 
     Params = LipsumParams
     params: LipsumParams
-    paper = "Nam, Heo and Lee, ICLR 2024 (Lipsum-FT); regulariser from cs-giung/lipsum-ft"
-    # The released code's recipe [C: cs-giung/lipsum-ft]: AdamW lr 1e-5, weight decay 0, batch
-    # 256, no clipping, 10 % linear warm-up then cosine; 5,000 DomainNet steps (about 10 epochs).
-    recipes = {"clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 256, "grad_clip": None}}
     checkpoint_buffers = ("bank",)
 
     def __init__(self, context: TrialContext, params: LipsumParams) -> None:
         super().__init__(context, params)
         self.register_buffer("bank", torch.zeros(params.text_bank, self.head.shape[0], device=context.device))
-
-    @classmethod
-    def check(cls, params: LipsumParams, context_length: int) -> None:
-        if params.L + 2 > context_length:
-            raise InputError("L", f"L + 2 = {params.L + 2} exceeds the model's text context length {context_length}")
-        if 0 < params.text_bank < params.M:
-            raise InputError("text_bank", f"a bank of {params.text_bank} texts cannot supply M = {params.M} per step")
 
     @torch.no_grad()
     def encode_random_texts(self, count: int) -> torch.Tensor:

@@ -39,21 +39,13 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from trainables.errors import InputError
-from trainables.methods.base import Batches, MethodParams, TrialContext
+from trainables.methods.base import Batches, TrialContext
 from trainables.methods.lora import LowRankMethod
+from trainables.methods.params.lorsu import LoRSUParams
 from trainables.models.lora import add_lora, lora_of, merge_lora
 from trainables.registry import register
-
-
-class LoRSUParams(MethodParams):
-    rank: int = Field(8, ge=1, le=1024, description="LoRA rank r of the head and proj updates")
-    alpha: float = Field(8.0, gt=0, description="LoRA alpha; updates are scaled by alpha / r")
-    k: int = Field(1, ge=1, description="attention heads updated per layer (at most the model's head count)")
-    sparsity: float = Field(0.1, gt=0, le=1, description="fraction of each layer's fc1 weight entries updated")
-    importance_samples: int = Field(1000, ge=1, description="minimum images for the gradient importance scores")
 
 
 def head_scores(grad: torch.Tensor, heads: int) -> torch.Tensor:
@@ -91,12 +83,7 @@ class LoRSU(LowRankMethod):
 
     Params = LoRSUParams
     params: LoRSUParams
-    paper = "Panos, Aljundi, Olmeda Reino and Turner, TMLR 2025 (LoRSU; arXiv 2502.04098, aresPanos/LoRSU)"
     checkpoint_buffers = ("merged", "heads", "fc1_mask")
-    # The reference optimises with plain Adam (AdamW at wd 0) [C]; its CL-5 command: lr 1e-5,
-    # batch 16, 5 epochs per session [C: README].
-    recipes = {"tiny": {"weight_decay": 0.0},
-               "clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 16, "epochs": 5, "grad_clip": None}}
 
     def __init__(self, context: TrialContext, params: LoRSUParams) -> None:
         super().__init__(context, params)

@@ -22,24 +22,12 @@ import math
 from typing import ClassVar
 
 import torch
-from pydantic import Field, model_validator
 
-from trainables.methods.base import Evaluator, ImageClassifier, MethodParams, TrialContext
+from trainables.methods.base import Evaluator, ImageClassifier, TrialContext
+from trainables.methods.params.wise_ft import WiseParams
 from trainables.registry import register
 
 CURVE_COLUMNS = ("alpha", "val_acc", "id_acc", "ood_avg_acc", "id_ece", "id_nll", "ood_avg_ece")
-
-
-class WiseParams(MethodParams):
-    alpha: float = Field(0.5, ge=0, le=1, description="weight of the fine-tuned model in the final mix")
-    curve_step: float = Field(0.1, ge=0.01, le=1, description="alpha step of the evaluated curve; must divide 1")
-
-    @model_validator(mode="after")
-    def _step_divides_one(self) -> WiseParams:
-        steps = round(1 / self.curve_step)
-        if abs(steps * self.curve_step - 1) > 1e-6:
-            raise ValueError(f"curve_step {self.curve_step} must divide 1 (e.g. 0.1, 0.05, 0.25)")
-        return self
 
 
 def format_alpha(alpha: float) -> str:
@@ -54,7 +42,6 @@ class WiseFT(ImageClassifier):
 
     Params = WiseParams
     params: WiseParams
-    paper: ClassVar[str] = "Wortsman et al., CVPR 2022 (WiSE-FT)"
     final_epoch_only: ClassVar[bool] = True  # the earlier epochs are FT, not the interpolated model
 
     def __init__(self, context: TrialContext, params: WiseParams) -> None:

@@ -7,30 +7,19 @@ references of KgCoOp / ContCoOp at their default ``kd_templates: single``.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 
-from trainables.methods.base import ImageClassifier, MethodParams, TrialContext
+from trainables.methods.base import ImageClassifier, TrialContext
+from trainables.methods.params.zeroshot import ZeroShotParams
 from trainables.models.heads import zero_shot_head
 from trainables.registry import register
-
-
-class ZeroShotParams(MethodParams):
-    templates: Literal["ensemble", "single"] = Field("ensemble", description=(
-        "head from the data source's template ensemble (CLIP), or from the one template"))
-    template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
-        "the template of templates: single (the prompt methods' kd_template default)"))
 
 
 @register("zeroshot")
 class ZeroShot(ImageClassifier):
     """Evaluates ``s * F(x) @ W_zs``; the reference point every fine-tuning method moves from."""
 
-    trains = False
     frozen_image_tower = True
-    paper = "Radford et al., ICML 2021 (CLIP)"
     Params = ZeroShotParams
     params: ZeroShotParams
 

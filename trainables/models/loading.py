@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from trainables.data.base import user_path
-from trainables.data.transforms import OPENAI_MEAN, OPENAI_STD
 from trainables.errors import InputError
 from trainables.models import zoo
 
-# open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and
-# `sweeper methods` (they import this module) should not pay.
+# open_clip (and with it torch) is imported where a model is built: the checks of a sweep file
+# import this module, and `sweeper validate` should not wait seconds for either.
 if TYPE_CHECKING:
     import open_clip
+    import torch
 
 ZOO_PREFIX = "zoo/"
+# OpenAI CLIP's pixel normalisation, which open_clip's pretrained configs default to.
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass

@@ -1,11 +1,10 @@
 """Encode text from token embeddings, so prompt-tuning methods (CoOp, KgCoOp, ContCoOp) can train
 continuous context vectors through the frozen open_clip text tower; a model's frozen text side
-for a task's classes (``PromptTarget``), against which the prompts are assembled; and CLIP's BPE
-tokenizer, which counts the tokens of a prompt's initial phrase."""
+for a task's classes (``PromptTarget``), against which the prompts are assembled. (Counting a
+phrase's CLIP tokens without torch is ``trainables.models.bpe``.)"""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,14 +48,6 @@ def encode_text_from_embeddings(
     elif model.text_projection is not None:
         x = x @ model.text_projection
     return F.normalize(x, dim=-1) if normalize else x
-
-
-@functools.cache
-def clip_bpe() -> open_clip.tokenizer.SimpleTokenizer:
-    """CLIP's BPE tokenizer (bundled with open_clip, no download), built once per process."""
-    import open_clip
-
-    return open_clip.tokenizer.SimpleTokenizer()
 
 
 @dataclass

@@ -13,8 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from trainables.data.captions import CLASS_TEMPLATES, TASK_TEMPLATES
-from trainables.data.shapes import CLASSES, DOMAINS, HELD_OUT_SHAPES, TASK_CLASSNAMES, ShapesConfig, make_task
+from trainables.data.shapes import make_task
 from trainables.data.shapes_source import ShapesSource
+from trainables.data.shapes_world import CLASSES, DOMAINS, HELD_OUT_SHAPES, TASK_CLASSNAMES, ShapesConfig
 from trainables.data.transforms import normalize_batch
 from trainables.models import zoo
 from trainables.models.heads import accuracy, encode_images, zero_shot_head

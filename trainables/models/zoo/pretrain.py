@@ -12,7 +12,8 @@ from collections.abc import Callable
 import torch
 
 from trainables.data.captions import captions_for
-from trainables.data.shapes import ALL_SHAPES, DOMAINS, ShapesConfig, generator_for, render_batch
+from trainables.data.shapes import generator_for, render_batch
+from trainables.data.shapes_world import ALL_SHAPES, DOMAINS, ShapesConfig
 from trainables.data.transforms import normalize_batch
 from trainables.models.zoo import PretrainRecipe, register_configs
 
