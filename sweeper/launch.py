@@ -24,7 +24,8 @@ from sweeper.space import make_searcher
 from sweeper.grid import grid_points
 from sweeper.spec import SweepSpec, check_tracking_uri
 from sweeper.resume_state import save_resume_state
-from sweeper.tracking import SweepRun, finish_sweep, resolve_uri, start_sweep
+from sweeper.tracking import SweepRun, finish_sweep, start_sweep
+from sweeper.tracking_uri import resolve_uri
 from sweeper.trial import SweepContext, sweep_trainable
 from trainables.selection import selection_for
 

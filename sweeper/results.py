@@ -12,7 +12,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,8 +21,9 @@ from mlflow.tracking import MlflowClient
 from trainables.errors import InputError
 
 from sweeper.references import REFERENCE_TAG
-from sweeper.tracking import resolve_uri, summary_step_of
-from sweeper.tracking_uri import redact_uri
+from sweeper.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
+from sweeper.tracking import summary_step_of
+from sweeper.tracking_uri import check_readable_uri, redact_uri, resolve_uri
 
 BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s", "reference"]
 # MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
@@ -33,22 +33,6 @@ _MISSING = {"", "None", "none", "null"}
 def default_tracking_uri() -> str:
     """The store ``sweeper launch`` writes when the sweep file names none."""
     return resolve_uri(None)
-
-
-def check_tracking_uri(uri: str) -> str:
-    """Refuse URIs this MLflow cannot read, before touching them; returns the URI."""
-    scheme = uri.split(":", 1)[0] if "://" in uri else ""
-    if scheme in ("", "file"):
-        # MLflow 3.17 refuses the file store; a bare path is almost always meant as a sqlite file.
-        raise InputError("--tracking-uri", f"{uri!r} is a file store, which MLflow 3.17 refuses; "
-                                           "use sqlite:////abs/path/mlflow.db or http://host:5000")
-    if scheme == "sqlite":
-        path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
-        # Reading must not create an empty database as a side effect (a typo would look like "no sweeps").
-        if path and path != ":memory:" and not Path(path).is_file():
-            raise InputError("--tracking-uri", f"no MLflow store at {path} (from {uri}); run "
-                                               "`sweeper launch` first or pass the right --tracking-uri")
-    return uri
 
 
 def _paged(fetch: Callable[[str | None], Any]) -> list[Any]:
@@ -64,7 +48,7 @@ def _paged(fetch: Callable[[str | None], Any]) -> list[Any]:
 
 
 def _client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
-    uri = check_tracking_uri(tracking_uri or default_tracking_uri())
+    uri = check_readable_uri(tracking_uri or default_tracking_uri())
     try:  # first contact: a wrong host, a non-MLflow database, a missing driver all surface here
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
@@ -99,31 +83,19 @@ def resolve_parent(sweep: str, tracking_uri: str | None = None, experiment: str 
     if experiment:
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            names = sorted(e.name for e in _paged(lambda t: client.search_experiments(page_token=t)))
-            raise InputError("--experiment", f"no experiment named {experiment!r} in {uri}; "
-                                             f"known experiments: {', '.join(names) or '(none)'}")
+            raise unknown_experiment(experiment, uri, (e.name for e in _paged(
+                lambda t: client.search_experiments(page_token=t))))
         experiment_ids = [found.experiment_id]
     else:  # several sweeps may share an experiment, and its name may differ from the sweep's
         experiment_ids = [e.experiment_id for e in _paged(lambda t: client.search_experiments(page_token=t))]
-    parents = _parent_runs(client, experiment_ids)
-    # Filter by name here rather than in the filter string: no quoting issues with odd names.
-    matching = [run for run in parents if run.data.tags.get("sweeper.sweep") == sweep]
-    if not matching:
-        known = sorted({run.data.tags.get("sweeper.sweep", "?") for run in parents})
-        where = f"experiment {experiment!r} of {uri}" if experiment else uri
-        raise InputError("sweep", f"no sweep named {sweep!r} in {where}; "
-                                  f"known sweeps: {', '.join(known) or '(none)'}")
-    # Newest launch wins; run id breaks exact start-time ties deterministically.
-    return client, max(matching, key=lambda run: (run.info.start_time or 0, run.info.run_id))
+    where = f"experiment {experiment!r} of {uri}" if experiment else uri
+    return client, latest_launch(_parent_runs(client, experiment_ids), sweep, where)
 
 
 def _children(client: MlflowClient, parent: Run) -> list[Run]:
-    runs: list[Run] = _paged(lambda token: client.search_runs(
+    return trials_of(_paged(lambda token: client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
-        page_token=token))
-    # Other nested runs (not trials) could hang off the parent; a missing kind tag counts as a trial.
-    runs = [run for run in runs if run.data.tags.get("sweeper.kind", "trial") == "trial"]
-    return sorted(runs, key=lambda run: (_trial_id(run), run.info.start_time or 0, run.info.run_id))
+        page_token=token)))
 
 
 def open_store(tracking_uri: str | None = None) -> MlflowClient:
@@ -140,10 +112,6 @@ def sweep_parents(client: MlflowClient) -> list[Run]:
 def trial_runs(client: MlflowClient, parent: Run) -> list[Run]:
     """The trial (child) runs of one sweep launch."""
     return _children(client, parent)
-
-
-def _trial_id(run: Run) -> str:
-    return run.data.tags.get("sweeper.trial_id") or run.info.run_name or run.info.run_id
 
 
 def natural(values: Iterable[Any]) -> pd.Series:
@@ -189,7 +157,7 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
     columns: dict[str, Any] = {
         "sweep": pd.Series([sweep] * len(runs), dtype="str"),
         "run_id": pd.Series([run.info.run_id for run in runs], dtype="str"),
-        "trial_id": pd.Series([_trial_id(run) for run in runs], dtype="str"),
+        "trial_id": pd.Series([trial_id(run) for run in runs], dtype="str"),
         "status": pd.Series([run.info.status for run in runs], dtype="str"),
         # method and seed are params by convention; the provenance tags are the fallback.
         "method": natural(run.data.params.get("method", run.data.tags.get("sweeper.method")) for run in runs),
@@ -256,7 +224,7 @@ def load_history(sweep: str, tracking_uri: str | None = None, experiment: str | 
             for point in client.get_metric_history(run.info.run_id, key):
                 if point.step == summary_step:
                     continue
-                records.append((run.info.run_id, _trial_id(run), key, point.step, point.value, point.timestamp))
+                records.append((run.info.run_id, trial_id(run), key, point.step, point.value, point.timestamp))
     frame = pd.DataFrame(records, columns=["run_id", "trial_id", "metric", "step", "value", "timestamp"])
     frame = frame.astype({"step": "int64", "value": "float64", "timestamp": "int64"})
     # A retried trial may log a step twice; the later write is the one the run kept going from.

@@ -35,11 +35,6 @@ def summary_step_of(run: Any) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def resolve_uri(uri: str | None) -> str:
-    """The tracking URI; by default a sqlite file in the working directory."""
-    return uri or f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
-
-
 def artifact_root(uri: str) -> str | None:
     """Keep artifacts beside a sqlite store (not in the trial's working directory)."""
     if uri.startswith("sqlite:///"):

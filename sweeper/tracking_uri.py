@@ -1,4 +1,8 @@
-"""Check an MLflow tracking URI before a sweep starts: the file store, missing folders, dead servers."""
+"""MLflow tracking URIs: the default store, and the checks before a sweep writes to one (the file
+store, missing folders, dead servers) or a command reads one (a store that is not there).
+
+Imports nothing heavy: `sweeper status` and the spec checks use it without loading MLflow.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,11 @@ from pathlib import Path
 from trainables.errors import InputError
 
 FILE_STORE = "MLflow 3.17 refuses the file store; use sqlite:///path.db or http(s)://host:port"
+
+
+def resolve_uri(uri: str | None) -> str:
+    """The tracking URI; by default a sqlite file in the working directory."""
+    return uri or f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
 
 
 def redact_uri(uri: str) -> str:
@@ -47,3 +56,19 @@ def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
             raise InputError(field, f"tracking server {redact_uri(uri)} is unreachable ({reason})") from None
         return
     raise InputError(field, f"unsupported tracking URI scheme {scheme!r}; use sqlite:///path.db or http(s)://host:port")
+
+
+def check_readable_uri(uri: str) -> str:
+    """Refuse URIs this MLflow cannot read, before touching them; returns the URI."""
+    scheme = uri.split(":", 1)[0] if "://" in uri else ""
+    if scheme in ("", "file"):
+        # MLflow 3.17 refuses the file store; a bare path is almost always meant as a sqlite file.
+        raise InputError("--tracking-uri", f"{uri!r} is a file store, which MLflow 3.17 refuses; "
+                                           "use sqlite:////abs/path/mlflow.db or http://host:5000")
+    if scheme == "sqlite":
+        path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+        # Reading must not create an empty database as a side effect (a typo would look like "no sweeps").
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise InputError("--tracking-uri", f"no MLflow store at {path} (from {uri}); run "
+                                               "`sweeper launch` first or pass the right --tracking-uri")
+    return uri

@@ -2,6 +2,8 @@
 
 Read from MLflow, so it works the same for a sweep that is running (in another terminal, or on a
 cluster writing to a shared store) and for one that finished. Without NAME it lists every sweep.
+The runs come from :mod:`sweeper.run_store`, which reads the store without importing MLflow: the
+answer takes about a second, not the three that loading MLflow's client costs.
 """
 
 from __future__ import annotations
@@ -101,25 +103,26 @@ def run(args: argparse.Namespace) -> int:
         from sweeper import cluster
 
         return cluster.show_status(args.cluster, args.name, as_json=args.json)
-    from sweeper import results
+    from sweeper import sweep_runs
     from sweeper.commands.report import check_server
+    from sweeper.run_store import open_store
 
     check_server(args.tracking_uri)
     console = Console()
     if args.name:
-        client, parent = results.resolve_parent(args.name, args.tracking_uri, args.experiment)
-        children = results.trial_runs(client, parent)
+        store, parent = sweep_runs.resolve_parent(args.name, args.tracking_uri, args.experiment)
+        children = sweep_runs.trial_runs(store, parent)
         summary = summarise(parent, children)
         if args.json:
             print(json.dumps(summary, indent=2))
         else:
             _one(console, summary, children)
         return 0
-    client = results.open_store(args.tracking_uri)
+    store = open_store(args.tracking_uri)
     latest: dict[str, Any] = {}
-    for parent in results.sweep_parents(client):  # newest first
+    for parent in sweep_runs.sweep_parents(store):  # newest first
         latest.setdefault(parent.data.tags.get("sweeper.sweep", "?"), parent)
-    summaries = [summarise(parent, results.trial_runs(client, parent)) for parent in latest.values()]
+    summaries = [summarise(parent, sweep_runs.trial_runs(store, parent)) for parent in latest.values()]
     if args.json:
         print(json.dumps(summaries, indent=2))
         return 0

@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
         raise InputError("--host", f"{args.host!r} is not a loopback address and the MLflow UI has no "
                                    "authentication; pass --allow-remote to bind it anyway")
-    from sweeper import results  # imports mlflow: only when the UI really starts
+    from sweeper.tracking_uri import check_readable_uri, resolve_uri
 
-    uri = results.check_tracking_uri(args.tracking_uri or results.default_tracking_uri())
+    uri = check_readable_uri(resolve_uri(args.tracking_uri))
     process = subprocess.Popen(ui_command(uri, args.host, args.port))
     print(f"MLflow UI for {uri} at {url(args.host, args.port)} (Ctrl-C stops it)", flush=True)
     try:
