@@ -6,7 +6,9 @@ In one run, on an idle machine:
   ``sweeper methods`` and ``sweeper status`` (medians of ``--repeats`` fresh processes), each also
   as a ratio to ``python -c "import yaml, pydantic, rich"``, the floor any CLI built on those pays;
 - fixed cost: a one-trial zero-shot sweep through ``sweeper launch``, split from MLflow's clock into
-  the time from the command's start to the trial's start, and from the trial's end to the exit;
+  the time from the command's start to the trial's start, and from the trial's end to the exit, and
+  each of those into the driver's steps (timestamps from ``bench/startup_probe.py``, which runs the
+  CLI with its functions timed) and the trial's (its MLflow run);
 - the demo (``--demo``): ``sweeper launch search_spaces/ablation-L.yaml`` wall time, each trial's
   duration by method from MLflow, and where one of its Lipsum-FT trials spends its time: the same
   trial run by ``trainables.loop.run`` in this process at 1 thread under cProfile, split into
@@ -31,6 +33,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("sweeper"))
+PROBE = str(Path(__file__).with_name("startup_probe.py"))
 
 
 def timed(command: list[str], cwd: Path, repeats: int) -> float:
@@ -60,10 +63,12 @@ def start_up(folder: Path, repeats: int) -> None:
         print(f"| `{label}` | {wall:.2f} | {wall / floor:.1f} |", flush=True)
 
 
-def launch(path: Path, folder: Path) -> tuple[float, float]:
-    """(start, end) wall clock of ``sweeper launch path``, in seconds since the epoch."""
+def launch(path: Path, folder: Path, probe_log: Path | None = None) -> tuple[float, float]:
+    """(start, end) wall clock of ``sweeper launch path``, in seconds since the epoch; with
+    ``probe_log``, the CLI runs under ``startup_probe.py``, which logs its steps there."""
+    command = [sys.executable, PROBE, str(probe_log)] if probe_log else [CLI]
     start = time.time()
-    subprocess.run([CLI, "launch", str(path), "--storage", str(folder / "sweeps")], cwd=folder, check=True,
+    subprocess.run([*command, "launch", str(path), "--storage", str(folder / "sweeps")], cwd=folder, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return start, time.time()
 
@@ -72,6 +77,38 @@ def trials(name: str, folder: Path):
     from sweeper import results
 
     return results.load(name, f"sqlite:///{folder / 'mlflow.db'}")
+
+
+# The fixed cost's steps: (label, from, to), each a driver step's mark from startup_probe.py, or the
+# trial run's start / end in MLflow; they tile the time before the trial and after it.
+BEFORE_STEPS = [
+    ("interpreter start and the CLI's imports", "launch", "cli.start"),
+    ("the sweep file's checks (their imports included)", "cli.start", "import:sweeper.launch.start"),
+    ("imports of Ray Tune, Optuna and MLflow (sweeper.launch)", "import:sweeper.launch.start", "import:sweeper.launch.end"),
+    ("the launch's checks, searcher and scheduler", "import:sweeper.launch.end", "mlflow_parent.start"),
+    ("MLflow store, experiment and parent run", "mlflow_parent.start", "mlflow_parent.end"),
+    ("resume state and trainable", "mlflow_parent.end", "ray_init.start"),
+    ("ray.init", "ray_init.start", "ray_init.end"),
+    ("the Tuner's construction", "ray_init.end", "tuner.end"),
+    ("Tune's set-up, the trial worker's start and imports, until the trial's MLflow run starts",
+     "tuner.end", "trial.start"),
+]
+AFTER_STEPS = [
+    ("Tune's wind-down (the trial's run ends -> fit returns)", "trial.end", "fit.end"),
+    ("finish_sweep (closing the MLflow runs)", "fit.end", "finish_sweep.end"),
+    ("the summary line, back out of the CLI", "finish_sweep.end", "ray_shutdown.start"),
+    ("Ray's shutdown", "ray_shutdown.start", "ray_shutdown.end"),
+    ("the interpreter's exit", "ray_shutdown.end", "end"),
+]
+
+
+def read_marks(log: Path) -> dict[str, float]:
+    """First time of each ``<time> <step>`` line of a probe log."""
+    marks: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        at, step = line.split(" ", 1)
+        marks.setdefault(step, float(at))
+    return marks
 
 
 def fixed_cost(folder: Path) -> None:
@@ -83,14 +120,23 @@ def fixed_cost(folder: Path) -> None:
              "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"}}
     path = folder / "fixed-cost.yaml"
     path.write_text(yaml.safe_dump(sweep))
-    launch(path, folder)  # once to render the tiny world and warm the file cache
-    start, end = launch(path, folder)
+    launch(path, folder)  # once to render the tiny world, create the store and warm the file cache
+    probe_log = folder / "steps.log"
+    start, end = launch(path, folder, probe_log)
     run = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").get_run(trials("fixed-cost", folder)["run_id"][0])
-    before = run.info.start_time / 1000 - start
-    after = end - run.info.end_time / 1000
+    marks = {**read_marks(probe_log), "launch": start, "end": end,
+             "trial.start": run.info.start_time / 1000, "trial.end": run.info.end_time / 1000}
+    before = marks["trial.start"] - start
+    after = end - marks["trial.end"]
     print(f"\nfixed cost of a one-trial zero-shot sweep: {before:.1f} s from `sweeper launch` to the trial's start, "
           f"{after:.1f} s from its end to the exit, {before + after:.1f} s in all (the trial: "
-          f"{(run.info.end_time - run.info.start_time) / 1000:.1f} s)")
+          f"{marks['trial.end'] - marks['trial.start']:.1f} s)")
+    print("| step | s |")
+    print("|---|---:|")
+    for heading, steps in (("before the trial", BEFORE_STEPS), ("after the trial", AFTER_STEPS)):
+        print(f"| **{heading}** | **{sum(marks[b] - marks[a] for _, a, b in steps):.2f}** |")
+        for label, first, last in steps:
+            print(f"| {label} | {marks[last] - marks[first]:.2f} |")
 
 
 def demo(folder: Path) -> None:

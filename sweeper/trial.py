@@ -1,16 +1,17 @@
 """The Ray Tune trainable: one trial of a sweep, tracked in MLflow and checkpointed each epoch.
 
-It runs in a Ray worker. It turns the searcher's config into a ``trainables.config.TrialConfig``,
-reattaches to its MLflow child run on a retry, resumes from Tune's last checkpoint, and reports
-each epoch to MLflow first and then to Tune: a crash between the two makes the retry redo that
-epoch, and the run skips the step it already holds, so the history has no gap and no repeat.
+It runs in a Ray worker, which imports it on a trial's first call (``sweeper.trial_entry``; the
+driver does not import it, nor the torch it needs). It turns the searcher's config into a
+``trainables.config.TrialConfig``, reattaches to its MLflow child run on a retry, resumes from Tune's
+last checkpoint, and reports each epoch to MLflow first and then to Tune: a crash between the two
+makes the retry redo that epoch, and the run skips the step it already holds, so the history has
+no gap and no repeat.
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +22,12 @@ from ray import tune
 from sweeper.provenance import config_hash
 from sweeper.references import REFERENCE, REFERENCE_TAG
 from sweeper.space import point_of, seed_of
-from sweeper.tracking import SUMMARY_STEP_TAG, SweepRun, TrialRun
+from sweeper.tracking import SUMMARY_STEP_TAG, TrialRun
+from sweeper.trial_entry import SweepContext
 from trainables import registry
 from trainables.errors import NonFiniteLoss
 from trainables.config import TRAIN_KEYS, TrialConfig
 from trainables.loop import CheckpointWriter, run
-
-
-@dataclass(frozen=True)
-class SweepContext:
-    """What every trial of a sweep shares; built by the driver, shipped with the trainable."""
-
-    tracking: SweepRun
-    base: dict[str, Any]  # TrialConfig fields without seed; fixed values already merged
-    seeds: list[int]
-    search_keys: list[str] = field(default_factory=list)
-    threads: int = 1
-    extra_tags: dict[str, str] = field(default_factory=dict)
-    # Testing hook: with a folder here, each trial fails once after its first report.
-    fail_once_dir: str | None = None
-    # The metric Tune optimises. Some exist only after the last epoch (compat/*, wise/*).
-    objective: str | None = None
 
 
 def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
@@ -83,8 +69,8 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
-    """Ray Tune function trainable."""
+def run_trial(config: dict[str, Any], context: SweepContext) -> None:
+    """One trial, inside Ray Tune (``sweeper.trial_entry.sweep_trainable`` calls it)."""
     torch.set_num_threads(context.threads)
     trial = trial_config(context, config)
     point = point_of(config)

@@ -45,13 +45,16 @@ def _interrupt_on_sigterm() -> None:
 
 
 def run_launch(args: argparse.Namespace) -> int:
-    from sweeper import spec as spec_module
+    from sweeper.heavy_imports import heavy_imports
 
     if args.address or args.cluster:
         from sweeper.cluster import keep_token_auth
 
         keep_token_auth()  # before Ray is imported: Ray reads RAY_AUTH_MODE once
-    spec = spec_module.load(args.file)  # nothing is started or submitted before the file is valid
+    with heavy_imports():  # the checks' imports, frozen once done: later collections skip them
+        from sweeper import spec as spec_module
+
+        spec = spec_module.load(args.file)  # nothing is started or submitted before the file is valid
     if args.working_dir is not None and not args.cluster:
         from trainables.errors import InputError
 
@@ -66,7 +69,8 @@ def run_launch(args: argparse.Namespace) -> int:
               f"  sweeper status {job_id} --cluster {url}\n  sweeper logs {job_id} --cluster {url} --follow\n"
               f"  sweeper stop {job_id} --cluster {url}")
         return 0
-    from sweeper.launch import ensure_ray, launch  # Ray is imported only once the file is valid
+    with heavy_imports():  # Ray is imported only once the file is valid; Ray Tune, Optuna, MLflow
+        from sweeper.launch import ensure_ray, launch
 
     if args.address:
         from sweeper import cluster

@@ -56,3 +56,10 @@ SPACES = "search_spaces"
 def test_validate_and_methods_skip_what_only_training_imports(code: str) -> None:
     loaded = _modules_after(f"import os; os.chdir({str(ROOT)!r})\n{code}")
     assert not [name for name in TRAINING_ONLY if name in loaded], code
+
+
+def test_the_driver_hands_trials_to_ray_without_importing_what_they_run() -> None:
+    # A trial's module (torch and the training loop) is imported by the worker that runs it
+    # (sweeper.trial_entry), not by the driver that launches the sweep.
+    loaded = _modules_after("import sweeper.launch, sweeper.resume")
+    assert not [name for name in ("sweeper.trial", "open_clip") if name in loaded]
