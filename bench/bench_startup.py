@@ -174,7 +174,7 @@ def breakdown(spec_path: Path) -> None:
     import torch
 
     from sweeper.launch import base_trial
-    from sweeper.spec import load
+    from sweeper.spec.loading import load
     from trainables import loop
 
     torch.set_num_threads(1)  # as each demo trial runs (resources.cpu: 1)

@@ -19,7 +19,8 @@ import pandas as pd
 import yaml
 
 from sweeper import results
-from sweeper.spec import SchedulerSpec, SweepSpec, TrackingSpec, from_mapping
+from sweeper.spec.loading import from_mapping
+from sweeper.spec.schema import SchedulerSpec, SweepSpec, TrackingSpec
 from trainables.errors import InputError
 
 SWEEP_FILE_ARTIFACT = "sweep.yaml"

@@ -21,13 +21,13 @@ from rich.live import Live
 from sweeper.cluster import is_uri, storage_root
 from sweeper.files import check_writable_folder
 from sweeper.live import LiveView, SweepProgress
-from sweeper.references import reference_points
+from sweeper.spec.references import reference_points
 from sweeper.space import make_searcher
-from sweeper.grid import grid_points
-from sweeper.spec import SweepSpec, check_tracking_uri
+from sweeper.spec.grid import grid_points
+from sweeper.spec.schema import SweepSpec
 from sweeper.resume_state import save_resume_state
 from sweeper.tracking import SweepRun, finish_sweep, start_sweep
-from sweeper.tracking_uri import resolve_uri
+from sweeper.tracking_uri import check_tracking_uri, resolve_uri
 from sweeper.trial_entry import SweepContext, sweep_trainable
 from trainables.selection import selection_for
 

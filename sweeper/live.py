@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from ray.tune import Callback
 
-from sweeper.references import REFERENCE
+from sweeper.spec.references import REFERENCE
 from sweeper.space import point_of
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from sweeper.references import REFERENCE
+from sweeper.spec.references import REFERENCE
 from sweeper.tables import ablation_table
 from trainables.errors import InputError
 

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from trainables.errors import InputError
 
-from sweeper.references import REFERENCE_TAG
+from sweeper.spec.references import REFERENCE_TAG
 from sweeper.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
 from sweeper.tracking import summary_step_of
 from sweeper.tracking_uri import check_readable_uri, redact_uri, resolve_uri

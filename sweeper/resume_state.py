@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.files import write_text_atomic
-from sweeper.spec import SweepSpec
+from sweeper.spec.schema import SweepSpec
 from sweeper.tracking import SweepRun
 from trainables.errors import InputError
 

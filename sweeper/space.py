@@ -113,7 +113,7 @@ def make_searcher(
 
     ``points`` are the grid's configurations (``sweeper.grid.grid_points``); other searchers
     ignore them. ``shuffle_grid`` runs the grid in an order drawn from ``search_seed``.
-    ``references`` (``sweeper.references.reference_points``) run first, once per seed, whatever
+    ``references`` (``sweeper.spec.references.reference_points``) run first, once per seed, whatever
     the searcher.
     """
     reference_trials = [{**p, "seed": s} for p, s in itertools.product(references or [], seeds)]

@@ -20,7 +20,7 @@ import yaml
 from ray import tune
 
 from sweeper.provenance import config_hash
-from sweeper.references import REFERENCE, REFERENCE_TAG
+from sweeper.spec.references import REFERENCE, REFERENCE_TAG
 from sweeper.space import point_of, seed_of
 from sweeper.tracking import SUMMARY_STEP_TAG, TrialRun
 from sweeper.trial_entry import SweepContext

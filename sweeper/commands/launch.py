@@ -52,9 +52,9 @@ def run_launch(args: argparse.Namespace) -> int:
 
         keep_token_auth()  # before Ray is imported: Ray reads RAY_AUTH_MODE once
     with heavy_imports():  # the checks' imports, frozen once done: later collections skip them
-        from sweeper import spec as spec_module
+        from sweeper.spec import loading
 
-        spec = spec_module.load(args.file)  # nothing is started or submitted before the file is valid
+        spec = loading.load(args.file)  # nothing is started or submitted before the file is valid
     if args.working_dir is not None and not args.cluster:
         from trainables.errors import InputError
 

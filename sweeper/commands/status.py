@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeper.references import REFERENCE_TAG
+from sweeper.spec.references import REFERENCE_TAG
 
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 

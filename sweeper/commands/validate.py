@@ -12,10 +12,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sweeper import spec as sweep_spec  # torch comes with it; `sweeper --help` must not pay for that
+    from sweeper.spec.grid import trial_count
+    from sweeper.spec.loading import load  # torch comes with it; `sweeper --help` must not pay for that
 
-    spec = sweep_spec.load(args.file)
-    trials = sweep_spec.trial_count(spec)
+    spec = load(args.file)
+    trials = trial_count(spec)
     references = f", references {', '.join(spec.reference)}" if spec.reference else ""
     print(f"{args.file}: valid (method {spec.method or ' | '.join(spec.methods)}{references}, "
           f"searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")

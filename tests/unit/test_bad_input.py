@@ -32,7 +32,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sweeper import spec as sweep_spec
+from sweeper.spec import loading
 from sweeper.cli import main
 from trainables.errors import InputError
 
@@ -461,7 +461,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(
     assert {p.name for p in tmp_path.iterdir()} == before
     if case.where is not None:  # the loader raises the same error, naming the file and the field
         with pytest.raises(InputError) as error:
-            sweep_spec.load(argv[1])
+            loading.load(argv[1])
         assert error.value.where == f"{argv[1]}: {case.where}"
 
 
@@ -479,7 +479,7 @@ def test_a_real_checkpoint_passes_the_header_check() -> None:
     from trainables.models import zoo
 
     weights = str(zoo.weights_path("tiny-clip-v1"))
-    spec = sweep_spec.from_mapping({**BASE, "model": {"arch": "tiny-clip-v1", "pretrained": weights}})
+    spec = loading.from_mapping({**BASE, "model": {"arch": "tiny-clip-v1", "pretrained": weights}})
     assert spec.context_length == 32
 
 
@@ -520,11 +520,11 @@ def loads_or_input_error(load: Callable[[], Any]) -> None:
 @given(content=values)
 def test_fuzz_any_structure_loads_or_raises_input_error(content: Any) -> None:
     """Anything as the parsed file, and the same written as YAML and loaded from disk."""
-    loads_or_input_error(lambda: sweep_spec.from_mapping(content))
+    loads_or_input_error(lambda: loading.from_mapping(content))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sweep.yaml"
         path.write_text(yaml.safe_dump(content), encoding="utf-8")
-        loads_or_input_error(lambda: sweep_spec.load(path))
+        loads_or_input_error(lambda: loading.load(path))
 
 
 @FUZZ
@@ -541,7 +541,7 @@ def test_fuzz_broken_fields_load_or_raise_input_error(method: str, edits: list[t
                 node[key] = {}
             node = node[key]
         node[path[-1]] = value
-    loads_or_input_error(lambda: sweep_spec.from_mapping(content))
+    loads_or_input_error(lambda: loading.from_mapping(content))
 
 
 yaml_text = st.text(max_size=80) | st.lists(
@@ -556,4 +556,4 @@ def test_fuzz_any_text_file_loads_or_raises_input_error(content: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sweep.yaml"
         path.write_text(content, encoding="utf-8")
-        loads_or_input_error(lambda: sweep_spec.load(path))
+        loads_or_input_error(lambda: loading.load(path))

@@ -172,7 +172,7 @@ def test_four_trials_share_one_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     from sweeper import results
     from sweeper.launch import launch
-    from sweeper.spec import from_mapping
+    from sweeper.spec.loading import from_mapping
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

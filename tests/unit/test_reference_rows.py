@@ -121,15 +121,15 @@ def write_sweep(folder: Path, extra: str) -> Path:
 ])
 def test_bad_references_are_input_errors_naming_the_field(tmp_path: Path, extra: str, where: str,
                                                           message: str) -> None:
-    from sweeper import spec
+    from sweeper.spec import loading
 
     with pytest.raises(InputError, match=message) as error:
-        spec.load(write_sweep(tmp_path, extra))
+        loading.load(write_sweep(tmp_path, extra))
     assert error.value.where.endswith(where), error.value.where
 
 
 def test_a_reference_that_does_not_fit_the_model_is_refused(tmp_path: Path, monkeypatch) -> None:
-    from sweeper import spec
+    from sweeper.spec import loading
     from trainables import registry
 
     def refuse(params, context_length):
@@ -137,15 +137,16 @@ def test_a_reference_that_does_not_fit_the_model_is_refused(tmp_path: Path, monk
 
     monkeypatch.setattr(registry.params("coop"), "check_model", refuse)
     with pytest.raises(InputError, match="cannot run on this sweep's model") as error:
-        spec.load(write_sweep(tmp_path, "reference: [coop]\n"))
+        loading.load(write_sweep(tmp_path, "reference: [coop]\n"))
     assert error.value.where.endswith("reference[0]")
 
 
 def test_validate_counts_reference_trials(tmp_path: Path) -> None:
-    from sweeper import spec
+    from sweeper.spec.grid import trial_count
+    from sweeper.spec.loading import load
 
-    loaded = spec.load(write_sweep(tmp_path, "reference: [zeroshot, ft]\nreport: {delta: {reference: ft}}\n"))
-    assert spec.trial_count(loaded) == (2 + 2) * 2
+    loaded = load(write_sweep(tmp_path, "reference: [zeroshot, ft]\nreport: {delta: {reference: ft}}\n"))
+    assert trial_count(loaded) == (2 + 2) * 2
     assert loaded.reference == ["zeroshot", "ft"]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sweeper import launch as launch_module
-from sweeper import spec
+from sweeper.spec import loading
 from sweeper.cli import build_parser
 from trainables.errors import InputError
 
@@ -56,7 +56,7 @@ def test_yaml_python_tags_are_refused_and_never_run(tmp_path: Path) -> None:
     payload = tmp_path / "evil.yaml"
     payload.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\nmethod: ft\n")
     with pytest.raises(InputError) as info:
-        spec.load(payload)
+        loading.load(payload)
     assert "evil.yaml" in str(info.value)
     assert not marker.exists()
 

@@ -70,7 +70,7 @@ def test_a_trial_logs_validation_every_epoch_and_reports_its_selected_epoch() ->
 
 
 def test_a_test_metric_objective_is_refused_unless_the_file_declares_oracle_selection() -> None:
-    from sweeper.spec import from_mapping
+    from sweeper.spec.loading import from_mapping
     from trainables.errors import InputError
 
     sweep = {"name": "o", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}}

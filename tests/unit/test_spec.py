@@ -1,4 +1,4 @@
-"""Sweep files: ``sweeper.spec.load`` and ``sweeper validate`` accept good files and name the field of bad ones."""
+"""Sweep files: ``sweeper.spec.loading.load`` and ``sweeper validate`` accept good files and name the field of bad ones."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sweeper import spec as sweep_spec
+from sweeper.spec.grid import grid_points, trial_count
+from sweeper.spec.loading import from_mapping, load
+from sweeper.spec.schema import TrainSpec
+from sweeper.tracking_uri import check_tracking_uri
 from sweeper.cli import main
 from trainables.errors import InputError
 
@@ -66,11 +69,11 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path, capsys: pytest.Capt
     code, out, err = validate(path, capsys)
     assert (code, err) == (0, "")
     assert out.strip() == f"{path}: valid (method ft, searcher grid, 1 trial)"
-    spec = sweep_spec.load(path)
+    spec = load(path)
     assert spec.model == "zoo/tiny-clip-v1" and spec.context_length == 32
-    assert spec.train == sweep_spec.TrainSpec() and spec.seeds == [0] and spec.scheduler.kind == "fifo"
+    assert spec.train == TrainSpec() and spec.seeds == [0] and spec.scheduler.kind == "fifo"
     assert spec.objective.metric == "val/acc" and not spec.objective.oracle and spec.max_retries == 2 and spec.tracking.uri is None
-    assert spec.path == path and spec.search_keys == [] and sweep_spec.grid_points(spec) == [{}]
+    assert spec.path == path and spec.search_keys == [] and grid_points(spec) == [{}]
 
 
 def test_full_file_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -78,20 +81,20 @@ def test_full_file_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     code, out, err = validate(path, capsys)
     assert (code, err) == (0, "")
     assert out.strip() == f"{path}: valid (method lipsum_ft, searcher grid, 15 trials)"
-    spec = sweep_spec.load(path)
+    spec = load(path)
     assert spec.scheduler.model_dump() == {"kind": "asha", "grace_period": 1, "reduction_factor": 2}
     assert spec.method_keys({"L": 4}) == {"M": 80, "loss": "mse", "lam": 1.0, "L": 4}
     assert spec.method_params({"L": 4}).L == 4
     assert spec.report_rows == ["L"] and spec.max_concurrent == 4 and spec.search_seed == 7
-    assert [p["L"] for p in sweep_spec.grid_points(spec)] == [1, 2, 4, 8, 16]
+    assert [p["L"] for p in grid_points(spec)] == [1, 2, 4, 8, 16]
 
 
 def test_conditional_dim_counts_only_where_its_condition_holds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     content = {**FULL, "seeds": [0, 1], "fixed": {"M": 8}, "report": {"rows": ["loss", "tau"]},
                "search": {"loss": {"grid": ["mse", "kld"]}, "tau": {"grid": [1.0, 2.0], "when": {"loss": "kld"}}}}
     path = write(tmp_path, content)
-    spec = sweep_spec.load(path)
-    assert sweep_spec.grid_points(spec) == [{"loss": "mse"}, {"loss": "kld", "tau": 1.0}, {"loss": "kld", "tau": 2.0}]
+    spec = load(path)
+    assert grid_points(spec) == [{"loss": "mse"}, {"loss": "kld", "tau": 1.0}, {"loss": "kld", "tau": 2.0}]
     code, out, _ = validate(path, capsys)
     assert code == 0 and "6 trials" in out
 
@@ -99,9 +102,9 @@ def test_conditional_dim_counts_only_where_its_condition_holds(tmp_path: Path, c
 def test_grid_order_is_file_order_first_key_slowest(tmp_path: Path) -> None:
     content = {**MINIMAL, "method": "lipsum_ft",
                "search": {"M": {"choice": [4, 8]}, "L": {"grid": [1, 2]}, "lr": {"grid": [1e-4]}}}
-    spec = sweep_spec.load(write(tmp_path, content))
+    spec = load(write(tmp_path, content))
     assert spec.search_keys == ["M", "L", "lr"]
-    assert [(p["M"], p["L"]) for p in sweep_spec.grid_points(spec)] == [(4, 1), (4, 2), (8, 1), (8, 2)]
+    assert [(p["M"], p["L"]) for p in grid_points(spec)] == [(4, 1), (4, 2), (8, 1), (8, 2)]
     assert spec.train_config({"lr": 0.5}).lr == 0.5 and spec.train_config({}).lr == 3e-4
 
 
@@ -118,17 +121,17 @@ def test_yaml_details_scientific_floats_and_order(tmp_path: Path) -> None:
         "name: sci\nmethod: lipsum_ft\ndata: {id: photo, ood: [sketch]}\n"
         "train: {lr: 1e-4}\nsearch:\n  lam: {grid: [1e-3, 2.5E+0]}\n  L: {grid: [2]}\n"
     )
-    spec = sweep_spec.load(write(tmp_path, text))
+    spec = load(write(tmp_path, text))
     assert spec.train.lr == 1e-4 and spec.search["lam"].grid == [1e-3, 2.5] and spec.search_keys == ["lam", "L"]
 
 
 def test_config_hash_ignores_the_path_and_follows_the_content(tmp_path: Path) -> None:
-    a = sweep_spec.load(write(tmp_path, FULL, "a.yaml"))
-    b = sweep_spec.load(write(tmp_path, FULL, "b.yaml"))
-    c = sweep_spec.load(write(tmp_path, {**FULL, "seeds": [0, 1]}, "c.yaml"))
+    a = load(write(tmp_path, FULL, "a.yaml"))
+    b = load(write(tmp_path, FULL, "b.yaml"))
+    c = load(write(tmp_path, {**FULL, "seeds": [0, 1]}, "c.yaml"))
     assert a.config_hash() == b.config_hash() != c.config_hash() and len(a.config_hash()) == 12
     assert "path" not in a.model_dump()
-    again = sweep_spec.from_mapping(a.model_dump(mode="json"))
+    again = from_mapping(a.model_dump(mode="json"))
     assert again.config_hash() == a.config_hash()
 
 
@@ -142,15 +145,15 @@ def test_real_paths_that_exist_are_accepted(tmp_path: Path) -> None:
     content = {**MINIMAL, "model": {"arch": "tiny-clip-v1", "pretrained": str(checkpoint)},
                "data": {"source": {"imagefolder": str(tmp_path / "folders")}, "id": "photo", "ood": ["sketch"]},
                "tracking": {"uri": f"sqlite:///{database}"}}
-    spec = sweep_spec.load(write(tmp_path, content))
+    spec = load(write(tmp_path, content))
     assert spec.model.pretrained == str(checkpoint) and spec.context_length == 32
 
 
 def test_no_ood_domains_needs_no_ood_objective(tmp_path: Path) -> None:
     content = {**MINIMAL, "data": {"id": "photo", "ood": []}}
     with pytest.raises(InputError, match=r"objective\.metric: ood/avg_acc needs at least one data\.ood"):
-        sweep_spec.load(write(tmp_path, {**content, "objective": {"metric": "ood/avg_acc", "oracle": True}}))
-    spec = sweep_spec.load(write(tmp_path, content))
+        load(write(tmp_path, {**content, "objective": {"metric": "ood/avg_acc", "oracle": True}}))
+    spec = load(write(tmp_path, content))
     assert spec.report.metrics == ["id/acc", "id/ece"]
 
 
@@ -165,18 +168,18 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 
 def test_tracking_uri_checks() -> None:
-    sweep_spec.check_tracking_uri(None, "tracking.uri")
-    sweep_spec.check_tracking_uri("sqlite:///mlflow.db", "tracking.uri")  # relative: the working directory
+    check_tracking_uri(None, "tracking.uri")
+    check_tracking_uri("sqlite:///mlflow.db", "tracking.uri")  # relative: the working directory
     server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        sweep_spec.check_tracking_uri(f"http://127.0.0.1:{server.server_port}/", "tracking.uri")
+        check_tracking_uri(f"http://127.0.0.1:{server.server_port}/", "tracking.uri")
     finally:
         server.shutdown()
         server.server_close()
     with pytest.raises(InputError, match="refuses the file store") as error:
-        sweep_spec.check_tracking_uri("./mlruns", "launch --tracking-uri")
+        check_tracking_uri("./mlruns", "launch --tracking-uri")
     assert error.value.where == "launch --tracking-uri"
 
 
@@ -297,7 +300,7 @@ def test_bad_file_exits_2_naming_file_and_field(
     assert words in err, err
     assert err.count("\n") == 1, err  # one line, not pydantic's multi-line dump
     with pytest.raises(InputError) as error:
-        sweep_spec.load(path)
+        load(path)
     assert error.value.where == (f"{path}: {field}" if field else str(path))
 
 
@@ -316,7 +319,7 @@ MULTI = {
 
 
 def test_methods_can_be_searched_with_conditional_parameters(tmp_path: Path) -> None:
-    spec = sweep_spec.load(write(tmp_path, MULTI))
+    spec = load(write(tmp_path, MULTI))
     assert spec.method is None and spec.methods == ["lipsum_ft", "ft"]
     assert list(spec.search) == ["method", "L", "loss", "tau", "lr"]
     assert set(spec.method_keys({"method": "ft", "L": 4})) == set()
@@ -325,9 +328,9 @@ def test_methods_can_be_searched_with_conditional_parameters(tmp_path: Path) -> 
 
 def test_a_method_grid_enumerates_methods(tmp_path: Path) -> None:
     data = {**MINIMAL, "method": {"grid": ["ft", "lipsum_ft"]}, "seeds": [0, 1]}
-    spec = sweep_spec.load(write(tmp_path, data))
-    assert sweep_spec.grid_points(spec) == [{"method": "ft"}, {"method": "lipsum_ft"}]
-    assert sweep_spec.trial_count(spec) == 4
+    spec = load(write(tmp_path, data))
+    assert grid_points(spec) == [{"method": "ft"}, {"method": "lipsum_ft"}]
+    assert trial_count(spec) == 4
 
 
 @pytest.mark.parametrize(("change", "where", "words"), [
@@ -341,7 +344,7 @@ def test_a_method_grid_enumerates_methods(tmp_path: Path) -> None:
 def test_bad_method_search_names_the_field(tmp_path: Path, change: dict, where: str, words: str) -> None:
     data = {**copy.deepcopy(MULTI), **change}
     with pytest.raises(InputError) as info:
-        sweep_spec.load(write(tmp_path, data))
+        load(write(tmp_path, data))
     assert where in info.value.where and words in info.value.message, info.value
 
 
@@ -359,7 +362,7 @@ def test_method_search_trial_configs_get_only_their_method_parameters() -> None:
 
 
 def test_eval_every_needs_an_id_or_train_objective() -> None:
-    from sweeper.spec import from_mapping
+    from sweeper.spec.loading import from_mapping
     from trainables.errors import InputError
 
     base = {"name": "ee", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}, "train": {"eval_every": 2}}
@@ -369,7 +372,7 @@ def test_eval_every_needs_an_id_or_train_objective() -> None:
 
 
 def test_retention_false_refuses_a_zero_shot_metric_naming_the_field() -> None:
-    from sweeper.spec import from_mapping
+    from sweeper.spec.loading import from_mapping
     from trainables.errors import InputError
 
     base = {"name": "r", "method": "ft", "data": {"id": "photo", "ood": ["sketch"], "retention": False},

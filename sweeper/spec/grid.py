@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sweeper.references import reference_trials
+from sweeper.spec.references import reference_trials
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
-    from sweeper.spec import SearchDim, SweepSpec
+    from sweeper.spec.schema import SearchDim, SweepSpec
 
 
 def _condition_holds(dim: SearchDim, point: dict[str, Any], fixed: dict[str, Any]) -> bool:

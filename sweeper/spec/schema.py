@@ -1,10 +1,9 @@
-"""The sweep file: YAML -> a validated :class:`SweepSpec`, or one :class:`InputError` naming the field.
+"""The sweep file's schema: strict pydantic models (unknown keys are errors), from the whole
+:class:`SweepSpec` down to one search dim, and what a spec derives from its fields (a point's method
+parameters and train settings, the config hash).
 
-``load(path)`` parses with a safe loader into strict pydantic models (unknown keys are errors) and
-then checks everything that can be checked before any compute: the method and its parameter
-values (against the model's text context length, read from its config without loading weights),
-the data domains, the search space, metric names and the tracking URI. Every error reads
-``FILE: FIELD.PATH: one sentence`` (see design.md section 7).
+:func:`sweeper.spec.loading.load` builds one from a file and runs the checks that need more than
+these types (:mod:`sweeper.spec.checks`).
 """
 
 from __future__ import annotations
@@ -14,20 +13,15 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
 from trainables import registry
 from trainables.config import TRAIN_KEYS, TrainConfig
-from trainables.errors import InputError
 from trainables.methods.params.base import MethodParams
 from trainables.recipes import model_family, recipe
 from trainables.selection import DEFAULT_SELECTION_METRIC
 
-from sweeper import spec_checks
-from sweeper.grid import grid_points, trial_count
-from sweeper.tracking_uri import check_tracking_uri
-
-__all__ = ["SweepSpec", "load", "from_mapping", "grid_points", "trial_count", "check_tracking_uri"]
+from sweeper.spec import model_checks
 
 DEFAULT_MODEL = "zoo/tiny-clip-v1"
 DEFAULT_REPORT_METRICS = ["id/acc", "ood/avg_acc", "id/ece"]
@@ -70,7 +64,7 @@ class TrainSpec(TrainConfig):
 
 
 class SearchDim(_Strict):
-    """One search axis: exactly one of grid / int / float / choice (checked by spec_checks)."""
+    """One search axis: exactly one of grid / int / float / choice (checked by sweeper.spec.parameter_checks)."""
 
     grid: list[Any] | None = Field(None, min_length=1)
     int: list[Int] | None = Field(None, min_length=2, max_length=2)
@@ -154,7 +148,7 @@ class SweepSpec(_Strict):
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
     # Methods run at their defaults beside the sweep, once per seed: the rows an ablation is read
-    # against (``sweeper.references``).
+    # against (``sweeper.spec.references``).
     reference: list[str] = Field(default_factory=list)
 
     _path: Path | None = PrivateAttr(None)
@@ -204,7 +198,7 @@ class SweepSpec(_Strict):
     def context_length(self) -> int:
         """The model's text context length, found during validation."""
         if self._context_length is None:
-            self._context_length = spec_checks.context_length(self.model)
+            self._context_length = model_checks.context_length(self.model)
         return self._context_length
 
     @property
@@ -251,67 +245,3 @@ class SweepSpec(_Strict):
     def config_hash(self) -> str:
         text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-# -- loading -------------------------------------------------------------------------------------
-
-def _field_path(loc: tuple[Any, ...], raw: Any) -> str:
-    parts = [p for p in loc if not (isinstance(p, str) and (p.startswith("~") or p == "[key]"))]
-    if parts[:1] == ["scheduler"] and len(parts) > 1 and isinstance(raw, dict) and isinstance(raw.get("scheduler"), dict) \
-            and "asha" in raw["scheduler"]:
-        parts.insert(1, "asha")
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-_MODELS = {"": SweepSpec, "data": DataSpec, "train": TrainSpec, "search": SearchDim, "scheduler.asha": SchedulerSpec,
-           "objective": ObjectiveSpec, "resources": ResourcesSpec, "tracking": TrackingSpec, "report": ReportSpec,
-           "model": ModelSpec}
-
-
-def _message(error: dict[str, Any], where: str) -> str:
-    kind, text = error["type"], error["msg"]
-    if kind == "missing":
-        return "this key is required"
-    if kind == "extra_forbidden":
-        parent = where.rpartition(".")[0]
-        parent = "search" if parent.startswith("search.") else parent
-        model = _MODELS.get(parent)
-        allowed = [n for n in model.model_fields if n != "kind"] if model else []
-        return "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
-    if text.startswith("Value error, "):
-        return text[len("Value error, "):]
-    if kind == "form":
-        return text
-    shown = repr(error.get("input"))
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{text[0].lower()}{text[1:]} (got {shown})"
-
-
-def from_mapping(data: Any, path: str | Path | None = None) -> SweepSpec:
-    """Validate an already parsed sweep (a dict); errors name ``path`` when given."""
-    source = str(path) if path is not None else "<sweep>"
-    if data is None:
-        raise InputError(source, "the sweep file is empty; it needs at least name, method and data")
-    if not isinstance(data, dict):
-        raise InputError(source, f"the top level must be a mapping of keys (name, method, data, ...), not a {type(data).__name__}")
-    try:
-        spec = SweepSpec.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = _field_path(error["loc"], data)
-        raise InputError(f"{source}: {where}", _message(error, where)) from None
-    spec._path = Path(path) if path is not None else None
-    try:
-        spec._context_length = spec_checks.validate(spec, explicit_report_metrics="metrics" in (data.get("report") or {}))
-    except InputError as exc:
-        raise InputError(f"{source}: {exc.where}", exc.message) from None
-    return spec
-
-
-def load(path: str | Path) -> SweepSpec:
-    """Parse and validate the sweep file at ``path``; raises :class:`InputError` on any problem."""
-    path = Path(path)
-    return from_mapping(spec_checks.read_yaml(path), path)

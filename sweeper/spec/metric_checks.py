@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
-    from sweeper.spec import SweepSpec
+    from sweeper.spec.schema import SweepSpec
 
 _ID_METRICS = {"id/acc", "id/ece", "id/nll"}
 _VAL_METRICS = {"val/acc", "val/ece", "val/nll"}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
-    from sweeper.spec import SweepSpec
+    from sweeper.spec.schema import SweepSpec
 
 REFERENCE = "reference"  # the key a reference trial's point carries (and the results column)
 REFERENCE_TAG = "sweeper.reference"

@@ -1,0 +1,124 @@
+"""The checks of a parsed sweep that need more than its types, run in file order by :func:`validate`:
+the method, model, data, seeds, parameters and search space (:mod:`sweeper.spec.parameter_checks`),
+searcher, metric names (:mod:`sweeper.spec.metric_checks`), references and tracking URI.
+
+Each check raises :class:`InputError` whose ``where`` is the field path inside the file;
+:func:`sweeper.spec.loading.from_mapping` adds the file name in front.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trainables import registry
+from trainables.data.sources import open_source
+from trainables.errors import InputError
+
+from sweeper.spec.metric_checks import check_eval_every, check_metric, check_objective, check_retention
+from sweeper.spec.metric_checks import listing as _listing
+from sweeper.spec.model_checks import context_length
+from sweeper.spec.parameter_checks import check_parameters
+from sweeper.spec.references import check_references
+from sweeper.tracking_uri import check_tracking_uri
+
+if TYPE_CHECKING:
+    from sweeper.spec.schema import SweepSpec
+    from trainables.methods.params.base import MethodParams
+
+
+def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
+    """Run every check in file order; returns the model's text context length."""
+    methods = check_methods(spec)
+    length = context_length(spec.model)
+    check_data(spec)
+    check_seeds(spec.seeds)
+    for method in methods:
+        check_parameters(spec, method, length, methods)
+    check_searcher(spec)
+    if not spec.data.ood and not explicit_report_metrics:
+        spec.report.metrics = [m for m in spec.report.metrics if not m.startswith("ood/")]
+    check_metric(spec.objective.metric, spec.data.ood, "objective.metric", spec.data.ood_val)
+    check_objective(spec)
+    check_eval_every(spec)
+    for i, metric in enumerate(spec.report.metrics):
+        check_metric(metric, spec.data.ood, f"report.metrics[{i}]", spec.data.ood_val)
+    check_retention(spec)
+    for i, row in enumerate(spec.report.rows or []):
+        if row not in spec.search:
+            raise InputError(f"report.rows[{i}]", f"{row!r} is not a search key; searched: {_listing(spec.search)}")
+    check_references(spec, length)
+    check_tracking_uri(spec.tracking.uri, "tracking.uri")
+    return length
+
+
+def check_methods(spec: SweepSpec) -> list[type[MethodParams]]:
+    """The declarations (hyperparameter classes) of the sweep's methods: one, or each value of
+    ``search.method``."""
+    if spec.method is not None:
+        cls = registry.params(spec.method, field="method")
+        _check_method_conditions(spec, [spec.method])
+        return [cls]
+    dim = spec.search["method"]
+    classes = []
+    for i, name in enumerate(dim.values):
+        where = f"method.{dim.kind}[{i}]"
+        if not isinstance(name, str):
+            raise InputError(where, f"must be a method name, got {name!r}")
+        if name in dim.values[:i]:
+            raise InputError(where, f"{name!r} is listed twice")
+        classes.append(registry.params(name, field=where))
+    _check_method_conditions(spec, dim.values)
+    return classes
+
+
+def _check_method_conditions(spec: SweepSpec, methods: list[Any]) -> None:
+    """``when: {method: M}`` on a search dim must name a method the sweep runs (else the dim is never searched)."""
+    for key, dim in spec.search.items():
+        if key != "method" and dim.when and "method" in dim.when and dim.when["method"] not in methods:
+            raise InputError(f"search.{key}.when.method",
+                             f"never holds: the sweep's methods are {_listing(map(repr, methods))}")
+
+
+def check_data(spec: SweepSpec) -> None:
+    data = spec.data
+    source = open_source(data.source, field="data.source")
+    known = f"known domains: {', '.join(source.domains)}"
+    if data.id not in source.domains:
+        raise InputError("data.id", f"unknown domain {data.id!r}; {known}")
+    for i, domain in enumerate(data.ood):
+        if domain == data.id:
+            raise InputError(f"data.ood[{i}]", f"{domain!r} is the ID domain (data.id); OOD domains must differ from it")
+        if domain not in source.domains:
+            raise InputError(f"data.ood[{i}]", f"unknown domain {domain!r}; {known}")
+        if domain in data.ood[:i]:
+            raise InputError(f"data.ood[{i}]", f"{domain!r} is listed twice")
+    for i, domain in enumerate(data.ood_val):
+        where = f"data.ood_val[{i}]"
+        if domain == data.id or domain in data.ood:
+            # Validating on a test domain's own data is DomainBed's oracle, not a held-out domain.
+            raise InputError(where, f"{domain!r} is also {'data.id' if domain == data.id else 'in data.ood'}; "
+                                    "a held-out validation domain must be neither trained nor tested on")
+        if domain not in source.domains:
+            raise InputError(where, f"unknown domain {domain!r}; {known}")
+        if domain in data.ood_val[:i]:
+            raise InputError(where, f"{domain!r} is listed twice")
+        if domain in getattr(source, "test_only", ()):
+            raise InputError(where, f"{domain!r} is a test-only set and has no validation split")
+
+
+def check_seeds(seeds: list[int]) -> None:
+    for i, seed in enumerate(seeds):
+        if seed in seeds[:i]:
+            raise InputError(f"seeds[{i}]", f"seed {seed} is listed twice")
+
+
+def check_searcher(spec: SweepSpec) -> None:
+    if spec.searcher == "grid":
+        for key, dim in spec.search.items():
+            if dim.kind not in ("grid", "choice"):
+                raise InputError(f"search.{key}", f"searcher grid enumerates grid and choice dims only, not a {dim.kind} range; "
+                                 "use grid: [...] or searcher tpe / random")
+        if spec.num_samples != 1:
+            raise InputError("num_samples", "searcher grid runs every combination once; num_samples must be 1 (or omitted)")
+    elif not spec.search:
+        raise InputError("search", f"searcher {spec.searcher} needs at least one search dim")
