@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from sweeper.results import load, load_history
+from sweeper.tracking.results import load, load_history
 
 SPACE = Path(__file__).resolve().parents[1] / "search_spaces" / "ablation-L.yaml"
 # The sweep's own objective (val/acc since trials select on validation data).

@@ -74,7 +74,7 @@ def launch(path: Path, folder: Path, probe_log: Path | None = None) -> tuple[flo
 
 
 def trials(name: str, folder: Path):
-    from sweeper import results
+    from sweeper.tracking import results
 
     return results.load(name, f"sqlite:///{folder / 'mlflow.db'}")
 

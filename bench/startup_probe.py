@@ -19,7 +19,7 @@ from typing import Any
 STEPS = {
     "sweeper.cli": [("main", "cli")],
     "sweeper.spec.loading": [("load", "checks")],
-    "sweeper.tracking": [("start_sweep", "mlflow_parent"), ("finish_sweep", "finish_sweep")],
+    "sweeper.tracking.runs": [("start_sweep", "mlflow_parent"), ("finish_sweep", "finish_sweep")],
     "sweeper.launch": [("ensure_ray", "ray_init"), ("_release_at_exit", "ray_shutdown")],
     "ray.tune.tuner": [("Tuner.__init__", "tuner"), ("Tuner.fit", "fit")],
 }

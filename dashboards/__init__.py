@@ -1,1 +1,1 @@
-"""HTML reports and plots built from the results DataFrame (see sweeper.results)."""
+"""HTML reports and plots built from the results DataFrame (see sweeper.tracking.results)."""

@@ -1,4 +1,4 @@
-"""Verdicts on the papers' qualitative findings, computed from sweep frames (``sweeper.results.load``).
+"""Verdicts on the papers' qualitative findings, computed from sweep frames (``sweeper.tracking.results.load``).
 
 Each ``finding_*`` function takes the frames of its ``search_spaces/paper-*.yaml`` sweeps and returns
 a :class:`Finding`: one :class:`Claim` per testable sentence of the finding, each with its effect

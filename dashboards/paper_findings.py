@@ -1,7 +1,7 @@
 """The five findings of issue 9, each from the frames of its ``search_spaces/paper-*.yaml`` sweeps.
 
 ``FINDINGS`` maps a finding number to its sweeps and the function that judges it; the functions
-take ``{sweep name: frame}`` (``sweeper.results.load``) and return a :class:`findings.Finding`.
+take ``{sweep name: frame}`` (``sweeper.tracking.results.load``) and return a :class:`findings.Finding`.
 Thresholds and the verdict rule are in :mod:`dashboards.findings`.
 """
 

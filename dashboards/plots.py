@@ -5,7 +5,7 @@ no pyplot, no global backend switch, nothing kept alive in pyplot's figure regis
 result with or without a display. ``savefig`` on these figures writes PNG through Agg and PDF
 through matplotlib's PDF backend.
 
-Inputs are the tidy frames of :mod:`sweeper.results` (one row per trial) or small derived
+Inputs are the tidy frames of :mod:`sweeper.tracking.results` (one row per trial) or small derived
 structures; the functions do not talk to MLflow.
 """
 

@@ -114,7 +114,7 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
     """
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    from sweeper import results
+    from sweeper.tracking import results
 
     from trainables.errors import InputError
 

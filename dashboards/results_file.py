@@ -24,7 +24,7 @@ from dashboards.findings import Finding
 from dashboards.paper_findings import FINDINGS, Spec, claim_row
 from sweeper.files import write_text_atomic
 from sweeper.paper_tables import layout_table
-from sweeper.results import load
+from sweeper.tracking.results import load
 from sweeper.table_formats import to_markdown
 from sweeper.tables import ablation_table
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sweeper import results
+from sweeper.tracking import results
 from sweeper.spec.loading import from_mapping
 from sweeper.spec.schema import SchedulerSpec, SweepSpec, TrackingSpec
 from trainables.errors import InputError

@@ -26,8 +26,8 @@ from sweeper.space import make_searcher
 from sweeper.spec.grid import grid_points
 from sweeper.spec.schema import SweepSpec
 from sweeper.resume_state import save_resume_state
-from sweeper.tracking import SweepRun, finish_sweep, start_sweep
-from sweeper.tracking_uri import check_tracking_uri, resolve_uri
+from sweeper.tracking.runs import SweepRun, finish_sweep, start_sweep
+from sweeper.tracking.uri import check_tracking_uri, resolve_uri
 from sweeper.trial_entry import SweepContext, sweep_trainable
 from trainables.selection import selection_for
 

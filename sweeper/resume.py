@@ -21,8 +21,8 @@ from sweeper.launch import fit, sweep_trainable_for
 from sweeper.live import SweepProgress
 from sweeper.resume_state import read_resume_state
 from sweeper.spec.loading import from_mapping, load
-from sweeper.tracking import SweepRun
-from sweeper.tracking_uri import check_tracking_uri
+from sweeper.tracking.runs import SweepRun
+from sweeper.tracking.uri import check_tracking_uri
 from trainables.errors import InputError
 
 

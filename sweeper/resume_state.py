@@ -13,7 +13,7 @@ from typing import Any
 
 from sweeper.files import write_text_atomic
 from sweeper.spec.schema import SweepSpec
-from sweeper.tracking import SweepRun
+from sweeper.tracking.runs import SweepRun
 from trainables.errors import InputError
 
 STATE_FILE = "sweeper.json"

@@ -19,10 +19,10 @@ import torch
 import yaml
 from ray import tune
 
-from sweeper.provenance import config_hash
+from sweeper.tracking.provenance import config_hash
 from sweeper.spec.references import REFERENCE, REFERENCE_TAG
 from sweeper.space import point_of, seed_of
-from sweeper.tracking import SUMMARY_STEP_TAG, TrialRun
+from sweeper.tracking.runs import SUMMARY_STEP_TAG, TrialRun
 from sweeper.trial_entry import SweepContext
 from trainables import registry
 from trainables.errors import NonFiniteLoss

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.heavy_imports import heavy_imports
 
 if TYPE_CHECKING:
-    from sweeper.tracking import SweepRun
+    from sweeper.tracking.runs import SweepRun
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweeper import confirm, results, table_formats
+    from sweeper import confirm, table_formats
+    from sweeper.tracking import results
     from sweeper.commands.report import check_server
     from sweeper.launch import launch
     from sweeper.paper_tables import layout_table

@@ -74,7 +74,7 @@ def run_launch(args: argparse.Namespace) -> int:
 
     if args.address:
         from sweeper import cluster
-        from sweeper.tracking_uri import resolve_uri
+        from sweeper.tracking.uri import resolve_uri
 
         ensure_ray(args.address)
         cluster.check_storage(args.storage, args.shared_storage, cluster.alive_nodes(), resolve_uri(spec.tracking.uri))

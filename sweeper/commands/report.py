@@ -66,9 +66,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def check_server(uri: str | None) -> None:
     """An http(s) ``--tracking-uri`` must answer its /health check (3 s); MLflow's own client retries a
-    dead server for minutes before it gives up. Other URIs are checked by ``sweeper.results``."""
+    dead server for minutes before it gives up. Other URIs are checked by ``sweeper.tracking.results``."""
     if uri is not None and uri.lower().startswith(("http://", "https://")):
-        from sweeper.tracking_uri import check_tracking_uri
+        from sweeper.tracking.uri import check_tracking_uri
 
         check_tracking_uri(uri, "--tracking-uri")
 
@@ -182,7 +182,8 @@ def write_html_report(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweeper import results, table_formats
+    from sweeper import table_formats
+    from sweeper.tracking import results
 
     if not 0 <= args.precision <= 12:
         raise InputError("--precision", f"must be between 0 and 12, not {args.precision}")

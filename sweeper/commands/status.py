@@ -2,7 +2,7 @@
 
 Read from MLflow, so it works the same for a sweep that is running (in another terminal, or on a
 cluster writing to a shared store) and for one that finished. Without NAME it lists every sweep.
-The runs come from :mod:`sweeper.run_store`, which reads the store without importing MLflow: the
+The runs come from :mod:`sweeper.tracking.run_store`, which reads the store without importing MLflow: the
 answer takes about a second, not the three that loading MLflow's client costs.
 """
 
@@ -103,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
         from sweeper import cluster
 
         return cluster.show_status(args.cluster, args.name, as_json=args.json)
-    from sweeper import sweep_runs
+    from sweeper.tracking import sweep_runs
     from sweeper.commands.report import check_server
-    from sweeper.run_store import open_store
+    from sweeper.tracking.run_store import open_store
 
     check_server(args.tracking_uri)
     console = Console()

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
         raise InputError("--host", f"{args.host!r} is not a loopback address and the MLflow UI has no "
                                    "authentication; pass --allow-remote to bind it anyway")
-    from sweeper.tracking_uri import check_readable_uri, resolve_uri
+    from sweeper.tracking.uri import check_readable_uri, resolve_uri
 
     uri = check_readable_uri(resolve_uri(args.tracking_uri))
     process = subprocess.Popen(ui_command(uri, args.host, args.port))

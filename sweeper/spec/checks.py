@@ -19,7 +19,7 @@ from sweeper.spec.metric_checks import listing as _listing
 from sweeper.spec.model_checks import context_length
 from sweeper.spec.parameter_checks import check_parameters
 from sweeper.spec.references import check_references
-from sweeper.tracking_uri import check_tracking_uri
+from sweeper.tracking.uri import check_tracking_uri
 
 if TYPE_CHECKING:
     from sweeper.spec.schema import SweepSpec

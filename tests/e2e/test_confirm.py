@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeper import results
+from sweeper.tracking import results
 from sweeper.cli import main
 from test_sweeps import runs_of, write_sweep
 

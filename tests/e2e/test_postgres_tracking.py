@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from servers import mlflow_server, postgres_server
-from sweeper import results
+from sweeper.tracking import results
 from sweeper.cli import main
 
 pytestmark = pytest.mark.slow

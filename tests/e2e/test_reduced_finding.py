@@ -9,7 +9,7 @@ import yaml
 
 from dashboards import results_file
 from dashboards.paper_findings import FINDINGS
-from sweeper import results
+from sweeper.tracking import results
 from sweeper.cli import main
 
 pytestmark = pytest.mark.slow

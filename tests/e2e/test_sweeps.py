@@ -8,7 +8,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from sweeper import results
+from sweeper.tracking import results
 from sweeper.cli import main
 from sweeper.tables import ablation_table
 

@@ -216,7 +216,7 @@ def test_kuberay_manifest_requests_gpus_and_takes_the_token_from_a_secret() -> N
 # --------------------------------------------------------------------------- MLflow as a server
 
 def test_an_unreachable_tracking_server_is_a_clear_error() -> None:
-    from sweeper.tracking_uri import check_tracking_uri
+    from sweeper.tracking.uri import check_tracking_uri
 
     uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(InputError) as info:
@@ -234,9 +234,9 @@ def test_compose_mlflow_command_is_the_one_the_server_test_runs(tmp_path: Path) 
 def test_sweep_runs_tracked_through_an_mlflow_server_read_back_as_a_table(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    from sweeper import results
-    from sweeper.tracking import TrialRun, finish_sweep, start_sweep
-    from sweeper.tracking_uri import check_tracking_uri
+    from sweeper.tracking import results
+    from sweeper.tracking.runs import TrialRun, finish_sweep, start_sweep
+    from sweeper.tracking.uri import check_tracking_uri
 
     with mlflow_server(tmp_path) as uri:
         check_tracking_uri(uri)

@@ -170,7 +170,7 @@ def test_four_trials_share_one_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from mlflow.tracking import MlflowClient
     from rich.console import Console
 
-    from sweeper import results
+    from sweeper.tracking import results
     from sweeper.launch import launch
     from sweeper.spec.loading import from_mapping
 

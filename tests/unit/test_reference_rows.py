@@ -184,7 +184,7 @@ def test_optuna_search_gets_no_reference_result(tmp_path: Path) -> None:
 
 
 def test_reference_trial_runs_at_its_defaults() -> None:
-    from sweeper.tracking import SweepRun
+    from sweeper.tracking.runs import SweepRun
 
     context = SweepContext(tracking=SweepRun("sqlite:///x.db", "0", "p", "refs"), seeds=[0, 1], search_keys=["L"],
                            base={"method": "lipsum_ft", "model": "zoo/tiny-clip-v1",

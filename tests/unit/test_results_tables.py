@@ -1,4 +1,4 @@
-"""sweeper.results / sweeper.tables / `sweeper report` / `sweeper ui` against a small sqlite MLflow store.
+"""sweeper.tracking.results / sweeper.tables / `sweeper report` / `sweeper ui` against a small sqlite MLflow store.
 
 The store follows the tracking conventions: a parent run per sweep launch, a child run per trial.
 Sweep "abl" was launched twice (the newer launch has L in {1,2,4} x seeds {0,1}); sweep "other"
@@ -20,7 +20,8 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from sweeper import results, tables
+from sweeper import tables
+from sweeper.tracking import results
 from sweeper.cli import main
 from sweeper.commands.ui import is_loopback, ui_command
 from trainables.errors import InputError

@@ -1,5 +1,5 @@
-"""`sweeper status` reads MLflow without MLflow: ``sweeper.run_store`` (SQL tables, REST API) and
-``sweeper.sweep_runs`` must find exactly the runs that ``sweeper.results`` finds with MlflowClient.
+"""`sweeper status` reads MLflow without MLflow: ``sweeper.tracking.run_store`` (SQL tables, REST API) and
+``sweeper.tracking.sweep_runs`` must find exactly the runs that ``sweeper.tracking.results`` finds with MlflowClient.
 
 The store is written by MLflow's own client, with the tags ``sweeper launch`` sets (``start_sweep``,
 ``TrialRun``): two launches of one sweep, trials finished, failed, still running, deleted and NaN,
@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from servers import free_port, mlflow_server, postgres_server
-from sweeper import results, sweep_runs
+from sweeper.tracking import results, sweep_runs
 from sweeper.cli import main
 from sweeper.commands.status import summarise
-from sweeper.run_store import RestStore, _authorization, open_store
+from sweeper.tracking.run_store import RestStore, _authorization, open_store
 from trainables.errors import InputError
 
 HEAVY = ("torch", "ray", "mlflow", "pandas", "open_clip")
@@ -40,7 +40,7 @@ def build_store(uri: str) -> None:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from sweeper.tracking import TrialRun, start_sweep
+    from sweeper.tracking.runs import TrialRun, start_sweep
 
     client = MlflowClient(uri)
     tags = {"sweeper.objective": OBJECTIVE, "sweeper.total_trials": "6"}

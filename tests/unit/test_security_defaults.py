@@ -92,7 +92,7 @@ def test_sweeper_never_turns_ray_token_auth_off() -> None:
 
 
 def test_error_messages_never_show_a_uri_password() -> None:
-    from sweeper.tracking_uri import check_tracking_uri, redact_uri
+    from sweeper.tracking.uri import check_tracking_uri, redact_uri
 
     assert redact_uri("postgresql+psycopg2://mlflow:s3cret@db:5432/mlflow") == "postgresql+psycopg2://mlflow:***@db:5432/mlflow"
     assert redact_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"

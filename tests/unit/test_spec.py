@@ -1,4 +1,5 @@
-"""Sweep files: ``sweeper.spec.loading.load`` and ``sweeper validate`` accept good files and name the field of bad ones."""
+"""Sweep files: ``sweeper.spec.loading.load`` and ``sweeper validate`` accept good files and name
+the field of bad ones."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import yaml
 from sweeper.spec.grid import grid_points, trial_count
 from sweeper.spec.loading import from_mapping, load
 from sweeper.spec.schema import TrainSpec
-from sweeper.tracking_uri import check_tracking_uri
+from sweeper.tracking.uri import check_tracking_uri
 from sweeper.cli import main
 from trainables.errors import InputError
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeper import results
+from sweeper.tracking import results
 from sweeper.cli import main
-from sweeper.tracking import SweepRun, TrialRun, finish_sweep, start_sweep
+from sweeper.tracking.runs import SweepRun, TrialRun, finish_sweep, start_sweep
 from sweeper.trial import run_name
 from trainables.config import TrialConfig
 

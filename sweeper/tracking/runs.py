@@ -19,7 +19,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from sweeper.provenance import git_sha, versions
+from sweeper.tracking.provenance import git_sha, versions
 
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 # Tag of a failed trial run: the exception that ended its last attempt.

@@ -1,8 +1,8 @@
 """Read a sweep back from MLflow as pandas DataFrames.
 
-The tracking module logs one parent run per sweep launch (tag ``sweeper.kind=sweep``) and one child
-run per trial (tag ``mlflow.parentRunId``). This module finds the sweep's parent run (the most
-recent launch unless a run id is given) and turns its children into a tidy wide frame, a long
+:mod:`sweeper.tracking.runs` logs one parent run per sweep launch (tag ``sweeper.kind=sweep``) and
+one child run per trial (tag ``mlflow.parentRunId``). This module finds the sweep's parent run (the
+most recent launch unless a run id is given) and turns its children into a tidy wide frame, a long
 metric-history frame, and the decoded sweep metadata. It only reads; it never creates a store.
 """
 
@@ -21,9 +21,9 @@ from mlflow.tracking import MlflowClient
 from trainables.errors import InputError
 
 from sweeper.spec.references import REFERENCE_TAG
-from sweeper.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
-from sweeper.tracking import summary_step_of
-from sweeper.tracking_uri import check_readable_uri, redact_uri, resolve_uri
+from sweeper.tracking.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
+from sweeper.tracking.runs import summary_step_of
+from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
 
 BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s", "reference"]
 # MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
@@ -265,4 +265,4 @@ def sweep_meta(sweep: str, tracking_uri: str | None = None, experiment: str | No
     }
 
 
-history = load_history  # the name the README uses: ``sweeper.results.history("ablation-L")``
+history = load_history  # the name the README uses: ``sweeper.tracking.results.history("ablation-L")``

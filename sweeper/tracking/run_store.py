@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from trainables.errors import InputError
 
-from sweeper.tracking_uri import check_readable_uri, redact_uri, resolve_uri
+from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
 
 # The database families of MLflow's SQL store, with any driver (postgresql+psycopg2://...).
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")

@@ -1,9 +1,9 @@
 """Which MLflow runs make up a sweep: its launches (parent runs) and the trials of one launch.
 
-``sweeper.tracking`` logs one parent run per launch (tags ``sweeper.kind=sweep`` and
+``sweeper.tracking.runs`` logs one parent run per launch (tags ``sweeper.kind=sweep`` and
 ``sweeper.sweep=<name>``) and one child run per trial (tag ``mlflow.parentRunId``). The rules
-for reading them back live here once: ``sweeper.results`` applies them to MlflowClient's runs,
-and ``sweeper status`` to the light runs of :mod:`sweeper.run_store` (which keeps MLflow unloaded).
+for reading them back live here once: ``sweeper.tracking.results`` applies them to MlflowClient's runs,
+and ``sweeper status`` to the light runs of :mod:`sweeper.tracking.run_store` (which keeps MLflow unloaded).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from trainables.errors import InputError
 
-from sweeper.run_store import Run, RunStore, open_store
-from sweeper.tracking_uri import redact_uri
+from sweeper.tracking.run_store import Run, RunStore, open_store
+from sweeper.tracking.uri import redact_uri
 
 KIND_TAG, PARENT_KIND = "sweeper.kind", "sweep"
 PARENT_RUN_TAG = "mlflow.parentRunId"
