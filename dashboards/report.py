@@ -34,7 +34,7 @@ from dashboards import plots
 from dashboards.report_sections import FigureEntry, Section, ablation_section, file_name, with_config_labels
 from dashboards.study import CONFIG, importances_of, rebuild_study
 from sweeper.files import write_text_atomic
-from sweeper.reference_rows import reference_mask
+from sweeper.tables.reference_rows import reference_mask
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from dashboards.study import CONFIG
-from sweeper.tables import default_mode
+from sweeper.tables.ablation import default_mode
 
 
 @dataclass
@@ -113,8 +113,8 @@ def table_html(table: pd.DataFrame, modes: dict[str, str]) -> str:
 
 def ablation_section(df: pd.DataFrame, rows: list[str], metrics: list[str], search_keys: list[str],
                      objective: dict[str, Any], references: list[str] | None = None) -> Section:
-    from sweeper import tables
-    from sweeper.reference_rows import ablation_with_references
+    from sweeper.tables import formats
+    from sweeper.tables.reference_rows import ablation_with_references
 
     section = Section("ablation", "Ablation table")
     missing = [m for m in metrics if m not in df.columns]
@@ -138,5 +138,5 @@ def ablation_section(df: pd.DataFrame, rows: list[str], metrics: list[str], sear
             continue
         title = f"By {', '.join(keys) or 'all trials'} ({what}): mean ± std over seeds, n = trials"
         section.tables.append({"title": title, "html": table_html(table, modes),
-                               "markdown": tables.to_markdown(table)})
+                               "markdown": formats.to_markdown(table)})
     return section

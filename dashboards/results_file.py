@@ -23,10 +23,10 @@ import torch
 from dashboards.findings import Finding
 from dashboards.paper_findings import FINDINGS, Spec, claim_row
 from sweeper.files import write_text_atomic
-from sweeper.paper_tables import layout_table
+from sweeper.tables.ablation import ablation_table
+from sweeper.tables.formats import to_markdown
+from sweeper.tables.paper import layout_table
 from sweeper.tracking.results import load
-from sweeper.table_formats import to_markdown
-from sweeper.tables import ablation_table
 
 SPACES = Path("search_spaces")
 HEADER = """# Results: do the papers' findings hold on the embedded benchmark?

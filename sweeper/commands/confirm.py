@@ -24,11 +24,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweeper import confirm, table_formats
+    from sweeper import confirm
+    from sweeper.tables import formats
     from sweeper.tracking import results
     from sweeper.commands.report import check_server
     from sweeper.launch import launch
-    from sweeper.paper_tables import layout_table
+    from sweeper.tables.paper import layout_table
 
     check_server(args.tracking_uri)
     child, points, tags, ranking = confirm.plan(args.name, args.top, args.seeds, args.tracking_uri,
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [k for k in child.report_rows if k in done.columns]
     metrics = [m for m in child.report.metrics if m in done.columns]
     table = layout_table("ablation", done, rows=rows, metrics=metrics)
-    console.print(table_formats.to_rich(
+    console.print(formats.to_rich(
         table, f"{child.name}: test metrics, mean ± 95% CI over {len(child.seeds)} new seeds",
         f"top {len(points)} of {args.name} by {child.objective.metric}", stat="ci"))
     return code

@@ -1,7 +1,7 @@
 """``sweeper report NAME``: the sweep's tables (mean ± std or 95% CI over seeds) from MLflow.
 
 ``--layout`` picks the table: ``ablation`` (rows x metrics, the default), or the paper layouts
-``domains``, ``compat`` and ``wise`` (see :mod:`sweeper.paper_tables`). Prints the table in one
+``domains``, ``compat`` and ``wise`` (see :mod:`sweeper.tables.paper`). Prints the table in one
 format on stdout (``--format``) and always writes ``<stem>.csv``, ``.md``, ``.tex`` and ``.html``
 to ``--out`` (default ``sweeps/<name>/report/``; the stem is the sweep's name, plus ``_<layout>``
 for a paper layout). ``--html DIR`` also writes the full HTML report (``dashboards.report``).
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # mlflow and pandas load only when a report runs: `sweeper --
     import pandas as pd
 
 FORMATS = ("table", "csv", "markdown", "latex", "html")
-LAYOUTS = ("ablation", "domains", "compat", "wise")  # == sweeper.paper_tables.LAYOUTS (not imported: keeps --help fast)
+LAYOUTS = ("ablation", "domains", "compat", "wise")  # == sweeper.tables.paper.LAYOUTS (not imported: keeps --help fast)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -120,7 +120,7 @@ def choose_columns(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> tu
 
 def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.DataFrame:
     """The table ``--layout`` asks for, with the defaults of each layout filled in from ``meta``."""
-    from sweeper import paper_tables
+    from sweeper.tables import paper
 
     layout = args.layout
     if layout not in LAYOUTS:
@@ -134,27 +134,27 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
     if layout == "ablation":
         rows, metrics, where["rows"], where["metrics"] = choose_columns(args, meta, df)
         modes = {m: v for m, v in modes.items() if m in metrics}
-        return paper_tables.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
+        return paper.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
                                          modes=modes, where=where, reference_order=meta.get("references") or ())
     metrics = _names(args.metrics) if args.metrics is not None else None
     if layout == "wise":
         rows = _names(args.rows) if args.rows is not None else None
         if columns is None:  # keep methods and configurations apart: split by every such key that varies
             keys = dict.fromkeys(["method", *config_keys(meta)])
-            columns = [k for k in keys if k in df.columns and k != paper_tables.WISE_ALPHA
+            columns = [k for k in keys if k in df.columns and k != paper.WISE_ALPHA
                        and df[k].nunique(dropna=False) > 1]
     elif args.rows is not None:
         rows = _names(args.rows)
     else:  # the method, then whatever else tells configurations apart (and was logged)
         rows = ["method", *(k for k in config_keys(meta) if k != "method" and k in df.columns)]
     modes = {m: v for m, v in modes.items() if m in df.columns}
-    return paper_tables.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
+    return paper.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
                                      modes=modes, where=where)
 
 
 def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", precision: int = 3) -> list[Path]:
     """``<stem>.csv``, ``.md``, ``.tex`` and ``.html`` in ``out`` (created if needed)."""
-    from sweeper import table_formats
+    from sweeper.tables import formats
 
     if out.exists() and not out.is_dir():
         raise InputError("--out", f"{str(out)!r} exists and is not a folder")
@@ -162,7 +162,7 @@ def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", pr
     paths = []
     for suffix, fmt in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex"), (".html", "html")):
         path = out / f"{stem}{suffix}"
-        write_text_atomic(path, table_formats.render(table, fmt, stat, precision))
+        write_text_atomic(path, formats.render(table, fmt, stat, precision))
         paths.append(path)
     return paths
 
@@ -182,7 +182,7 @@ def write_html_report(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweeper import table_formats
+    from sweeper.tables import formats
     from sweeper.tracking import results
 
     if not 0 <= args.precision <= 12:
@@ -217,10 +217,10 @@ def run(args: argparse.Namespace) -> int:
         console = Console()
         if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
             console = Console(width=200)
-        console.print(table_formats.to_rich(table, f"{args.name}{layout}: mean ± {spread} over seeds", caption,
+        console.print(formats.to_rich(table, f"{args.name}{layout}: mean ± {spread} over seeds", caption,
                                             stat=args.stat, precision=args.precision))
     else:
-        sys.stdout.write(table_formats.render(table, args.format, args.stat, args.precision))
+        sys.stdout.write(formats.render(table, args.format, args.stat, args.precision))
         if (meta.get("objective") or {}).get("oracle"):
             print(f"note: oracle selection: trials were selected on the test metric "
                   f"{meta['objective'].get('metric')}", file=sys.stderr)

@@ -193,7 +193,7 @@ def _duration(run: Run) -> float:
 def add_best(frame: pd.DataFrame, metrics: list[str], tracking_uri: str | None = None) -> pd.DataFrame:
     """Add ``best/<metric>`` columns: the best value over each trial's epochs (max for accuracies,
     min for ECE / NLL), read from the metric histories."""
-    from sweeper.tables import default_mode
+    from sweeper.tables.ablation import default_mode
 
     client, _ = _client(tracking_uri)
     for metric in metrics:

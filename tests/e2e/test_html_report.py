@@ -227,7 +227,7 @@ def test_grid_sweeps_skip_the_optuna_section_with_a_note() -> None:
 
 
 def test_ablation_table_html_bolds_the_best_mean_and_escapes_values() -> None:
-    from sweeper.tables import ablation_table
+    from sweeper.tables.ablation import ablation_table
 
     df = _trials()
     df["loss"] = df["loss"].replace({"kld": "<kld>"})

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeper.tracking import results
 from sweeper.cli import main
-from sweeper.tables import ablation_table
+from sweeper.tables.ablation import ablation_table
 
 pytestmark = pytest.mark.slow
 

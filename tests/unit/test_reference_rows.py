@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sweeper import paper_tables, table_formats, tables
-from sweeper.reference_rows import ablation_with_references
+from sweeper.tables import display, formats, paper
+from sweeper.tables.reference_rows import ablation_with_references
 from sweeper.space import POINT, WithReferences, make_searcher, point_of
 from sweeper.trial import SweepContext, run_name, trial_config
 from trainables.errors import InputError
@@ -57,7 +57,7 @@ def test_delta_against_a_reference() -> None:
     assert deltas[2:] == pytest.approx([0.10, 0.14])
     # id/acc: ft .91; L=1 .81 -> -.10
     assert table["id/acc delta"].iloc[2] == pytest.approx(-0.10)
-    text = table_formats.render(table, "markdown", "std", 3)
+    text = formats.render(table, "markdown", "std", 3)
     assert "ft (reference)" in text and "+0.140" in text and "-0.100" in text
 
 
@@ -74,7 +74,7 @@ def test_pivoted_table_repeats_reference_rows_under_every_column_group() -> None
     table = ablation_with_references(df, ["L"], ["ood/avg_acc"], columns=["loss"], delta={"reference": "zeroshot"})
     refs = table[table["L"] == "zeroshot (reference)"]
     assert sorted(refs["loss"]) == ["kld", "mse"] and refs["ood/avg_acc mean"].tolist() == pytest.approx([0.55] * 2)
-    shown = tables.grid(table)
+    shown = display.grid(table)
     assert shown.groups == ["loss=kld", "loss=mse"] and len(shown.labels) == 4
     # L=1, kld: .62 - .55
     row = table[(table["L"] == 1) & (table["loss"] == "kld")]
@@ -97,7 +97,7 @@ def test_without_references_the_table_is_the_plain_ablation() -> None:
     df = frame()
     df = df[df["reference"].isna()].drop(columns="reference")
     df.attrs = frame().attrs
-    plain = paper_tables.layout_table("ablation", df, rows=["L"], metrics=["id/acc"])
+    plain = paper.layout_table("ablation", df, rows=["L"], metrics=["id/acc"])
     assert list(plain["L"]) == [1, 8] and "references" not in plain.attrs
 
 

@@ -20,7 +20,7 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from sweeper import tables
+from sweeper.tables import ablation, display, formats
 from sweeper.tracking import results
 from sweeper.cli import main
 from sweeper.commands.ui import is_loopback, ui_command
@@ -181,7 +181,7 @@ def test_natural_types() -> None:
 
 
 def test_ablation_table_matches_hand_computation(frame: pd.DataFrame) -> None:
-    table = tables.ablation_table(frame, ["L"], REPORT["metrics"])
+    table = ablation.ablation_table(frame, ["L"], REPORT["metrics"])
     assert list(table.columns) == ["L", "id/acc mean", "id/acc std", "id/acc ci", "ood/avg_acc mean",
                                    "ood/avg_acc std", "ood/avg_acc ci", "id/ece mean", "id/ece std", "id/ece ci", "n"]
     assert list(table["L"]) == [1, 2, 4] and list(table["n"]) == [2, 2, 2]
@@ -192,53 +192,53 @@ def test_ablation_table_matches_hand_computation(frame: pd.DataFrame) -> None:
             assert table[f"{m} std"].iloc[i] == pytest.approx(abs(a - b) / math.sqrt(2))  # ddof=1
             # n=2: t_{0.975,1} = 12.7062, half-width t * std / sqrt(2) = 12.7062 * |a - b| / 2
             assert table[f"{m} ci"].iloc[i] == pytest.approx(12.7062 * abs(a - b) / 2)
-    best = tables.best_rows(table)
+    best = display.best_rows(table)
     assert best == {"id/acc": {2}, "ood/avg_acc": {2}, "id/ece": {0}}  # max acc at L=4, min ece at L=1
-    assert tables.best_rows(table, modes={"id/acc": "min"})["id/acc"] == {0}
+    assert display.best_rows(table, modes={"id/acc": "min"})["id/acc"] == {0}
 
 
 def test_conditional_rows_single_row_and_per_metric_n(frame: pd.DataFrame) -> None:
-    table = tables.ablation_table(frame, ["L", "tau"], ["id/acc"])
+    table = ablation.ablation_table(frame, ["L", "tau"], ["id/acc"])
     assert list(table["L"]) == [1, 2, 2, 4] and list(table["n"]) == [2, 1, 1, 2]
     assert table["tau"].iloc[1] == 0.5 and table["tau"].isna().sum() == 3
     assert math.isnan(table["id/acc std"].iloc[1])  # one seed: std unknown
-    whole = tables.ablation_table(frame, [], ["id/acc"])
+    whole = ablation.ablation_table(frame, [], ["id/acc"])
     assert list(whole["config"]) == ["all"] and whole["n"].iloc[0] == 6
     assert whole["id/acc mean"].iloc[0] == pytest.approx(frame["id/acc"].mean())
     gappy = frame.copy()
     gappy.loc[0, "id/ece"] = math.nan  # a trial that never logged ece
-    table = tables.ablation_table(gappy, ["L"], ["id/acc", "id/ece"])
+    table = ablation.ablation_table(gappy, ["L"], ["id/acc", "id/ece"])
     assert "n" not in table.columns and list(table["id/acc n"]) == [2, 2, 2]
     assert sorted(table["id/ece n"]) == [1, 2, 2]
-    assert "(n=1)" in tables.to_markdown(table)
+    assert "(n=1)" in formats.to_markdown(table)
 
 
 def test_bad_names_and_modes(frame: pd.DataFrame) -> None:
     with pytest.raises(InputError, match="unknown metric 'id/nope'; available: id/acc"):
-        tables.ablation_table(frame, ["L"], ["id/nope"])
+        ablation.ablation_table(frame, ["L"], ["id/nope"])
     with pytest.raises(InputError, match="unknown row parameter 'K'"):
-        tables.ablation_table(frame, ["K"], ["id/acc"])
+        ablation.ablation_table(frame, ["K"], ["id/acc"])
     with pytest.raises(InputError, match="'max' or 'min'"):
-        tables.ablation_table(frame, ["L"], ["id/acc"], modes={"id/acc": "best"})
+        ablation.ablation_table(frame, ["L"], ["id/acc"], modes={"id/acc": "best"})
 
 
 def test_renderings(frame: pd.DataFrame) -> None:
-    table = tables.ablation_table(frame, ["L"], REPORT["metrics"])
+    table = ablation.ablation_table(frame, ["L"], REPORT["metrics"])
     acc4 = f"{(final(4, 0)['id/acc'] + final(4, 1)['id/acc']) / 2:.3f}"
     std4 = f"{abs(final(4, 0)['id/acc'] - final(4, 1)['id/acc']) / math.sqrt(2):.3f}"
     ece1 = f"{(final(1, 0)['id/ece'] + final(1, 1)['id/ece']) / 2:.3f}"
-    markdown = tables.to_markdown(table)
+    markdown = formats.to_markdown(table)
     assert f"**{acc4} ± {std4}**" in markdown and f"**{ece1} ± " in markdown
     assert markdown.count("**") == 2 * 3 and markdown.splitlines()[0].rstrip().endswith(" n |")
-    latex = tables.to_latex(table)
+    latex = formats.to_latex(table)
     assert latex.startswith(r"\begin{tabular}{lrrrr}") and r"\toprule" in latex and r"\bottomrule" in latex
     assert rf"\textbf{{{acc4} $\pm$ {std4}}}" in latex and r"ood/avg\_acc" in latex
     assert not re.search(r"[^\\]_", latex)  # every underscore escaped
     assert latex.count(r"\textbf") == 3
-    text = tables.to_text(table, title="abl")
+    text = formats.to_text(table, title="abl")
     assert f"{acc4} ± {std4}" in text and "id/acc" in text
-    assert "\x1b[1m" in tables.to_text(table, color=True)  # bold in a terminal
-    back = pd.read_csv(io.StringIO(tables.to_csv(table)))
+    assert "\x1b[1m" in formats.to_text(table, color=True)  # bold in a terminal
+    back = pd.read_csv(io.StringIO(formats.to_csv(table)))
     assert list(back.columns) == list(table.columns)
     assert back["id/acc mean"].tolist() == table["id/acc mean"].tolist()  # full precision survives
 
@@ -249,7 +249,7 @@ def test_report_csv_on_stdout(store: dict, frame: pd.DataFrame, tmp_path: Path, 
     assert main(["report", "abl", "--tracking-uri", store["uri"], "--format", "csv"]) == 0
     out = capsys.readouterr().out
     printed = pd.read_csv(io.StringIO(out))
-    expected = tables.ablation_table(frame, REPORT["rows"], REPORT["metrics"])
+    expected = ablation.ablation_table(frame, REPORT["rows"], REPORT["metrics"])
     pd.testing.assert_frame_equal(printed, expected, check_dtype=False)
     assert (tmp_path / "sweeps" / "abl" / "report" / "abl.csv").read_text() == out
 
@@ -362,7 +362,7 @@ def test_report_html_calls_the_dashboard(store: dict, tmp_path: Path, monkeypatc
 def test_every_calibration_and_likelihood_name_is_lower_is_better() -> None:
     # Every name a trial logs (metric_checks' families, averaged or per domain, under last/ and
     # wise/<alpha>/ too): ECE, NLL, losses and parameter counts rank low; the rest high.
-    from sweeper.tables import default_mode
+    from sweeper.tables.ablation import default_mode
 
     lower = ["id/ece", "id/nll", "val/ece", "val/nll", "ood/avg_ece", "ood/sketch/ece", "ood/sketch/nll",
              "oodval/avg_ece", "oodval/painting/ece", "oodval/painting/nll", "train/loss", "train/ce",

@@ -1,7 +1,9 @@
-"""Renderers of :func:`sweeper.tables.ablation_table` tables: terminal, Markdown, LaTeX, HTML, CSV.
+"""Renderers of :func:`sweeper.tables.ablation.ablation_table` tables: terminal, Markdown, LaTeX,
+HTML, CSV.
 
-Every renderer but CSV goes through :func:`sweeper.tables.grid`, so they agree on the layout: label
-columns, then one column per metric (per column group when the table has ``columns``), then ``n``.
+Every renderer but CSV goes through :func:`sweeper.tables.display.grid`, so they agree on the
+layout: label columns, then one column per metric (per column group when the table has
+``columns``), then ``n``.
 A cell reads ``mean ± spread`` (std, or the 95% CI half-width with ``stat="ci"``; the mean alone
 when n=1), best means in bold and second best underlined, then ``(n=k)`` when a row's cells differ
 in n, then ``(+0.012)`` when the table has deltas (the reference row shows none).
@@ -28,7 +30,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sweeper.tables import Grid, fmt_param, grid
+from sweeper.tables.ablation import fmt_param
+from sweeper.tables.display import Grid, grid
 
 FORMATS = ("markdown", "latex", "html", "csv")
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from sweeper.spec.references import REFERENCE
-from sweeper.tables import ablation_table
+from sweeper.tables.ablation import ablation_table
 from trainables.errors import InputError
 
 LABEL = "{} (reference)"
@@ -31,9 +31,10 @@ def reference_mask(df: pd.DataFrame) -> pd.Series:
 def ablation_with_references(df: pd.DataFrame, rows: list[str], metrics: list[str], modes: dict[str, str] | None = None,
                              columns: list[str] | None = None, delta: Mapping[str, Any] | None = None,
                              where: Mapping[str, str] | None = None, order: Sequence[str] = ()) -> pd.DataFrame:
-    """:func:`sweeper.tables.ablation_table` of the swept trials, with one labelled row per reference
-    method on top (in ``order``, then by name). ``delta={"reference": name}`` makes every other row's
-    delta its mean minus that reference's; other ``delta`` keys work as in ``ablation_table``."""
+    """:func:`sweeper.tables.ablation.ablation_table` of the swept trials, with one labelled row per
+    reference method on top (in ``order``, then by name). ``delta={"reference": name}`` makes every
+    other row's delta its mean minus that reference's; other ``delta`` keys work as in
+    ``ablation_table``."""
     columns = list(columns or [])
     delta = dict(delta or {})
     against = delta.pop(REFERENCE, None)

@@ -1,4 +1,4 @@
-"""Ready-made paper layouts on top of :func:`sweeper.tables.ablation_table`.
+"""Ready-made paper layouts on top of :func:`sweeper.tables.ablation.ablation_table`.
 
 - ``domains``: rows (default: method) x ID acc, each ``ood/<domain>/acc``, OOD avg, ID ECE — the
   shape of Lipsum-FT's DomainNet table. Domains are sorted by name unless ``domains`` orders them.
@@ -9,7 +9,7 @@
   splits the curve by a parameter (one column group per value). Trials without wise metrics are left out.
 
 Each returns the same long numeric table as ``ablation_table`` (with display ``names``), so every
-renderer in :mod:`sweeper.table_formats` works on it. A frame lacking a layout's metrics is an
+renderer in :mod:`sweeper.tables.formats` works on it. A frame lacking a layout's metrics is an
 ``InputError`` naming ``where["layout"]``.
 """
 
@@ -23,7 +23,7 @@ import pandas as pd
 
 from trainables.errors import InputError
 
-from sweeper.tables import _available, ablation_table, check_columns
+from sweeper.tables.ablation import _available, ablation_table, check_columns
 
 LAYOUTS = ("ablation", "domains", "compat", "wise")
 COMPAT = {"compat/v1/acc": "v1", "compat/v2/acc": "v2", "compat/hmean": "HM"}
@@ -113,12 +113,12 @@ def layout_table(layout: str, df: pd.DataFrame, *, rows: Sequence[str] | None = 
                  delta: Mapping[str, Any] | None = None, modes: dict[str, str] | None = None,
                  where: Mapping[str, str] | None = None, reference_order: Sequence[str] = ()) -> pd.DataFrame:
     """One of :data:`LAYOUTS` by name. ``ablation`` needs ``metrics`` and puts the reference trials'
-    rows on top (``sweeper.reference_rows``, in ``reference_order``); the others fix their own
+    rows on top (``sweeper.tables.reference_rows``, in ``reference_order``); the others fix their own
     metrics (passing ``metrics`` is an error); ``wise`` fixes its rows (alpha)."""
     if layout not in LAYOUTS:
         raise InputError(_where(where, "layout"), f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if layout == "ablation":
-        from sweeper.reference_rows import ablation_with_references
+        from sweeper.tables.reference_rows import ablation_with_references
 
         return ablation_with_references(df, list(rows or []), list(metrics or []), modes, columns=list(columns or []),
                                         delta=delta, where=where, order=reference_order)
