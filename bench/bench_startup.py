@@ -83,9 +83,10 @@ def trials(name: str, folder: Path):
 # trial run's start / end in MLflow; they tile the time before the trial and after it.
 BEFORE_STEPS = [
     ("interpreter start and the CLI's imports", "launch", "cli.start"),
-    ("the sweep file's checks (their imports included)", "cli.start", "import:sweeper.launch.start"),
-    ("imports of Ray Tune, Optuna and MLflow (sweeper.launch)", "import:sweeper.launch.start", "import:sweeper.launch.end"),
-    ("the launch's checks, searcher and scheduler", "import:sweeper.launch.end", "mlflow_parent.start"),
+    ("the sweep file's checks (their imports included)", "cli.start", "import:sweeper.run.launch.start"),
+    ("imports of Ray Tune, Optuna and MLflow (sweeper.run.launch)", "import:sweeper.run.launch.start",
+     "import:sweeper.run.launch.end"),
+    ("the launch's checks, searcher and scheduler", "import:sweeper.run.launch.end", "mlflow_parent.start"),
     ("MLflow store, experiment and parent run", "mlflow_parent.start", "mlflow_parent.end"),
     ("resume state and trainable", "mlflow_parent.end", "ray_init.start"),
     ("ray.init", "ray_init.start", "ray_init.end"),
@@ -173,7 +174,7 @@ def breakdown(spec_path: Path) -> None:
     """Where one of the demo's Lipsum-FT trials (L = 8, seed 0) spends its time, in this process."""
     import torch
 
-    from sweeper.launch import base_trial
+    from sweeper.run.launch import base_trial
     from sweeper.spec.loading import load
     from trainables import loop
 

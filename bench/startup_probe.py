@@ -20,10 +20,10 @@ STEPS = {
     "sweeper.cli": [("main", "cli")],
     "sweeper.spec.loading": [("load", "checks")],
     "sweeper.tracking.runs": [("start_sweep", "mlflow_parent"), ("finish_sweep", "finish_sweep")],
-    "sweeper.launch": [("ensure_ray", "ray_init"), ("_release_at_exit", "ray_shutdown")],
+    "sweeper.run.launch": [("ensure_ray", "ray_init"), ("_release_at_exit", "ray_shutdown")],
     "ray.tune.tuner": [("Tuner.__init__", "tuner"), ("Tuner.fit", "fit")],
 }
-IMPORTS = ("sweeper.spec.loading", "sweeper.launch")  # also timed: their imports (torch, Ray Tune, MLflow)
+IMPORTS = ("sweeper.spec.loading", "sweeper.run.launch")  # also timed: their imports (torch, Ray Tune, MLflow)
 
 
 def main() -> None:

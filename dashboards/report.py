@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dashboards import plots
 from dashboards.report_sections import FigureEntry, Section, ablation_section, file_name, with_config_labels
 from dashboards.study import CONFIG, importances_of, rebuild_study
-from sweeper.files import write_text_atomic
+from sweeper.run.files import write_text_atomic
 from sweeper.tables.reference_rows import reference_mask
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"

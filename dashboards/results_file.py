@@ -22,7 +22,7 @@ import torch
 
 from dashboards.findings import Finding
 from dashboards.paper_findings import FINDINGS, Spec, claim_row
-from sweeper.files import write_text_atomic
+from sweeper.run.files import write_text_atomic
 from sweeper.tables.ablation import ablation_table
 from sweeper.tables.formats import to_markdown
 from sweeper.tables.paper import layout_table

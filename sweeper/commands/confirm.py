@@ -24,11 +24,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweeper import confirm
+    from sweeper.run import confirm
     from sweeper.tables import formats
     from sweeper.tracking import results
     from sweeper.commands.report import check_server
-    from sweeper.launch import launch
+    from sweeper.run.launch import launch
     from sweeper.tables.paper import layout_table
 
     check_server(args.tracking_uri)

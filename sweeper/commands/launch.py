@@ -45,10 +45,10 @@ def _interrupt_on_sigterm() -> None:
 
 
 def run_launch(args: argparse.Namespace) -> int:
-    from sweeper.heavy_imports import heavy_imports
+    from sweeper.run.heavy_imports import heavy_imports
 
     if args.address or args.cluster:
-        from sweeper.cluster import keep_token_auth
+        from sweeper.run.cluster import keep_token_auth
 
         keep_token_auth()  # before Ray is imported: Ray reads RAY_AUTH_MODE once
     with heavy_imports():  # the checks' imports, frozen once done: later collections skip them
@@ -60,7 +60,7 @@ def run_launch(args: argparse.Namespace) -> int:
 
         raise InputError("--working-dir", "only applies with --cluster")
     if args.cluster:
-        from sweeper import cluster
+        from sweeper.run import cluster
 
         job_id = cluster.submit(spec, args.cluster, args.storage, args.shared_storage, args.working_dir)
         url = args.cluster
@@ -70,10 +70,10 @@ def run_launch(args: argparse.Namespace) -> int:
               f"  sweeper stop {job_id} --cluster {url}")
         return 0
     with heavy_imports():  # Ray is imported only once the file is valid; Ray Tune, Optuna, MLflow
-        from sweeper.launch import ensure_ray, launch
+        from sweeper.run.launch import ensure_ray, launch
 
     if args.address:
-        from sweeper import cluster
+        from sweeper.run import cluster
         from sweeper.tracking.uri import resolve_uri
 
         ensure_ray(args.address)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from trainables.errors import InputError
 
-from sweeper.files import write_text_atomic
+from sweeper.run.files import write_text_atomic
 
 if TYPE_CHECKING:  # mlflow and pandas load only when a report runs: `sweeper --help` stays fast
     import pandas as pd

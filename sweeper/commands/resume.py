@@ -16,9 +16,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sweeper.heavy_imports import heavy_imports
+    from sweeper.run.heavy_imports import heavy_imports
 
     with heavy_imports():  # Ray Tune's, Optuna's and MLflow's imports, frozen once done
-        from sweeper.resume import resume
+        from sweeper.run.resume import resume
 
     return resume(args.name, storage=args.storage)

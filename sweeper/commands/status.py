@@ -100,7 +100,7 @@ def _one(console: Console, summary: dict[str, Any], children: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.cluster:
-        from sweeper import cluster
+        from sweeper.run import cluster
 
         return cluster.show_status(args.cluster, args.name, as_json=args.json)
     from sweeper.tracking import sweep_runs

@@ -60,6 +60,6 @@ def test_validate_and_methods_skip_what_only_training_imports(code: str) -> None
 
 def test_the_driver_hands_trials_to_ray_without_importing_what_they_run() -> None:
     # A trial's module (torch and the training loop) is imported by the worker that runs it
-    # (sweeper.trial_entry), not by the driver that launches the sweep.
-    loaded = _modules_after("import sweeper.launch, sweeper.resume")
-    assert not [name for name in ("sweeper.trial", "open_clip") if name in loaded]
+    # (sweeper.run.trial_entry), not by the driver that launches the sweep.
+    loaded = _modules_after("import sweeper.run.launch, sweeper.run.resume")
+    assert not [name for name in ("sweeper.run.trial", "open_clip") if name in loaded]

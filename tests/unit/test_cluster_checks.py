@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeper import cluster
+from sweeper.run import cluster
 from trainables.errors import InputError
 
 
@@ -63,7 +63,7 @@ def test_the_job_carries_the_folder_and_runs_the_file_through_address_auto(tmp_p
 
 
 def test_the_repo_as_working_dir_carries_the_code_itself() -> None:
-    repo = Path(cluster.__file__).resolve().parents[1]
+    repo = Path(cluster.__file__).resolve().parents[2]
     plan = cluster.submission_plan(repo / "search_spaces" / "ablation-L.yaml", repo, "/srv/s", shared=False)
     assert "py_modules" not in plan["runtime_env"]
     assert " launch search_spaces/ablation-L.yaml " in plan["entrypoint"]

@@ -171,7 +171,7 @@ def test_four_trials_share_one_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from rich.console import Console
 
     from sweeper.tracking import results
-    from sweeper.launch import launch
+    from sweeper.run.launch import launch
     from sweeper.spec.loading import from_mapping
 
     monkeypatch.chdir(tmp_path)

@@ -14,8 +14,8 @@ import pytest
 
 from sweeper.tables import display, formats, paper
 from sweeper.tables.reference_rows import ablation_with_references
-from sweeper.space import POINT, WithReferences, make_searcher, point_of
-from sweeper.trial import SweepContext, run_name, trial_config
+from sweeper.run.space import POINT, WithReferences, make_searcher, point_of
+from sweeper.run.trial import SweepContext, run_name, trial_config
 from trainables.errors import InputError
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeper import launch as launch_module
+from sweeper.run import launch as launch_module
 from sweeper.spec import loading
 from sweeper.cli import build_parser
 from trainables.errors import InputError

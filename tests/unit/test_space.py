@@ -6,7 +6,7 @@ import pickle
 
 import optuna
 
-from sweeper.space import POINT, TRIAL_INDEX, define_by_run, make_searcher, point_of, seed_of
+from sweeper.run.space import POINT, TRIAL_INDEX, define_by_run, make_searcher, point_of, seed_of
 
 SEARCH = {
     "L": {"int": [1, 16], "log": True},

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from sweeper.tracking import results
 from sweeper.cli import main
 from sweeper.tracking.runs import SweepRun, TrialRun, finish_sweep, start_sweep
-from sweeper.trial import run_name
+from sweeper.run.trial import run_name
 from trainables.config import TrialConfig
 
 SWEEP_FILE = "name: demo\nmethod: lipsum_ft\n"

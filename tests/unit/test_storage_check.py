@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sweeper.cli import main
-from sweeper.files import check_writable_folder
+from sweeper.run.files import check_writable_folder
 from trainables.errors import InputError
 
 Usage = namedtuple("Usage", "total used free")

@@ -14,7 +14,7 @@ from rich.text import Text
 from ray.tune import Callback
 
 from sweeper.spec.references import REFERENCE
-from sweeper.space import point_of
+from sweeper.run.space import point_of
 
 
 @dataclass

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sweeper.files import write_text_atomic
+from sweeper.run.files import write_text_atomic
 from sweeper.spec.schema import SweepSpec
 from sweeper.tracking.runs import SweepRun
 from trainables.errors import InputError

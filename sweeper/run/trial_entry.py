@@ -2,7 +2,7 @@
 
 The driver only ships ``sweep_trainable`` and its ``SweepContext``; Ray pickles the function by
 reference, so a worker imports this small module when the trial arrives and the trial's heavy
-modules (torch, MLflow's store, the training loop: ``sweeper.trial``) on the first call, so the
+modules (torch, MLflow's store, the training loop: ``sweeper.run.trial``) on the first call, so the
 driver does not import them just to launch a sweep.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sweeper.heavy_imports import heavy_imports
+from sweeper.run.heavy_imports import heavy_imports
 
 if TYPE_CHECKING:
     from sweeper.tracking.runs import SweepRun
@@ -34,11 +34,11 @@ class SweepContext:
 
 
 def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:
-    """Ray Tune function trainable: one trial of the sweep (see ``sweeper.trial.run_trial``)."""
+    """Ray Tune function trainable: one trial of the sweep (see ``sweeper.run.trial.run_trial``)."""
     with heavy_imports():  # a worker's first trial imports torch, and MLflow's store, here
         from mlflow.tracking import MlflowClient
 
-        from sweeper.trial import run_trial
+        from sweeper.run.trial import run_trial
 
         MlflowClient(context.tracking.uri)  # builds the store (SQLAlchemy for sqlite), which MLflow caches per URI
     run_trial(config, context)

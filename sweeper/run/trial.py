@@ -1,6 +1,6 @@
 """The Ray Tune trainable: one trial of a sweep, tracked in MLflow and checkpointed each epoch.
 
-It runs in a Ray worker, which imports it on a trial's first call (``sweeper.trial_entry``; the
+It runs in a Ray worker, which imports it on a trial's first call (``sweeper.run.trial_entry``; the
 driver does not import it, nor the torch it needs). It turns the searcher's config into a
 ``trainables.config.TrialConfig``, reattaches to its MLflow child run on a retry, resumes from Tune's
 last checkpoint, and reports each epoch to MLflow first and then to Tune: a crash between the two
@@ -19,11 +19,11 @@ import torch
 import yaml
 from ray import tune
 
-from sweeper.tracking.provenance import config_hash
+from sweeper.run.space import point_of, seed_of
+from sweeper.run.trial_entry import SweepContext
 from sweeper.spec.references import REFERENCE, REFERENCE_TAG
-from sweeper.space import point_of, seed_of
+from sweeper.tracking.provenance import config_hash
 from sweeper.tracking.runs import SUMMARY_STEP_TAG, TrialRun
-from sweeper.trial_entry import SweepContext
 from trainables import registry
 from trainables.errors import NonFiniteLoss
 from trainables.config import TRAIN_KEYS, TrialConfig
@@ -70,7 +70,7 @@ def _short(value: Any) -> str:
 
 
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
-    """One trial, inside Ray Tune (``sweeper.trial_entry.sweep_trainable`` calls it)."""
+    """One trial, inside Ray Tune (``sweeper.run.trial_entry.sweep_trainable`` calls it)."""
     torch.set_num_threads(context.threads)
     trial = trial_config(context, config)
     point = point_of(config)

@@ -16,10 +16,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 
-from sweeper.cluster import is_uri, storage_root
-from sweeper.launch import fit, sweep_trainable_for
-from sweeper.live import SweepProgress
-from sweeper.resume_state import read_resume_state
+from sweeper.run.cluster import is_uri, storage_root
+from sweeper.run.launch import fit, sweep_trainable_for
+from sweeper.run.live import SweepProgress
+from sweeper.run.resume_state import read_resume_state
 from sweeper.spec.loading import from_mapping, load
 from sweeper.tracking.runs import SweepRun
 from sweeper.tracking.uri import check_tracking_uri

@@ -18,17 +18,17 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from sweeper.cluster import is_uri, storage_root
-from sweeper.files import check_writable_folder
-from sweeper.live import LiveView, SweepProgress
-from sweeper.spec.references import reference_points
-from sweeper.space import make_searcher
+from sweeper.run.cluster import is_uri, storage_root
+from sweeper.run.files import check_writable_folder
+from sweeper.run.live import LiveView, SweepProgress
+from sweeper.run.resume_state import save_resume_state
+from sweeper.run.space import make_searcher
+from sweeper.run.trial_entry import SweepContext, sweep_trainable
 from sweeper.spec.grid import grid_points
+from sweeper.spec.references import reference_points
 from sweeper.spec.schema import SweepSpec
-from sweeper.resume_state import save_resume_state
 from sweeper.tracking.runs import SweepRun, finish_sweep, start_sweep
 from sweeper.tracking.uri import check_tracking_uri, resolve_uri
-from sweeper.trial_entry import SweepContext, sweep_trainable
 from trainables.selection import selection_for
 
 # Tune's default CSV / JSON / TensorBoard loggers duplicate what MLflow holds.
@@ -70,7 +70,7 @@ def base_trial(spec: SweepSpec) -> dict[str, Any]:
 def ensure_ray(address: str | None = None) -> None:
     """Embedded Ray by default; with ``address`` (``auto`` or HOST:PORT) join that cluster, token auth on."""
     if address:
-        from sweeper.cluster import connect
+        from sweeper.run.cluster import connect
 
         connect(address)  # checks the address even when Ray is already up
         return
