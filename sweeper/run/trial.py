@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
 from ray import tune
 
 from sweeper.run.space import point_of, seed_of
-from sweeper.run.trial_entry import SweepContext
 from sweeper.spec.references import REFERENCE, REFERENCE_TAG
 from sweeper.tracking.provenance import config_hash
 from sweeper.tracking.runs import SUMMARY_STEP_TAG, TrialRun
@@ -28,6 +27,9 @@ from trainables import registry
 from trainables.errors import NonFiniteLoss
 from trainables.config import TRAIN_KEYS, TrialConfig
 from trainables.loop import CheckpointWriter, run
+
+if TYPE_CHECKING:  # trial_entry imports this module (in the worker): no import back at run time
+    from sweeper.run.trial_entry import SweepContext
 
 
 def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:

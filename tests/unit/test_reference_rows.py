@@ -15,7 +15,8 @@ import pytest
 from sweeper.tables import display, formats, paper
 from sweeper.tables.reference_rows import ablation_with_references
 from sweeper.run.space import POINT, WithReferences, make_searcher, point_of
-from sweeper.run.trial import SweepContext, run_name, trial_config
+from sweeper.run.trial import run_name, trial_config
+from sweeper.run.trial_entry import SweepContext
 from trainables.errors import InputError
 
 

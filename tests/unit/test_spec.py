@@ -350,7 +350,8 @@ def test_bad_method_search_names_the_field(tmp_path: Path, change: dict, where: 
 
 
 def test_method_search_trial_configs_get_only_their_method_parameters() -> None:
-    from sweeper.run.trial import SweepContext, trial_config
+    from sweeper.run.trial import trial_config
+    from sweeper.run.trial_entry import SweepContext
 
     context = SweepContext(tracking=None, base={  # type: ignore[arg-type]
         "method": "lipsum_ft", "data": {"id": "photo", "ood": []}, "train": {"epochs": 1},
