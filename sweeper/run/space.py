@@ -111,7 +111,7 @@ def make_searcher(
 ) -> tuple[Searcher | None, dict[str, Any], int, int]:
     """Ray's search algorithm, param space, ``num_samples`` and the total number of trials.
 
-    ``points`` are the grid's configurations (``sweeper.grid.grid_points``); other searchers
+    ``points`` are the grid's configurations (``sweeper.spec.grid.grid_points``); other searchers
     ignore them. ``shuffle_grid`` runs the grid in an order drawn from ``search_seed``.
     ``references`` (``sweeper.spec.references.reference_points``) run first, once per seed, whatever
     the searcher.
