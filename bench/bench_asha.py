@@ -46,9 +46,13 @@ def launch(folder: Path, name: str, epochs: int, scheduler: object, per_class: i
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("sweeper")), "launch", str(path),
-                    "--storage", str(folder / "sweeps")], check=True, cwd=folder,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(Path(sys.executable).with_name("sweeper")), "launch", str(path), "--storage", str(folder / "sweeps")],
+        check=True,
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - start
     uri = spec["tracking"]["uri"]
     history = load_history(name, uri, metrics=["id/acc"])
@@ -61,8 +65,13 @@ def launch(folder: Path, name: str, epochs: int, scheduler: object, per_class: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--asha", action="append", default=None, metavar="GRACE:RF",
-                        help="an ASHA variant (grace period in epochs : reduction factor); repeatable, default 1:4")
+    parser.add_argument(
+        "--asha",
+        action="append",
+        default=None,
+        metavar="GRACE:RF",
+        help="an ASHA variant (grace period in epochs : reduction factor); repeatable, default 1:4",
+    )
     parser.add_argument("--per-class", type=int, default=None, help="shrink the data (smoke runs only)")
     args = parser.parse_args()
     variants = [tuple(int(x) for x in v.split(":")) for v in (args.asha or ["1:4"])]
@@ -72,14 +81,19 @@ def main() -> None:
         for grace, factor in variants:
             spec = {"asha": {"grace_period": grace, "reduction_factor": factor}}
             rows[f"ASHA (grace {grace}, rf {factor})"] = launch(
-                Path(tmp), f"asha-bench-{grace}-{factor}", args.epochs, spec, args.per_class)
+                Path(tmp), f"asha-bench-{grace}-{factor}", args.epochs, spec, args.per_class
+            )
     print(f"ablation-L, 10 trials x {args.epochs} epochs, objective {METRIC}")
-    print("| scheduler | best objective (full-budget trials) | trial-epochs | wall s | best - grid's "
-          "(target >= -0.01) | trial-epochs / grid's (target <= 0.50) | wall / grid's |")
+    print(
+        "| scheduler | best objective (full-budget trials) | trial-epochs | wall s | best - grid's "
+        "(target >= -0.01) | trial-epochs / grid's (target <= 0.50) | wall / grid's |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, (best, wall, epochs) in rows.items():
-        print(f"| {label} | {best:.4f} | {epochs} | {wall:.0f} | {best - grid[0]:+.4f} | "
-              f"{epochs / grid[2]:.2f} | {wall / grid[1]:.2f} |")
+        print(
+            f"| {label} | {best:.4f} | {epochs} | {wall:.0f} | {best - grid[0]:+.4f} | "
+            f"{epochs / grid[2]:.2f} | {wall / grid[1]:.2f} |"
+        )
 
 
 if __name__ == "__main__":

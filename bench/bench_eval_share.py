@@ -35,8 +35,13 @@ def eval_share(method: str, epochs: int, eval_every: int = 1) -> tuple[float, fl
     loop._evaluate_all = timed
     try:
         start = time.perf_counter()
-        loop.run({"method": method, "train": {"epochs": epochs, "eval_every": eval_every},
-                  "data": {"id": "photo", "ood": ["clipart", "sketch", "painting", "infograph"]}})
+        loop.run(
+            {
+                "method": method,
+                "train": {"epochs": epochs, "eval_every": eval_every},
+                "data": {"id": "photo", "ood": ["clipart", "sketch", "painting", "infograph"]},
+            }
+        )
         wall = time.perf_counter() - start
     finally:
         loop._evaluate_all = real
@@ -52,7 +57,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     loop.run({"method": "zeroshot", "data": {"id": "photo", "ood": ["clipart"]}})  # warm the data cache
-    print(f"| method ({args.epochs} epochs, eval_every {args.eval_every}, 1 thread) | trial wall s | evaluation share | target |")
+    print(
+        f"| method ({args.epochs} epochs, eval_every {args.eval_every}, 1 thread) | trial wall s | evaluation share | target |"
+    )
     print("|---|---:|---:|---:|")
     for method in args.methods.split(","):
         runs = [eval_share(method, args.epochs, args.eval_every) for _ in range(args.repeats)]

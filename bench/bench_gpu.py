@@ -44,11 +44,18 @@ def random_checkpoint(folder: Path) -> Path:
 
 def sweeper_stepper(weights: Path, steps: int):
     """The FT method built as a trial builds it, stepped by ``trainables.loop.train_step``."""
-    config = TrialConfig.model_validate({
-        "method": "ft", "model": {"arch": ARCH, "pretrained": str(weights)}, "device": "cuda",
-        "data": {"source": {"shapes": {"image_size": 224, "per_class": {"train": 1, "val": 1, "test": 1}}},
-                 "id": "photo", "ood": []},
-    })
+    config = TrialConfig.model_validate(
+        {
+            "method": "ft",
+            "model": {"arch": ARCH, "pretrained": str(weights)},
+            "device": "cuda",
+            "data": {
+                "source": {"shapes": {"image_size": 224, "per_class": {"train": 1, "val": 1, "test": 1}}},
+                "id": "photo",
+                "ood": [],
+            },
+        }
+    )
     method, _ = build_method(config, DEVICE)
     method.train()
     optimizer = torch.optim.AdamW(method.parameter_groups(), lr=1e-5, weight_decay=0.1)
@@ -57,6 +64,7 @@ def sweeper_stepper(weights: Path, steps: int):
     def step(images: torch.Tensor, labels: torch.Tensor, totals: dict) -> None:
         for name, value in train_step(method, images, labels, optimizer, scheduler, DEVICE).items():
             totals[name] = totals.get(name, 0.0) + value.detach().float()
+
     return step
 
 
@@ -74,6 +82,7 @@ def bare_stepper(weights: Path):
         loss.backward()
         optimizer.step()
         totals["loss"] = totals.get("loss", 0.0) + loss.detach().float()
+
     return step
 
 
@@ -99,8 +108,12 @@ def overhead(weights: Path, batch: int, steps: int, repeats: int) -> dict:
         rates["sweeper"].append(steps_per_second(sweeper, batch, steps))
         rates["bare"].append(steps_per_second(bare, batch, steps))
     median = {k: statistics.median(v) for k, v in rates.items()}
-    return {"sweeper_steps_s": median["sweeper"], "bare_steps_s": median["bare"],
-            "ratio": median["sweeper"] / median["bare"], "rates": rates}
+    return {
+        "sweeper_steps_s": median["sweeper"],
+        "bare_steps_s": median["bare"],
+        "ratio": median["sweeper"] / median["bare"],
+        "rates": rates,
+    }
 
 
 def worker(weights: Path, share: float, batch: int, steps: int, go: Path) -> None:
@@ -126,16 +139,39 @@ def worker(weights: Path, share: float, batch: int, steps: int, go: Path) -> Non
 
 def packed(weights: Path, trials: int, share: float, batch: int, steps: int, folder: Path) -> dict:
     go = folder / f"go-{trials}"
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(share), "--batch", str(batch),
-                               "--steps", str(steps), "--go", str(go), "--weights", str(weights)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(trials)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                str(share),
+                "--batch",
+                str(batch),
+                "--steps",
+                str(steps),
+                "--go",
+                str(go),
+                "--weights",
+                str(weights),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(trials)
+    ]
     for proc in procs:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     go.touch()
     results = [json.loads(proc.communicate(timeout=900)[0].strip().splitlines()[-1]) for proc in procs]
     wall = max(r["end"] for r in results) - min(r["start"] for r in results)
-    return {"trials": trials, "share": share, "wall_s": wall, "steps_s": trials * steps / wall,
-            "peak_mib": max(r["peak_mib"] for r in results)}
+    return {
+        "trials": trials,
+        "share": share,
+        "wall_s": wall,
+        "steps_s": trials * steps / wall,
+        "peak_mib": max(r["peak_mib"] for r in results),
+    }
 
 
 def main() -> None:
@@ -153,8 +189,12 @@ def main() -> None:
         raise SystemExit("bench_gpu.py needs a CUDA device")
     with tempfile.TemporaryDirectory() as tmp:
         weights = random_checkpoint(Path(tmp))
-        result = {"device": torch.cuda.get_device_name(0), "batch": args.batch, "steps": args.steps,
-                  "overhead": overhead(weights, args.batch, args.steps, args.repeats)}
+        result = {
+            "device": torch.cuda.get_device_name(0),
+            "batch": args.batch,
+            "steps": args.steps,
+            "overhead": overhead(weights, args.batch, args.steps, args.repeats),
+        }
         alone = packed(weights, 1, 1.0, args.batch, args.steps, Path(tmp))
         four = packed(weights, 4, 0.25, args.batch, args.steps, Path(tmp))
         result["packing"] = {"alone": alone, "four": four, "throughput_ratio": four["steps_s"] / alone["steps_s"]}

@@ -37,10 +37,16 @@ TARGET = 1.10  # sweep / bare for trials of 60 s or more (the performance issue)
 
 
 def trial_config(per_class: int) -> dict:
-    return {"method": "ft", "model": "zoo/tiny-clip-v1",
-            "data": {"source": {"shapes": {"per_class": {"train": per_class, "test": 50}}},
-                     "id": "photo", "ood": ["clipart", "sketch", "painting", "infograph"]},
-            "train": {"epochs": 2, "batch_size": 64, "lr": 3e-4}}
+    return {
+        "method": "ft",
+        "model": "zoo/tiny-clip-v1",
+        "data": {
+            "source": {"shapes": {"per_class": {"train": per_class, "test": 50}}},
+            "id": "photo",
+            "ood": ["clipart", "sketch", "painting", "infograph"],
+        },
+        "train": {"epochs": 2, "batch_size": 64, "lr": 3e-4},
+    }
 
 
 def bare(per_class: int, trials: int, threads: int) -> float:
@@ -54,20 +60,30 @@ def bare(per_class: int, trials: int, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def sweep(per_class: int, trials: int, cpu_per_trial: int, folder: Path, tag: str,
-          workers: int | None = None) -> float:
+def sweep(per_class: int, trials: int, cpu_per_trial: int, folder: Path, tag: str, workers: int | None = None) -> float:
     """Wall time of `sweeper launch` on the same trainings, from the command's start to its exit;
     ``workers`` caps the trials running at once (default: as many as the CPUs allow)."""
     config = trial_config(per_class)
-    spec = {"name": f"harness-{tag}", **{k: config[k] for k in ("method", "model", "data", "train")},
-            "seeds": list(range(trials)), "searcher": "grid", "resources": {"cpu": cpu_per_trial},
-            "max_concurrent": workers, "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"}}
+    spec = {
+        "name": f"harness-{tag}",
+        **{k: config[k] for k in ("method", "model", "data", "train")},
+        "seeds": list(range(trials)),
+        "searcher": "grid",
+        "resources": {"cpu": cpu_per_trial},
+        "max_concurrent": workers,
+        "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"},
+    }
     path = folder / f"harness-{tag}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     cli = Path(sys.executable).with_name("sweeper")
     start = time.perf_counter()
-    subprocess.run([str(cli), "launch", str(path), "--storage", str(folder / "sweeps")], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
+    subprocess.run(
+        [str(cli), "launch", str(path), "--storage", str(folder / "sweeps")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=folder,
+    )
     return time.perf_counter() - start
 
 
@@ -110,6 +126,7 @@ def scaling(size: int, trials: int, repeats: int, folder: Path, threaded: float 
     """Throughput of CPUS workers of 1 CPU each against 1 worker of 1 CPU (linear scaling would be
     CPUS x) and, when ``threaded`` (that sweep's wall time) is given, against 1 worker with every
     CPU: threads inside one trial instead of trials side by side."""
+
     def timed(cpu: int, workers: int, tag: str) -> float:
         return statistics.median(sweep(size, trials, cpu, folder, f"{tag}-{r}", workers) for r in range(repeats))
 

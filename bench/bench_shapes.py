@@ -50,7 +50,9 @@ def main() -> None:
         print(f"| render {domain} | {rate:,.0f} | {rate / TARGET:.2f}x target |")
     print(f"| render, all domains mixed | {total:,.0f} | {total / TARGET:.2f}x target |")
     print(f"| photo train split, first use (render + write cache) | {render_rate:,.0f} | 1.00 |")
-    print(f"| photo train split, cached (safetensors read) | {cached_rate:,.0f} | {cached_rate / render_rate:.1f}x first use |")
+    print(
+        f"| photo train split, cached (safetensors read) | {cached_rate:,.0f} | {cached_rate / render_rate:.1f}x first use |"
+    )
 
 
 if __name__ == "__main__":

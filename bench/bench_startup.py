@@ -57,7 +57,7 @@ def start_up(folder: Path, repeats: int) -> None:
     print(f"start-up, medians of {repeats} fresh processes")
     print("| command | wall s | ratio to the import floor |")
     print("|---|---:|---:|")
-    print(f"| `python -c \"import yaml, pydantic, rich\"` | {floor:.2f} | 1.0 |")
+    print(f'| `python -c "import yaml, pydantic, rich"` | {floor:.2f} | 1.0 |')
     for label, command in commands.items():
         wall = timed(command, folder, repeats)
         print(f"| `{label}` | {wall:.2f} | {wall / floor:.1f} |", flush=True)
@@ -68,8 +68,13 @@ def launch(path: Path, folder: Path, probe_log: Path | None = None) -> tuple[flo
     ``probe_log``, the CLI runs under ``startup_probe.py``, which logs its steps there."""
     command = [sys.executable, PROBE, str(probe_log)] if probe_log else [CLI]
     start = time.time()
-    subprocess.run([*command, "launch", str(path), "--storage", str(folder / "sweeps")], cwd=folder, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*command, "launch", str(path), "--storage", str(folder / "sweeps")],
+        cwd=folder,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return start, time.time()
 
 
@@ -84,15 +89,21 @@ def trials(name: str, folder: Path):
 BEFORE_STEPS = [
     ("interpreter start and the CLI's imports", "launch", "cli.start"),
     ("the sweep file's checks (their imports included)", "cli.start", "import:sweeper.run.launch.start"),
-    ("imports of Ray Tune, Optuna and MLflow (sweeper.run.launch)", "import:sweeper.run.launch.start",
-     "import:sweeper.run.launch.end"),
+    (
+        "imports of Ray Tune, Optuna and MLflow (sweeper.run.launch)",
+        "import:sweeper.run.launch.start",
+        "import:sweeper.run.launch.end",
+    ),
     ("the launch's checks, searcher and scheduler", "import:sweeper.run.launch.end", "mlflow_parent.start"),
     ("MLflow store, experiment and parent run", "mlflow_parent.start", "mlflow_parent.end"),
     ("resume state and trainable", "mlflow_parent.end", "ray_init.start"),
     ("ray.init", "ray_init.start", "ray_init.end"),
     ("the Tuner's construction", "ray_init.end", "tuner.end"),
-    ("Tune's set-up, the trial worker's start and imports, until the trial's MLflow run starts",
-     "tuner.end", "trial.start"),
+    (
+        "Tune's set-up, the trial worker's start and imports, until the trial's MLflow run starts",
+        "tuner.end",
+        "trial.start",
+    ),
 ]
 AFTER_STEPS = [
     ("Tune's wind-down (the trial's run ends -> fit returns)", "trial.end", "fit.end"),
@@ -115,23 +126,36 @@ def read_marks(log: Path) -> dict[str, float]:
 def fixed_cost(folder: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    sweep = {"name": "fixed-cost", "method": "zeroshot",
-             "data": {"source": {"shapes": {"per_class": {"train": 10, "val": 10, "test": 10}}}, "id": "photo",
-                      "ood": ["sketch"]},
-             "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"}}
+    sweep = {
+        "name": "fixed-cost",
+        "method": "zeroshot",
+        "data": {
+            "source": {"shapes": {"per_class": {"train": 10, "val": 10, "test": 10}}},
+            "id": "photo",
+            "ood": ["sketch"],
+        },
+        "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}"},
+    }
     path = folder / "fixed-cost.yaml"
     path.write_text(yaml.safe_dump(sweep))
     launch(path, folder)  # once to render the tiny world, create the store and warm the file cache
     probe_log = folder / "steps.log"
     start, end = launch(path, folder, probe_log)
     run = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").get_run(trials("fixed-cost", folder)["run_id"][0])
-    marks = {**read_marks(probe_log), "launch": start, "end": end,
-             "trial.start": run.info.start_time / 1000, "trial.end": run.info.end_time / 1000}
+    marks = {
+        **read_marks(probe_log),
+        "launch": start,
+        "end": end,
+        "trial.start": run.info.start_time / 1000,
+        "trial.end": run.info.end_time / 1000,
+    }
     before = marks["trial.start"] - start
     after = end - marks["trial.end"]
-    print(f"\nfixed cost of a one-trial zero-shot sweep: {before:.1f} s from `sweeper launch` to the trial's start, "
-          f"{after:.1f} s from its end to the exit, {before + after:.1f} s in all (the trial: "
-          f"{marks['trial.end'] - marks['trial.start']:.1f} s)")
+    print(
+        f"\nfixed cost of a one-trial zero-shot sweep: {before:.1f} s from `sweeper launch` to the trial's start, "
+        f"{after:.1f} s from its end to the exit, {before + after:.1f} s in all (the trial: "
+        f"{marks['trial.end'] - marks['trial.start']:.1f} s)"
+    )
     print("| step | s |")
     print("|---|---:|")
     for heading, steps in (("before the trial", BEFORE_STEPS), ("after the trial", AFTER_STEPS)):
@@ -189,13 +213,14 @@ def breakdown(spec_path: Path) -> None:
     profile.disable()
     total = time.perf_counter() - start
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]  # the documented dict of pstats
-    print(f"\none demo Lipsum-FT trial (L = 8, seed 0) alone at 1 thread: {total:.1f} s "
-          "(under cProfile; a demo trial also shares the machine with another)")
+    print(
+        f"\none demo Lipsum-FT trial (L = 8, seed 0) alone at 1 thread: {total:.1f} s "
+        "(under cProfile; a demo trial also shares the machine with another)"
+    )
     print("| phase | s | share |")
     print("|---|---:|---:|")
     for label, (path, function) in PHASES.items():
-        seconds = sum(row[3] for (file, _, name), row in stats.items()
-                      if name == function and file.endswith(path))
+        seconds = sum(row[3] for (file, _, name), row in stats.items() if name == function and file.endswith(path))
         print(f"| {label} | {seconds:.1f} | {seconds / total:.0%} |")
 
 

@@ -63,12 +63,16 @@ def main() -> None:
         for name in names:
             times[name].append(seconds_per_step(steppers[name], images, labels, args.steps))
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"| method vs baseline (tiny-clip-v1, batch {args.batch}, 1 thread, CPU) | ms/step | baseline ms/step | ratio |")
+    print(
+        f"| method vs baseline (tiny-clip-v1, batch {args.batch}, 1 thread, CPU) | ms/step | baseline ms/step | ratio |"
+    )
     print("|---|---:|---:|---:|")
     for method, baseline in PAIRS:
         ratio = median[method] / median[baseline]
         note = f" (target <= {TARGET})" if method.startswith("lipsum_ft") else ""
-        print(f"| {method} / {baseline}{note} | {median[method] * 1e3:.1f} | {median[baseline] * 1e3:.1f} | {ratio:.2f} |")
+        print(
+            f"| {method} / {baseline}{note} | {median[method] * 1e3:.1f} | {median[baseline] * 1e3:.1f} | {ratio:.2f} |"
+        )
 
 
 if __name__ == "__main__":

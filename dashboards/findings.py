@@ -87,8 +87,13 @@ def insensitive(text: str, frame: pd.DataFrame, by: str, metric: str) -> Claim:
     limit = max(2 * std, FLAT_SPREAD)
     means = ", ".join(f"{by}={k}: {v:.3f}" for k, v in stats["mean"].items())
     # effect is the margin left under the limit, so that positive supports the claim
-    return Claim(text, limit - spread, std, HOLDS if spread <= limit else FAILS,
-                 f"spread {spread:.3f} vs limit {limit:.3f} ({means})")
+    return Claim(
+        text,
+        limit - spread,
+        std,
+        HOLDS if spread <= limit else FAILS,
+        f"spread {spread:.3f} vs limit {limit:.3f} ({means})",
+    )
 
 
 def bound(text: str, value: float, limit: float, detail: str = "") -> Claim:

@@ -13,8 +13,20 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from dashboards.findings import (
-    ID_TOLERANCE, Claim, Finding, bound, directional, finished, forgetting, insensitive, ood_domains,
-    per_seed, robustness_line, wise_alpha, wise_gain, zs_tasks,
+    ID_TOLERANCE,
+    Claim,
+    Finding,
+    bound,
+    directional,
+    finished,
+    forgetting,
+    insensitive,
+    ood_domains,
+    per_seed,
+    robustness_line,
+    wise_alpha,
+    wise_gain,
+    zs_tasks,
 )
 
 Frames = Mapping[str, pd.DataFrame]
@@ -23,8 +35,12 @@ Frames = Mapping[str, pd.DataFrame]
 def comparable_id(a: pd.Series, b: pd.Series, names: str) -> Claim:
     """The "at comparable ID" condition of a comparison: mean IDs within ``ID_TOLERANCE``."""
     gap = float(a.mean() - b.mean())
-    return bound(f"at comparable ID: {names} within {ID_TOLERANCE * 100:.0f} points", abs(gap), ID_TOLERANCE,
-                 f"ID {a.mean():.3f} vs {b.mean():.3f}, gap {gap:+.3f}")
+    return bound(
+        f"at comparable ID: {names} within {ID_TOLERANCE * 100:.0f} points",
+        abs(gap),
+        ID_TOLERANCE,
+        f"ID {a.mean():.3f} vs {b.mean():.3f}, gap {gap:+.3f}",
+    )
 
 
 def ft_robustness(frames: Frames) -> Finding:
@@ -35,14 +51,27 @@ def ft_robustness(frames: Frames) -> Finding:
     line = robustness_line(ft_id, zs_id.mean(), zs_ood.mean())
     wise = finished(df)[finished(df)["method"] == "wise_ft"].set_index("seed")
     gains = wise.apply(wise_gain, axis=1)
-    return Finding(1, "FT vs zero-shot and WiSE-FT", [
-        directional("FT improves ID accuracy over zero-shot", ft_id, zs_id),
-        directional("FT falls below zero-shot's effective-robustness line (OOD under the line at FT's ID)",
-                    line, ft_ood, "line: through chance (0.1, 0.1) and the zero-shot (ID, OOD) point"),
-        directional("WiSE-FT at the alpha chosen on ID validation beats FT (alpha = 1) on OOD",
-                    gains, gains * 0, "per seed: alpha " + ", ".join(
-                        f"{wise_alpha(row)} gains {gain:+.3f}" for (_, row), gain in zip(wise.iterrows(), gains))),
-    ], ["paper-ft-robustness"])
+    return Finding(
+        1,
+        "FT vs zero-shot and WiSE-FT",
+        [
+            directional("FT improves ID accuracy over zero-shot", ft_id, zs_id),
+            directional(
+                "FT falls below zero-shot's effective-robustness line (OOD under the line at FT's ID)",
+                line,
+                ft_ood,
+                "line: through chance (0.1, 0.1) and the zero-shot (ID, OOD) point",
+            ),
+            directional(
+                "WiSE-FT at the alpha chosen on ID validation beats FT (alpha = 1) on OOD",
+                gains,
+                gains * 0,
+                "per seed: alpha "
+                + ", ".join(f"{wise_alpha(row)} gains {gain:+.3f}" for (_, row), gain in zip(wise.iterrows(), gains)),
+            ),
+        ],
+        ["paper-ft-robustness"],
+    )
 
 
 def lipsum(frames: Frames) -> Finding:
@@ -52,14 +81,20 @@ def lipsum(frames: Frames) -> Finding:
     mse_id = per_seed(df, "id/acc", method="lipsum_ft", loss="mse")
     mse_ood = per_seed(df, "ood/avg_acc", method="lipsum_ft", loss="mse")
     kld_ood = per_seed(df, "ood/avg_acc", method="lipsum_ft", loss="kld")
-    return Finding(2, "Lipsum-FT", [
-        directional("Lipsum-FT (MSE) beats FT on OOD avg", mse_ood, ft_ood),
-        comparable_id(mse_id, ft_id, "Lipsum-FT (MSE) and FT"),
-        directional("MSE >= KLD on OOD avg (holds if MSE is better beyond noise; a tie is inconclusive)",
-                    mse_ood, kld_ood),
-        insensitive("Lipsum-FT's OOD avg is insensitive to L", with_default(frames, "L"), "L", "ood/avg_acc"),
-        insensitive("Lipsum-FT's OOD avg is insensitive to M", with_default(frames, "M"), "M", "ood/avg_acc"),
-    ], ["paper-lipsum", "paper-lipsum-L", "paper-lipsum-M"])
+    return Finding(
+        2,
+        "Lipsum-FT",
+        [
+            directional("Lipsum-FT (MSE) beats FT on OOD avg", mse_ood, ft_ood),
+            comparable_id(mse_id, ft_id, "Lipsum-FT (MSE) and FT"),
+            directional(
+                "MSE >= KLD on OOD avg (holds if MSE is better beyond noise; a tie is inconclusive)", mse_ood, kld_ood
+            ),
+            insensitive("Lipsum-FT's OOD avg is insensitive to L", with_default(frames, "L"), "L", "ood/avg_acc"),
+            insensitive("Lipsum-FT's OOD avg is insensitive to M", with_default(frames, "M"), "M", "ood/avg_acc"),
+        ],
+        ["paper-lipsum", "paper-lipsum-L", "paper-lipsum-M"],
+    )
 
 
 def with_default(frames: Frames, axis: str) -> pd.DataFrame:
@@ -75,11 +110,22 @@ def dive(frames: Frames) -> Finding:
     df = frames["paper-dive"]
     tasks = zs_tasks(df)
     flyp_loss, dive_loss = forgetting(df, "flyp", tasks), forgetting(df, "dive", tasks)
-    return Finding(3, "DiVE vs FLYP", [
-        directional(f"DiVE loses less zero-shot retention ({', '.join(tasks)}) than FLYP", flyp_loss, dive_loss,
-                    f"mean drop from zero-shot: FLYP {flyp_loss.mean():.4f}, DiVE {dive_loss.mean():.4f}"),
-        comparable_id(per_seed(df, "id/acc", method="dive"), per_seed(df, "id/acc", method="flyp"), "DiVE and FLYP"),
-    ], ["paper-dive"])
+    return Finding(
+        3,
+        "DiVE vs FLYP",
+        [
+            directional(
+                f"DiVE loses less zero-shot retention ({', '.join(tasks)}) than FLYP",
+                flyp_loss,
+                dive_loss,
+                f"mean drop from zero-shot: FLYP {flyp_loss.mean():.4f}, DiVE {dive_loss.mean():.4f}",
+            ),
+            comparable_id(
+                per_seed(df, "id/acc", method="dive"), per_seed(df, "id/acc", method="flyp"), "DiVE and FLYP"
+            ),
+        ],
+        ["paper-dive"],
+    )
 
 
 def lorsu(frames: Frames) -> Finding:
@@ -95,24 +141,42 @@ def lorsu(frames: Frames) -> Finding:
     ft_loss, lorsu_loss = forgetting(df, "ft", others), forgetting(df, "lorsu", others)
     fraction = float(per_seed(df, "params/visual_fraction", method="lorsu").max())
     gap = float(ft_id.mean() - lorsu_id.mean())
-    return Finding(4, "LoRSU vs FT", [
-        bound(f"LoRSU's ID is within {ID_TOLERANCE * 100:.0f} points of FT's", gap, ID_TOLERANCE,
-              f"FT {ft_id.mean():.3f}, LoRSU (lr {lr:g}, best on val/acc) {lorsu_id.mean():.3f}, gap {gap:+.3f}"),
-        bound("LoRSU updates at most 10% of the image tower's parameters", fraction, 0.10),
-        directional("LoRSU forgets less than FT on the other domains and tasks", ft_loss, lorsu_loss,
-                    f"mean drop from zero-shot over {len(others)} domains/tasks: FT {ft_loss.mean():.4f}, "
-                    f"LoRSU {lorsu_loss.mean():.4f}"),
-    ], ["paper-lorsu"])
+    return Finding(
+        4,
+        "LoRSU vs FT",
+        [
+            bound(
+                f"LoRSU's ID is within {ID_TOLERANCE * 100:.0f} points of FT's",
+                gap,
+                ID_TOLERANCE,
+                f"FT {ft_id.mean():.3f}, LoRSU (lr {lr:g}, best on val/acc) {lorsu_id.mean():.3f}, gap {gap:+.3f}",
+            ),
+            bound("LoRSU updates at most 10% of the image tower's parameters", fraction, 0.10),
+            directional(
+                "LoRSU forgets less than FT on the other domains and tasks",
+                ft_loss,
+                lorsu_loss,
+                f"mean drop from zero-shot over {len(others)} domains/tasks: FT {ft_loss.mean():.4f}, "
+                f"LoRSU {lorsu_loss.mean():.4f}",
+            ),
+        ],
+        ["paper-lorsu"],
+    )
 
 
 def contcoop(frames: Frames) -> Finding:
     """5. ContCoOp has a higher compat/hmean than CoOp and KgCoOp for v1 -> v2."""
     df = frames["paper-contcoop"]
     hmean = {m: per_seed(df, "compat/hmean", method=m) for m in ("coop", "kgcoop", "contcoop")}
-    return Finding(5, "ContCoOp compatibility", [
-        directional(f"ContCoOp's compat/hmean beats {name}'s", hmean["contcoop"], hmean[name])
-        for name in ("coop", "kgcoop")
-    ], ["paper-contcoop"])
+    return Finding(
+        5,
+        "ContCoOp compatibility",
+        [
+            directional(f"ContCoOp's compat/hmean beats {name}'s", hmean["contcoop"], hmean[name])
+            for name in ("coop", "kgcoop")
+        ],
+        ["paper-contcoop"],
+    )
 
 
 @dataclass(frozen=True)
@@ -127,18 +191,40 @@ class Spec:
 _MAIN = ["id/acc", "ood/avg_acc"]
 FINDINGS: dict[int, Spec] = {
     1: Spec(ft_robustness, {"paper-ft-robustness": (["method"], [*_MAIN, "id/ece"])}, {"paper-ft-robustness": "wise"}),
-    2: Spec(lipsum, {"paper-lipsum": (["method", "loss"], [*_MAIN, "id/ece"]),
-                     "paper-lipsum-L": (["L"], _MAIN), "paper-lipsum-M": (["M"], _MAIN)}),
+    2: Spec(
+        lipsum,
+        {
+            "paper-lipsum": (["method", "loss"], [*_MAIN, "id/ece"]),
+            "paper-lipsum-L": (["L"], _MAIN),
+            "paper-lipsum-M": (["M"], _MAIN),
+        },
+    ),
     3: Spec(dive, {"paper-dive": (["method"], [*_MAIN, "zs/unseen_shapes/acc", "zs/colour/acc"])}),
-    4: Spec(lorsu, {"paper-lorsu": (["method", "lr"], [*_MAIN, "zs/unseen_shapes/acc", "zs/colour/acc",
-                                                 "params/visual_fraction"])}),
-    5: Spec(contcoop, {"paper-contcoop": (["method"], ["compat/v1/acc", "compat/v2/acc", "compat/hmean",
-                                                        "compat/v1/zs_acc", "compat/v2/zs_acc"])}),
+    4: Spec(
+        lorsu,
+        {
+            "paper-lorsu": (
+                ["method", "lr"],
+                [*_MAIN, "zs/unseen_shapes/acc", "zs/colour/acc", "params/visual_fraction"],
+            )
+        },
+    ),
+    5: Spec(
+        contcoop,
+        {
+            "paper-contcoop": (
+                ["method"],
+                ["compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v1/zs_acc", "compat/v2/zs_acc"],
+            )
+        },
+    ),
 }
 
 
 def claim_row(claim: Claim) -> str:
     """A markdown table row: claim, effect, seed std, effect / std, verdict, detail."""
     ratio = "n/a" if claim.seed_std == 0 else f"{claim.ratio:+.1f}"
-    return (f"| {claim.text} | {claim.effect:+.4f} | {claim.seed_std:.4f} | {ratio} | "
-            f"**{claim.verdict}** | {claim.detail} |")
+    return (
+        f"| {claim.text} | {claim.effect:+.4f} | {claim.seed_std:.4f} | {ratio} | "
+        f"**{claim.verdict}** | {claim.detail} |"
+    )

@@ -68,8 +68,9 @@ def looks_log_spaced(values: Sequence[float]) -> bool:
     return max(finite) / min(finite) >= 100
 
 
-def param_effects(df: pd.DataFrame, param: str, metrics: Sequence[str], log: bool | None = None,
-                  title: str | None = None) -> Figure:
+def param_effects(
+    df: pd.DataFrame, param: str, metrics: Sequence[str], log: bool | None = None, title: str | None = None
+) -> Figure:
     """``param`` against each metric: mean ± std over seeds per value (one panel per metric).
 
     Numeric parameters sit on a continuous axis (logarithmic when ``log``, or when ``log`` is None
@@ -92,8 +93,15 @@ def param_effects(df: pd.DataFrame, param: str, metrics: Sequence[str], log: boo
         elif numeric:
             x = stats[param].astype("float64").to_numpy()
             ax.errorbar(x, stats["mean"], yerr=stats["std"].fillna(0.0), fmt="o-", capsize=3, lw=1.2, ms=5)
-            ax.scatter(present[param].astype("float64"), present[metric], s=10, alpha=0.35, color="0.3",
-                       zorder=3, label="trials")
+            ax.scatter(
+                present[param].astype("float64"),
+                present[metric],
+                s=10,
+                alpha=0.35,
+                color="0.3",
+                zorder=3,
+                label="trials",
+            )
             if use_log:
                 ax.set_xscale("log")
         else:
@@ -102,8 +110,12 @@ def param_effects(df: pd.DataFrame, param: str, metrics: Sequence[str], log: boo
             positions = {value: i for i, value in enumerate(stats[param].tolist())}
             jitter = present[param].map(positions).astype("float64")
             ax.scatter(jitter, present[metric], s=10, alpha=0.35, color="0.3", zorder=3, label="trials")
-            ax.set_xticks(x, [_label(v) for v in stats[param]], rotation=30 if len(stats) > 4 else 0,
-                          ha="right" if len(stats) > 4 else "center")
+            ax.set_xticks(
+                x,
+                [_label(v) for v in stats[param]],
+                rotation=30 if len(stats) > 4 else 0,
+                ha="right" if len(stats) > 4 else "center",
+            )
             ax.set_xlim(-0.5, len(stats) - 0.5)
         ax.set_xlabel(param + (" (log)" if use_log and numeric else ""))
         ax.set_ylabel(metric)
@@ -123,8 +135,9 @@ def wise_alphas(df: pd.DataFrame) -> list[str]:
     return sorted(found, key=float)
 
 
-def id_ood_scatter(df: pd.DataFrame, color_by: str | None = None, x: str = "id/acc",
-                   y: str = "ood/avg_acc", wise_by: str | None = None) -> Figure:
+def id_ood_scatter(
+    df: pd.DataFrame, color_by: str | None = None, x: str = "id/acc", y: str = "ood/avg_acc", wise_by: str | None = None
+) -> Figure:
     """``x`` vs ``y`` per trial, coloured by ``color_by``, with WiSE-FT curves and the zero-shot point.
 
     A WiSE-FT curve is drawn for each trial whose ``wise/<alpha>/...`` metrics exist, as a line
@@ -145,16 +158,36 @@ def id_ood_scatter(df: pd.DataFrame, color_by: str | None = None, x: str = "id/a
         zero = part["method"] == ZEROSHOT if "method" in part.columns else pd.Series(False, index=part.index)
         trained = part[~zero]
         if len(trained):
-            ax.scatter(trained[x], trained[y], s=36, color=colour[name], edgecolor="black", linewidth=0.4,
-                       alpha=0.85, label=name if k < MAX_LEGEND else None, zorder=4)
+            ax.scatter(
+                trained[x],
+                trained[y],
+                s=36,
+                color=colour[name],
+                edgecolor="black",
+                linewidth=0.4,
+                alpha=0.85,
+                label=name if k < MAX_LEGEND else None,
+                zorder=4,
+            )
         if zero.any():
-            ax.scatter(part.loc[zero, x], part.loc[zero, y], s=220, marker="*", color=colour[name],
-                       edgecolor="black", linewidth=0.6, zorder=5,
-                       label=f"{name} (zero-shot)" if name != ZEROSHOT else "zero-shot")
+            ax.scatter(
+                part.loc[zero, x],
+                part.loc[zero, y],
+                s=220,
+                marker="*",
+                color=colour[name],
+                edgecolor="black",
+                linewidth=0.6,
+                zorder=5,
+                label=f"{name} (zero-shot)" if name != ZEROSHOT else "zero-shot",
+            )
         if alphas:
             curves = trained[[f"wise/{a}/id/acc" for a in alphas] + [f"wise/{a}/ood/avg_acc" for a in alphas]]
-            keyed = trained[wise_by] if wise_by and wise_by in trained.columns else pd.Series(
-                range(len(trained)), index=trained.index)
+            keyed = (
+                trained[wise_by]
+                if wise_by and wise_by in trained.columns
+                else pd.Series(range(len(trained)), index=trained.index)
+            )
             curves = curves[curves.notna().any(axis=1)]
             if curves.empty:
                 continue
@@ -169,8 +202,9 @@ def id_ood_scatter(df: pd.DataFrame, color_by: str | None = None, x: str = "id/a
                     index = np.flatnonzero(ok)
                     if len(index):
                         i = index[end]
-                        ax.annotate(text, (xs[i], ys[i]), textcoords="offset points", xytext=(4, 4),
-                                    fontsize=7, color="0.25")
+                        ax.annotate(
+                            text, (xs[i], ys[i]), textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.25"
+                        )
     if alphas:
         ax.plot([], [], "-", color="0.3", label="WiSE-FT curve (α: 0 → 1)")
     ax.set_xlabel(x)
@@ -198,8 +232,9 @@ def importances(values: dict[str, float], title: str = "parameter importances") 
     return figure
 
 
-def optimization_history(values: Sequence[float], mode: str, metric: str,
-                         labels: Sequence[str] | None = None) -> Figure:
+def optimization_history(
+    values: Sequence[float], mode: str, metric: str, labels: Sequence[str] | None = None
+) -> Figure:
     """Objective of each configuration in completion order, with the best-so-far line."""
     figure = new_figure(6.8, 4.0)
     if not len(values):
@@ -212,8 +247,7 @@ def optimization_history(values: Sequence[float], mode: str, metric: str,
     ax.step(order, best, where="post", color="tab:red", lw=1.5, label=f"best so far ({mode})")
     if labels is not None and len(labels) <= 20:
         for i, text in zip(order, labels):
-            ax.annotate(text, (i, series[i - 1]), textcoords="offset points", xytext=(3, 4), fontsize=7,
-                        color="0.3")
+            ax.annotate(text, (i, series[i - 1]), textcoords="offset points", xytext=(3, 4), fontsize=7, color="0.3")
     ax.set_xlabel("configuration, in completion order")
     ax.set_ylabel(metric)
     ax.set_title("optimisation history", fontsize=11)
@@ -244,13 +278,25 @@ def learning_curves(curves: pd.DataFrame, metrics: Sequence[str]) -> Figure:
             if part.empty:
                 continue
             if len(part) == 1 and several:
-                ax.axhline(float(part["mean"].iloc[0]), color=colour[config], ls="--", lw=1.2,
-                           label=f"{config} (not trained)" if k < MAX_LEGEND else None)
+                ax.axhline(
+                    float(part["mean"].iloc[0]),
+                    color=colour[config],
+                    ls="--",
+                    lw=1.2,
+                    label=f"{config} (not trained)" if k < MAX_LEGEND else None,
+                )
                 continue
             epochs = part["step"].to_numpy() + 1
             mean, std = part["mean"].to_numpy(), part["std"].fillna(0.0).to_numpy()
-            ax.plot(epochs, mean, "o-" if len(part) > 1 else "o", color=colour[config], lw=1.3, ms=3.5,
-                    label=config if k < MAX_LEGEND else None)
+            ax.plot(
+                epochs,
+                mean,
+                "o-" if len(part) > 1 else "o",
+                color=colour[config],
+                lw=1.3,
+                ms=3.5,
+                label=config if k < MAX_LEGEND else None,
+            )
             if len(part) > 1 and (std > 0).any():
                 ax.fill_between(epochs, mean - std, mean + std, color=colour[config], alpha=0.15, lw=0)
         ax.set_xlabel("epoch")

@@ -46,6 +46,7 @@ DPI = 110
 
 # -- Optuna ----------------------------------------------------------------------------------------
 
+
 class _Builder:
     """Collects sections and writes figures; one per ``write_report`` call."""
 
@@ -74,8 +75,9 @@ class _Builder:
         figure.clear()
         encoded = base64.b64encode(png.read_bytes()).decode("ascii")
         self.progress.console.print(f"[dim]report:[/dim]   wrote figures/{stem}.png, .pdf", highlight=False)
-        return FigureEntry(stem, title, caption, f"data:image/png;base64,{encoded}",
-                           f"figures/{stem}.png", f"figures/{stem}.pdf")
+        return FigureEntry(
+            stem, title, caption, f"data:image/png;base64,{encoded}", f"figures/{stem}.png", f"figures/{stem}.pdf"
+        )
 
 
 def _end_times(client, parent) -> dict[str, int]:
@@ -83,8 +85,9 @@ def _end_times(client, parent) -> dict[str, int]:
     times: dict[str, int] = {}
     token = None
     while True:
-        page = client.search_runs([parent.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'", page_token=token)
+        page = client.search_runs(
+            [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", page_token=token
+        )
         times.update({run.info.run_id: run.info.end_time or 0 for run in page})
         token = page.token
         if not token:
@@ -105,8 +108,15 @@ def _report_columns(meta: dict[str, Any], df: pd.DataFrame) -> tuple[list[str], 
     return rows, metrics
 
 
-def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, experiment: str | None = None,
-                 *, parent_run_id: str | None = None, console: Console | None = None) -> Path:
+def write_report(
+    sweep: str,
+    out_dir: Path,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    *,
+    parent_run_id: str | None = None,
+    console: Console | None = None,
+) -> Path:
     """Write ``out_dir/index.html`` and ``out_dir/figures/*.png|.pdf`` for ``sweep``; returns the page.
 
     Reads the sweep's latest launch (or ``parent_run_id``) from ``tracking_uri`` (default: the
@@ -144,8 +154,9 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
         if not isinstance(dims, dict):  # absent (an older launch) or not decodable
             dims = None
         labelled = with_config_labels(df, search_keys)
-        build.step(f"{len(df)} trials, {labelled[CONFIG].nunique()} configurations, "
-                   f"searcher {searcher or 'not recorded'}")
+        build.step(
+            f"{len(df)} trials, {labelled[CONFIG].nunique()} configurations, searcher {searcher or 'not recorded'}"
+        )
         build.advance()
         sections: list[Section] = []
 
@@ -163,12 +174,20 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
             if key not in df.columns or df[key].notna().sum() == 0:
                 effects.notes.append(f"{key}: no trial recorded a value.")
                 continue
-            log = bool(dims[key].get("log")) if dims and key in dims and ("int" in dims[key] or "float" in dims[key]) \
+            log = (
+                bool(dims[key].get("log"))
+                if dims and key in dims and ("int" in dims[key] or "float" in dims[key])
                 else None
+            )
             figure = plots.param_effects(swept, key, plot_metrics, log=log)
-            effects.figures.append(build.save(
-                figure, f"param_{key}", f"{key} vs report metrics",
-                "Mean ± std over seeds per value (bars); grey dots are single trials."))
+            effects.figures.append(
+                build.save(
+                    figure,
+                    f"param_{key}",
+                    f"{key} vs report metrics",
+                    "Mean ± std over seeds per value (bars); grey dots are single trials.",
+                )
+            )
         if not search_keys:
             effects.notes.append("The sweep searched no parameters.")
         sections.append(effects)
@@ -192,8 +211,17 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
         build.advance()
 
         build.step("Optuna importances and optimisation history")
-        sections.append(_optuna_section(build, with_config_labels(swept, search_keys), searcher, dims, search_keys, objective,
-                                        lambda: _end_times(client, parent)))
+        sections.append(
+            _optuna_section(
+                build,
+                with_config_labels(swept, search_keys),
+                searcher,
+                dims,
+                search_keys,
+                objective,
+                lambda: _end_times(client, parent),
+            )
+        )
         build.advance()
 
         build.step("learning curves")
@@ -204,20 +232,36 @@ def write_report(sweep: str, out_dir: Path, tracking_uri: str | None = None, exp
         else:
             curves = curve_frame(history, labelled)
             figure = plots.learning_curves(curves, CURVE_METRICS)
-            curves_section.figures.append(build.save(
-                figure, "learning_curves", "id/acc and ood/avg_acc per epoch",
-                "Mean over seeds per configuration; bands are ± std."))
+            curves_section.figures.append(
+                build.save(
+                    figure,
+                    "learning_curves",
+                    "id/acc and ood/avg_acc per epoch",
+                    "Mean over seeds per configuration; bands are ± std.",
+                )
+            )
         sections.append(curves_section)
         build.advance()
 
         build.step("writing index.html")
-        environment = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
-                                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        environment = Environment(
+            loader=FileSystemLoader(str(TEMPLATE_DIR)),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         page = environment.get_template(TEMPLATE).render(
-            sweep=sweep, meta=meta, searcher=searcher or "not recorded", trials=len(df),
+            sweep=sweep,
+            meta=meta,
+            searcher=searcher or "not recorded",
+            trials=len(df),
             configs=int(labelled[CONFIG].nunique()),
             statuses=", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items()),
-            objective=objective, rows=rows, metrics=metrics, sections=sections,
+            objective=objective,
+            rows=rows,
+            metrics=metrics,
+            sections=sections,
         )
         index = out_dir / "index.html"
         write_text_atomic(index, page)
@@ -233,19 +277,32 @@ def curve_frame(history: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
     return stats.rename(columns={CONFIG: "config", "count": "n"})
 
 
-def _optuna_section(build: _Builder, df: pd.DataFrame, searcher: str | None, dims: dict | None,
-                    search_keys: list[str], objective: dict[str, Any], end_times) -> Section:
+def _optuna_section(
+    build: _Builder,
+    df: pd.DataFrame,
+    searcher: str | None,
+    dims: dict | None,
+    search_keys: list[str],
+    objective: dict[str, Any],
+    end_times,
+) -> Section:
     section = Section("optuna", "Parameter importances and optimisation history")
     if searcher == "grid":
-        section.notes.append("Grid sweep: every configuration was run, so there is no search to analyse "
-                             "(importances and optimisation history are for TPE / random sweeps).")
+        section.notes.append(
+            "Grid sweep: every configuration was run, so there is no search to analyse "
+            "(importances and optimisation history are for TPE / random sweeps)."
+        )
         return section
     if searcher is None:
-        section.notes.append(f"The parent run does not record its searcher (tag {SEARCHER_TAG}); "
-                             "the analysis below treats the trials as a TPE / random search.")
+        section.notes.append(
+            f"The parent run does not record its searcher (tag {SEARCHER_TAG}); "
+            "the analysis below treats the trials as a TPE / random search."
+        )
     if dims is None:
-        section.notes.append(f"The parent run does not record the search dimensions (tag {SEARCH_TAG}); "
-                             "distributions are inferred from the values the trials used.")
+        section.notes.append(
+            f"The parent run does not record the search dimensions (tag {SEARCH_TAG}); "
+            "distributions are inferred from the values the trials used."
+        )
     metric, mode = objective.get("metric"), objective.get("mode", "max")
     if not metric or metric not in df.columns:
         section.notes.append(f"The objective {metric!r} was not logged by any trial.")
@@ -259,12 +316,21 @@ def _optuna_section(build: _Builder, df: pd.DataFrame, searcher: str | None, dim
     if trials:
         values = [t.value for t in trials]
         figure = plots.optimization_history(values, mode, metric, rebuilt.labels)
-        section.figures.append(build.save(
-            figure, "optimization_history", f"optimisation history of {metric}",
-            "Objective (mean over seeds) of each configuration in completion order; "
-            f"the line is the best so far ({mode})."))
-    varied = {name for t in trials for name in t.params
-              if len({str(u.params.get(name)) for u in trials if name in u.params}) > 1}
+        section.figures.append(
+            build.save(
+                figure,
+                "optimization_history",
+                f"optimisation history of {metric}",
+                "Objective (mean over seeds) of each configuration in completion order; "
+                f"the line is the best so far ({mode}).",
+            )
+        )
+    varied = {
+        name
+        for t in trials
+        for name in t.params
+        if len({str(u.params.get(name)) for u in trials if name in u.params}) > 1
+    }
     if len(trials) < 2 or not varied:
         section.notes.append("Importances need at least two finished configurations that differ.")
         return section
@@ -280,9 +346,14 @@ def _optuna_section(build: _Builder, df: pd.DataFrame, searcher: str | None, dim
     if not values or any(math.isnan(v) for v in values.values()):
         section.notes.append("Optuna returned no usable importances.")
         return section
-    section.figures.insert(0, build.save(
-        plots.importances(values, f"importance for {metric}"), "param_importances",
-        f"parameter importances for {metric}",
-        f"optuna.importance.get_param_importances (default evaluator, PED-ANOVA) on {len(trials)} "
-        "configurations; each configuration's value is its mean over seeds."))
+    section.figures.insert(
+        0,
+        build.save(
+            plots.importances(values, f"importance for {metric}"),
+            "param_importances",
+            f"parameter importances for {metric}",
+            f"optuna.importance.get_param_importances (default evaluator, PED-ANOVA) on {len(trials)} "
+            "configurations; each configuration's value is its mean over seeds.",
+        ),
+    )
     return section

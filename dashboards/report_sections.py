@@ -38,6 +38,7 @@ class Section:
 
 # -- small helpers -------------------------------------------------------------------------------
 
+
 def file_name(text: str) -> str:
     """A safe file stem: letters, digits, ``._-``; everything else becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "figure"
@@ -71,13 +72,15 @@ def with_config_labels(df: pd.DataFrame, search_keys: list[str]) -> pd.DataFrame
     for (_, row), reference in zip(out[keys].iterrows(), references):
         parts = [f"{k}={_value_text(row[k])}" for k in keys if not pd.isna(row[k])]
         # a reference trial is its own configuration: its method at its defaults
-        labels.append(f"{reference} (reference)" if isinstance(reference, str) and reference
-                      else ", ".join(parts) or "(defaults)")
+        labels.append(
+            f"{reference} (reference)" if isinstance(reference, str) and reference else ", ".join(parts) or "(defaults)"
+        )
     out[CONFIG] = labels
     return out
 
 
 # -- ablation tables -----------------------------------------------------------------------------
+
 
 def table_html(table: pd.DataFrame, modes: dict[str, str]) -> str:
     """An ``ablation_table`` as an HTML table: ``mean ± std`` (n), best mean per metric in bold."""
@@ -111,8 +114,14 @@ def table_html(table: pd.DataFrame, modes: dict[str, str]) -> str:
     return frame.to_html(index=False, escape=False, border=0, classes="ablation", na_rep="–")
 
 
-def ablation_section(df: pd.DataFrame, rows: list[str], metrics: list[str], search_keys: list[str],
-                     objective: dict[str, Any], references: list[str] | None = None) -> Section:
+def ablation_section(
+    df: pd.DataFrame,
+    rows: list[str],
+    metrics: list[str],
+    search_keys: list[str],
+    objective: dict[str, Any],
+    references: list[str] | None = None,
+) -> Section:
     from sweeper.tables import formats
     from sweeper.tables.reference_rows import ablation_with_references
 
@@ -137,6 +146,7 @@ def ablation_section(df: pd.DataFrame, rows: list[str], metrics: list[str], sear
             section.notes.append(f"Table by {what} failed: {error}")
             continue
         title = f"By {', '.join(keys) or 'all trials'} ({what}): mean ± std over seeds, n = trials"
-        section.tables.append({"title": title, "html": table_html(table, modes),
-                               "markdown": formats.to_markdown(table)})
+        section.tables.append(
+            {"title": title, "html": table_html(table, modes), "markdown": formats.to_markdown(table)}
+        )
     return section

@@ -58,34 +58,52 @@ def _tables(frames: dict[str, pd.DataFrame], spec: Spec) -> list[str]:
         frame = frames[sweep]
         frame = frame[frame["status"] == "FINISHED"]
         present = [m for m in metrics if m in frame.columns]
-        parts += [f"`sweeper report {sweep}` (mean ± std over seeds; n = trials):", "",
-                  to_markdown(ablation_table(frame, rows, present)), ""]
+        parts += [
+            f"`sweeper report {sweep}` (mean ± std over seeds; n = trials):",
+            "",
+            to_markdown(ablation_table(frame, rows, present)),
+            "",
+        ]
         if sweep in spec.layouts:
             layout = spec.layouts[sweep]
-            parts += [f"`sweeper report {sweep} --layout {layout}`:", "",
-                      to_markdown(layout_table(layout, frame)), ""]
+            parts += [f"`sweeper report {sweep} --layout {layout}`:", "", to_markdown(layout_table(layout, frame)), ""]
     return parts
 
 
-def finding_section(number: int, finding: Finding | None, frames: dict[str, pd.DataFrame],
-                    error: str | None = None) -> list[str]:
+def finding_section(
+    number: int, finding: Finding | None, frames: dict[str, pd.DataFrame], error: str | None = None
+) -> list[str]:
     """The markdown of one finding: verdict line, claims table, sweep tables."""
     spec = FINDINGS[number]
     if finding is None:
         runs = " && ".join(f"sweeper launch search_spaces/{s}.yaml" for s in spec.tables)
         return [f"## Finding {number}: not run", "", f"{error}. Run: `{runs}`.", ""]
-    lines = [f"## Finding {number}: {finding.title} — **{finding.verdict}**", "",
-             (spec.judge.__doc__ or "").strip(), "",
-             "| claim | effect | seed std | effect / std | verdict | detail |",
-             "|:--|--:|--:|--:|:--|:--|", *map(claim_row, finding.claims), ""]
+    lines = [
+        f"## Finding {number}: {finding.title} — **{finding.verdict}**",
+        "",
+        (spec.judge.__doc__ or "").strip(),
+        "",
+        "| claim | effect | seed std | effect / std | verdict | detail |",
+        "|:--|--:|--:|--:|:--|:--|",
+        *map(claim_row, finding.claims),
+        "",
+    ]
     lines += [f"- {note}" for note in finding.notes] + ([""] if finding.notes else [])
     return lines + _tables(frames, spec)
 
 
 def build(tracking_uri: str, investigation: str = "") -> str:
     """The whole RESULTS.md text from the sweeps in ``tracking_uri``."""
-    lines = [HEADER.format(when=time.strftime("%Y-%m-%d"), machine=f"{platform.machine()}, {torch.get_num_threads()} threads",
-                           torch=torch.__version__, uri=tracking_uri), "| finding | verdict |", "|:--|:--|"]
+    lines = [
+        HEADER.format(
+            when=time.strftime("%Y-%m-%d"),
+            machine=f"{platform.machine()}, {torch.get_num_threads()} threads",
+            torch=torch.__version__,
+            uri=tracking_uri,
+        ),
+        "| finding | verdict |",
+        "|:--|:--|",
+    ]
     sections: list[str] = []
     for number, spec in FINDINGS.items():
         try:
@@ -93,8 +111,9 @@ def build(tracking_uri: str, investigation: str = "") -> str:
             finding, error = spec.judge(frames), None
         except Exception as exc:  # a sweep not run yet, or without the columns the finding reads
             frames, finding, error = {}, None, f"{type(exc).__name__}: {exc}"
-        lines.append(f"| {number}. {finding.title if finding else '(not run)'} | "
-                     f"{finding.verdict if finding else 'not run'} |")
+        lines.append(
+            f"| {number}. {finding.title if finding else '(not run)'} | {finding.verdict if finding else 'not run'} |"
+        )
         sections += finding_section(number, finding, frames, error)
     return "\n".join([*lines, "", *sections, investigation]).rstrip() + "\n"
 
@@ -104,8 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--launch", action="store_true", help="run every paper-* sweep first (long)")
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
-    parser.add_argument("--notes", type=Path, default=Path("docs/results-notes.md"),
-                        help="hand-written investigation notes appended to the file, if present")
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=Path("docs/results-notes.md"),
+        help="hand-written investigation notes appended to the file, if present",
+    )
     args = parser.parse_args(argv)
     if args.launch:
         launch_all(sweeps_needed())

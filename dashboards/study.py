@@ -44,8 +44,7 @@ def inferred_distribution(series: pd.Series):
         low, high = min(values), max(values)
         if pd.api.types.is_integer_dtype(series):
             return optuna.distributions.IntDistribution(int(low), int(high))
-        return optuna.distributions.FloatDistribution(float(low), float(high),
-                                                      log=plots.looks_log_spaced(values))
+        return optuna.distributions.FloatDistribution(float(low), float(high), log=plots.looks_log_spaced(values))
     return optuna.distributions.CategoricalDistribution(sorted(set(values), key=str))
 
 
@@ -81,8 +80,14 @@ class StudyResult:
     notes: list[str]
 
 
-def rebuild_study(df: pd.DataFrame, search_keys: list[str], dims: dict[str, dict[str, Any]] | None,
-                  metric: str, mode: str, end_times: dict[str, int] | None = None) -> StudyResult:
+def rebuild_study(
+    df: pd.DataFrame,
+    search_keys: list[str],
+    dims: dict[str, dict[str, Any]] | None,
+    metric: str,
+    mode: str,
+    end_times: dict[str, int] | None = None,
+) -> StudyResult:
     """An in-memory Optuna study with one finished trial per configuration, in completion order.
 
     A configuration's value is the mean of ``metric`` over its finished seeds (what Ray's

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-CLUSTER_HELP = "the Ray cluster's dashboard URL (http://HEAD:8265); the Ray auth token comes from RAY_AUTH_TOKEN, " \
-               "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
+CLUSTER_HELP = (
+    "the Ray cluster's dashboard URL (http://HEAD:8265); the Ray auth token comes from RAY_AUTH_TOKEN, "
+    "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
+)
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -42,8 +44,10 @@ def run_logs(args: argparse.Namespace) -> int:
     try:
         asyncio.run(tail())
     except KeyboardInterrupt:
-        print(f"\nstopped following; the job goes on (sweeper stop {job_id} --cluster {args.cluster} ends it)",
-              file=sys.stderr)
+        print(
+            f"\nstopped following; the job goes on (sweeper stop {job_id} --cluster {args.cluster} ends it)",
+            file=sys.stderr,
+        )
     return 0
 
 

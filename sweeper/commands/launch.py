@@ -16,22 +16,41 @@ from pathlib import Path
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("launch", help="run a sweep file (local Ray, a Ray cluster, or a Ray Job)")
     parser.add_argument("file", type=Path, help="sweep YAML file (see README: the sweep file)")
-    parser.add_argument("--storage", default=None, metavar="PATH|URI",
-                        help="Ray Tune storage (default ./sweeps; the sweep goes in <storage>/<name>); "
-                             "on a cluster of several nodes: s3://..., gs://..., or a shared path with --shared-storage")
-    parser.add_argument("--shared-storage", action="store_true",
-                        help="the --storage path (and a sqlite tracking.uri) is on a file system that every node "
-                             "mounts at the same path (NFS)")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        metavar="PATH|URI",
+        help="Ray Tune storage (default ./sweeps; the sweep goes in <storage>/<name>); "
+        "on a cluster of several nodes: s3://..., gs://..., or a shared path with --shared-storage",
+    )
+    parser.add_argument(
+        "--shared-storage",
+        action="store_true",
+        help="the --storage path (and a sqlite tracking.uri) is on a file system that every node "
+        "mounts at the same path (NFS)",
+    )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--address", default=None, metavar="auto|HOST:PORT",
-                       help="run the driver here against an existing Ray cluster (its GCS address; `auto` on a "
-                            "cluster node); Ray token auth stays on (RAY_AUTH_TOKEN or ~/.ray/auth_token)")
-    where.add_argument("--cluster", default=None, metavar="URL",
-                       help="submit the sweep as a Ray Job to the cluster's dashboard (http://HEAD:8265), print "
-                            "the job id and return; see sweeper status/logs/stop --cluster")
-    parser.add_argument("--working-dir", type=Path, default=None, metavar="DIR",
-                        help="with --cluster: the folder sent with the job (default: the current folder; "
-                             "it must contain FILE)")
+    where.add_argument(
+        "--address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="run the driver here against an existing Ray cluster (its GCS address; `auto` on a "
+        "cluster node); Ray token auth stays on (RAY_AUTH_TOKEN or ~/.ray/auth_token)",
+    )
+    where.add_argument(
+        "--cluster",
+        default=None,
+        metavar="URL",
+        help="submit the sweep as a Ray Job to the cluster's dashboard (http://HEAD:8265), print "
+        "the job id and return; see sweeper status/logs/stop --cluster",
+    )
+    parser.add_argument(
+        "--working-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --cluster: the folder sent with the job (default: the current folder; it must contain FILE)",
+    )
     parser.set_defaults(run=run_launch)
 
 
@@ -65,9 +84,11 @@ def run_launch(args: argparse.Namespace) -> int:
         job_id = cluster.submit(spec, args.cluster, args.storage, args.shared_storage, args.working_dir)
         url = args.cluster
         print(job_id)
-        print(f"submitted sweep {spec.name} as Ray Job {job_id}; follow it with\n"
-              f"  sweeper status {job_id} --cluster {url}\n  sweeper logs {job_id} --cluster {url} --follow\n"
-              f"  sweeper stop {job_id} --cluster {url}")
+        print(
+            f"submitted sweep {spec.name} as Ray Job {job_id}; follow it with\n"
+            f"  sweeper status {job_id} --cluster {url}\n  sweeper logs {job_id} --cluster {url} --follow\n"
+            f"  sweeper stop {job_id} --cluster {url}"
+        )
         return 0
     with heavy_imports():  # Ray is imported only once the file is valid; Ray Tune, Optuna, MLflow
         from sweeper.run.launch import ensure_ray, launch

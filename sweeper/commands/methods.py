@@ -63,8 +63,7 @@ def _range(parameter: dict[str, Any]) -> str:
 
 def _recipe_table(name: str, recipes: dict[str, dict[str, Any]]) -> Table:
     """Train key x model family: what a trial of ``name`` gets for each key the file leaves unset."""
-    table = Table(title=f"{name}: train recipe by model family (the sweep file's train keys win)",
-                  title_justify="left")
+    table = Table(title=f"{name}: train recipe by model family (the sweep file's train keys win)", title_justify="left")
     table.add_column("train key")
     for family in recipes:
         table.add_column(f"{family} ({'zoo/*' if family == 'tiny' else 'open_clip'})")
@@ -91,13 +90,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     for name, method in data.items():
-        table = Table(title=f"[bold]{name}[/bold]: {method['summary']}", caption=method["paper"],
-                      title_justify="left", caption_justify="left")
+        table = Table(
+            title=f"[bold]{name}[/bold]: {method['summary']}",
+            caption=method["paper"],
+            title_justify="left",
+            caption_justify="left",
+        )
         for column in ("parameter", "type", "default", "range", "description"):
             table.add_column(column)
         for field, parameter in method["parameters"].items():
-            table.add_row(field, parameter["type"], repr(parameter["default"]), _range(parameter),
-                          parameter["description"])
+            table.add_row(
+                field, parameter["type"], repr(parameter["default"]), _range(parameter), parameter["description"]
+            )
         if not method["parameters"]:
             table.add_row("-", "", "", "", "no hyperparameters")
         console.print(table)

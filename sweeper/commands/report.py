@@ -28,39 +28,80 @@ LAYOUTS = ("ablation", "domains", "compat", "wise")  # == sweeper.tables.paper.L
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("report", help="print a sweep's ablation or paper table and "
-                                                "write .csv/.md/.tex/.html files")
+    parser = commands.add_parser(
+        "report", help="print a sweep's ablation or paper table and write .csv/.md/.tex/.html files"
+    )
     parser.add_argument("name", metavar="NAME", help="the sweep's name (its YAML `name:`)")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
     parser.add_argument("--experiment", default=None, help="look only in this MLflow experiment")
-    parser.add_argument("--parent-run", default=None, metavar="RUN_ID",
-                        help="report this launch of the sweep (default: the most recent one)")
-    parser.add_argument("--rows", default=None, metavar="A,B",
-                        help="row parameters, comma-separated; '' for one row (default: the sweep's "
-                             "report.rows, with method first for --layout domains/compat)")
-    parser.add_argument("--metrics", default=None, metavar="M1,M2",
-                        help="metrics, comma-separated (default: the sweep's report.metrics)")
-    parser.add_argument("--columns", default=None, metavar="A,B",
-                        help="parameters spread over column groups, e.g. --rows method --columns L "
-                             "(wise: default every varying method/config key; '' pools them)")
-    parser.add_argument("--layout", default="ablation", metavar="|".join(LAYOUTS),
-                        help="ablation (rows x --metrics, default); domains (ID, each OOD domain, OOD avg, "
-                             "ID ECE); compat (v1, v2, HM); wise (WiSE-FT alpha x ID/OOD acc)")
-    parser.add_argument("--stat", choices=("std", "ci"), default="std",
-                        help="spread shown after ±: sample std (default) or 95%% t-interval half-width")
-    parser.add_argument("--delta", default=None, metavar="KEY=VALUE",
-                        help="also show each mean minus that of the row with KEY=VALUE (e.g. method=ft) "
-                             "and the same other parameters; several as K1=V1,K2=V2; reference=NAME "
-                             "against a reference row (default: the sweep's report.delta)")
+    parser.add_argument(
+        "--parent-run",
+        default=None,
+        metavar="RUN_ID",
+        help="report this launch of the sweep (default: the most recent one)",
+    )
+    parser.add_argument(
+        "--rows",
+        default=None,
+        metavar="A,B",
+        help="row parameters, comma-separated; '' for one row (default: the sweep's "
+        "report.rows, with method first for --layout domains/compat)",
+    )
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        metavar="M1,M2",
+        help="metrics, comma-separated (default: the sweep's report.metrics)",
+    )
+    parser.add_argument(
+        "--columns",
+        default=None,
+        metavar="A,B",
+        help="parameters spread over column groups, e.g. --rows method --columns L "
+        "(wise: default every varying method/config key; '' pools them)",
+    )
+    parser.add_argument(
+        "--layout",
+        default="ablation",
+        metavar="|".join(LAYOUTS),
+        help="ablation (rows x --metrics, default); domains (ID, each OOD domain, OOD avg, "
+        "ID ECE); compat (v1, v2, HM); wise (WiSE-FT alpha x ID/OOD acc)",
+    )
+    parser.add_argument(
+        "--stat",
+        choices=("std", "ci"),
+        default="std",
+        help="spread shown after ±: sample std (default) or 95%% t-interval half-width",
+    )
+    parser.add_argument(
+        "--delta",
+        default=None,
+        metavar="KEY=VALUE",
+        help="also show each mean minus that of the row with KEY=VALUE (e.g. method=ft) "
+        "and the same other parameters; several as K1=V1,K2=V2; reference=NAME "
+        "against a reference row (default: the sweep's report.delta)",
+    )
     parser.add_argument("--precision", type=int, default=3, metavar="N", help="decimals shown (default 3)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print on stdout")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="folder for <stem>.csv/.md/.tex/.html (default: sweeps/<name>/report/)")
-    parser.add_argument("--html", type=Path, default=None, metavar="DIR",
-                        help="also write the sweep's HTML report (tables and plots) into DIR")
-    parser.add_argument("--finished-only", action="store_true",
-                        help="leave out trials that are not FINISHED (failed, killed, still running)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for <stem>.csv/.md/.tex/.html (default: sweeps/<name>/report/)",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write the sweep's HTML report (tables and plots) into DIR",
+    )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="leave out trials that are not FINISHED (failed, killed, still running)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -129,27 +170,35 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
     columns = _names(args.columns) if args.columns is not None else None
     objective = meta.get("objective") or {}
     modes = {objective["metric"]: objective["mode"]} if objective.get("mode") in ("max", "min") else {}
-    where = {"rows": "--rows", "metrics": "--metrics", "columns": "--columns", "delta": "--delta",
-             "layout": "--layout"}
+    where = {"rows": "--rows", "metrics": "--metrics", "columns": "--columns", "delta": "--delta", "layout": "--layout"}
     if layout == "ablation":
         rows, metrics, where["rows"], where["metrics"] = choose_columns(args, meta, df)
         modes = {m: v for m, v in modes.items() if m in metrics}
-        return paper.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
-                                         modes=modes, where=where, reference_order=meta.get("references") or ())
+        return paper.layout_table(
+            layout,
+            df,
+            rows=rows,
+            metrics=metrics,
+            columns=columns,
+            delta=delta,
+            modes=modes,
+            where=where,
+            reference_order=meta.get("references") or (),
+        )
     metrics = _names(args.metrics) if args.metrics is not None else None
     if layout == "wise":
         rows = _names(args.rows) if args.rows is not None else None
         if columns is None:  # keep methods and configurations apart: split by every such key that varies
             keys = dict.fromkeys(["method", *config_keys(meta)])
-            columns = [k for k in keys if k in df.columns and k != paper.WISE_ALPHA
-                       and df[k].nunique(dropna=False) > 1]
+            columns = [k for k in keys if k in df.columns and k != paper.WISE_ALPHA and df[k].nunique(dropna=False) > 1]
     elif args.rows is not None:
         rows = _names(args.rows)
     else:  # the method, then whatever else tells configurations apart (and was logged)
         rows = ["method", *(k for k in config_keys(meta) if k != "method" and k in df.columns)]
     modes = {m: v for m, v in modes.items() if m in df.columns}
-    return paper.layout_table(layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta,
-                                     modes=modes, where=where)
+    return paper.layout_table(
+        layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta, modes=modes, where=where
+    )
 
 
 def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", precision: int = 3) -> list[Path]:
@@ -172,11 +221,13 @@ def write_html_report(args: argparse.Namespace) -> Path:
     try:
         from dashboards.report import write_report
     except ModuleNotFoundError as error:
-        raise InputError("--html", f"the HTML report needs dashboards.report, which cannot be "
-                                   f"imported: {error}") from error
+        raise InputError(
+            "--html", f"the HTML report needs dashboards.report, which cannot be imported: {error}"
+        ) from error
     pinned = {"parent_run_id": args.parent_run} if args.parent_run else {}  # the launch the tables came from
-    return Path(write_report(args.name, args.html, tracking_uri=args.tracking_uri, experiment=args.experiment,
-                             **pinned))
+    return Path(
+        write_report(args.name, args.html, tracking_uri=args.tracking_uri, experiment=args.experiment, **pinned)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,14 +249,18 @@ def run(args: argparse.Namespace) -> int:
         df = df[df["status"] == "FINISHED"].reset_index(drop=True)
         df.attrs = attrs
     if df.empty:
-        raise InputError("sweep", f"sweep {args.name!r} (parent run {meta['parent_run_id']}) has no "
-                                  f"{'finished ' if args.finished_only else ''}trial runs yet")
+        raise InputError(
+            "sweep",
+            f"sweep {args.name!r} (parent run {meta['parent_run_id']}) has no "
+            f"{'finished ' if args.finished_only else ''}trial runs yet",
+        )
     table = build_table(args, meta, df)
 
     stem = args.name.replace("/", "_").replace("\\", "_")  # a file name, whatever the sweep is called
     out = args.out if args.out is not None else Path("sweeps") / stem / "report"
-    paths = write_files(table, out, stem if args.layout == "ablation" else f"{stem}_{args.layout}",
-                        args.stat, args.precision)
+    paths = write_files(
+        table, out, stem if args.layout == "ablation" else f"{stem}_{args.layout}", args.stat, args.precision
+    )
 
     if args.format == "table":
         spread = "std" if args.stat == "std" else "95% CI"
@@ -217,13 +272,22 @@ def run(args: argparse.Namespace) -> int:
         console = Console()
         if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
             console = Console(width=200)
-        console.print(formats.to_rich(table, f"{args.name}{layout}: mean ± {spread} over seeds", caption,
-                                            stat=args.stat, precision=args.precision))
+        console.print(
+            formats.to_rich(
+                table,
+                f"{args.name}{layout}: mean ± {spread} over seeds",
+                caption,
+                stat=args.stat,
+                precision=args.precision,
+            )
+        )
     else:
         sys.stdout.write(formats.render(table, args.format, args.stat, args.precision))
         if (meta.get("objective") or {}).get("oracle"):
-            print(f"note: oracle selection: trials were selected on the test metric "
-                  f"{meta['objective'].get('metric')}", file=sys.stderr)
+            print(
+                f"note: oracle selection: trials were selected on the test metric {meta['objective'].get('metric')}",
+                file=sys.stderr,
+            )
     unfinished = df.loc[df["status"] != "FINISHED", "status"].value_counts()
     if len(unfinished):
         counts = ", ".join(f"{count} {status}" for status, count in unfinished.items())

@@ -7,11 +7,14 @@ import argparse
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "resume", help="finish a sweep whose driver died: finished trials are kept, unfinished ones resume "
-                       "from their last checkpoint, MLflow runs are reattached")
+        "resume",
+        help="finish a sweep whose driver died: finished trials are kept, unfinished ones resume "
+        "from their last checkpoint, MLflow runs are reattached",
+    )
     parser.add_argument("name", metavar="NAME", help="the sweep's name (its YAML `name:`)")
-    parser.add_argument("--storage", default=None, metavar="PATH",
-                        help="the storage the sweep was launched with (default ./sweeps)")
+    parser.add_argument(
+        "--storage", default=None, metavar="PATH", help="the storage the sweep was launched with (default ./sweeps)"
+    )
     parser.set_defaults(run=run)
 
 

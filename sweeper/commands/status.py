@@ -26,13 +26,18 @@ STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("status", help="trials by state, best so far, time used and left")
-    parser.add_argument("name", metavar="NAME", nargs="?",
-                        help="one sweep (default: list every sweep); with --cluster, one job id")
+    parser.add_argument(
+        "name", metavar="NAME", nargs="?", help="one sweep (default: list every sweep); with --cluster, one job id"
+    )
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
     parser.add_argument("--experiment", default=None, help="look only in this MLflow experiment")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--cluster", default=None, metavar="URL",
-                        help="list the Ray Jobs of this cluster (http://HEAD:8265), or one job's status")
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="URL",
+        help="list the Ray Jobs of this cluster (http://HEAD:8265), or one job's status",
+    )
     parser.set_defaults(run=run)
 
 
@@ -52,8 +57,11 @@ def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, An
     total = int(tags["sweeper.total_trials"]) if tags.get("sweeper.total_trials", "").isdigit() else None
     counts = Counter(run.info.status for run in children)
     # The best is the sweep's own: a reference method's trial (reference: [...]) is not a candidate.
-    scored = [(run.data.metrics[metric], run) for run in children
-              if metric in run.data.metrics and not run.data.tags.get(REFERENCE_TAG)]
+    scored = [
+        (run.data.metrics[metric], run)
+        for run in children
+        if metric in run.data.metrics and not run.data.tags.get(REFERENCE_TAG)
+    ]
     best = (max if mode == "max" else min)(scored, key=lambda pair: pair[0]) if scored else None
     elapsed = ((parent.info.end_time or now_ms) - parent.info.start_time) / 1000
     finished = [run for run in children if run.info.status == "FINISHED" and run.info.end_time]
@@ -66,12 +74,17 @@ def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, An
         left = max(0, total - counts.get("FINISHED", 0) - counts.get("FAILED", 0))
         remaining = left * mean_trial / parallel
     return {
-        "sweep": tags.get("sweeper.sweep"), "parent_run_id": parent.info.run_id, "status": parent.info.status,
-        "trials": {state: counts.get(state, 0) for state in STATES}, "total_trials": total,
+        "sweep": tags.get("sweeper.sweep"),
+        "parent_run_id": parent.info.run_id,
+        "status": parent.info.status,
+        "trials": {state: counts.get(state, 0) for state in STATES},
+        "total_trials": total,
         "objective": {"metric": metric, "mode": mode},
-        "best": None if best is None else {"value": best[0], "run_name": best[1].info.run_name,
-                                           "run_id": best[1].info.run_id},
-        "elapsed_s": elapsed, "remaining_s": remaining,
+        "best": None
+        if best is None
+        else {"value": best[0], "run_name": best[1].info.run_name, "run_id": best[1].info.run_id},
+        "elapsed_s": elapsed,
+        "remaining_s": remaining,
     }
 
 
@@ -81,20 +94,30 @@ def _one(console: Console, summary: dict[str, Any], children: list) -> None:
     total = summary["total_trials"] or "?"
     best = summary["best"]
     metric = summary["objective"]["metric"]
-    console.print(f"[bold]{summary['sweep']}[/bold] ({summary['status']}): {done}/{total} trials done; "
-                  + ", ".join(f"{n} {s.lower()}" for s, n in trials.items() if n))
+    console.print(
+        f"[bold]{summary['sweep']}[/bold] ({summary['status']}): {done}/{total} trials done; "
+        + ", ".join(f"{n} {s.lower()}" for s, n in trials.items() if n)
+    )
     if best:
         # escaped: rich would read "[lipsum_ft L=8 seed=0]" as markup and print nothing
-        console.print(f"best {metric} ({summary['objective']['mode']}): {best['value']:.4f}  "
-                      f"{escape('[' + str(best['run_name']) + ']')}")
-    console.print(f"time used {_clock(summary['elapsed_s'])}, left {_clock(summary['remaining_s'])}"
-                  + (" (estimate)" if summary["status"] == "RUNNING" else ""))
+        console.print(
+            f"best {metric} ({summary['objective']['mode']}): {best['value']:.4f}  "
+            f"{escape('[' + str(best['run_name']) + ']')}"
+        )
+    console.print(
+        f"time used {_clock(summary['elapsed_s'])}, left {_clock(summary['remaining_s'])}"
+        + (" (estimate)" if summary["status"] == "RUNNING" else "")
+    )
     table = Table("trial", "status", metric, "duration")
     for run in sorted(children, key=lambda r: r.info.start_time or 0):
         value = run.data.metrics.get(metric)
         end = run.info.end_time or int(time.time() * 1000)
-        table.add_row(run.info.run_name or run.info.run_id, run.info.status,
-                      "-" if value is None else f"{value:.4f}", _clock((end - run.info.start_time) / 1000))
+        table.add_row(
+            run.info.run_name or run.info.run_id,
+            run.info.status,
+            "-" if value is None else f"{value:.4f}",
+            _clock((end - run.info.start_time) / 1000),
+        )
     console.print(table)
 
 
@@ -130,7 +153,15 @@ def run(args: argparse.Namespace) -> int:
     for s in summaries:
         t = s["trials"]
         best = f"{s['best']['value']:.4f} ({s['objective']['metric']})" if s["best"] else "-"
-        table.add_row(s["sweep"], s["status"], f"{t['FINISHED'] + t['FAILED']}/{s['total_trials'] or '?'}",
-                      str(t["RUNNING"]), str(t["FAILED"]), best, _clock(s["elapsed_s"]), _clock(s["remaining_s"]))
+        table.add_row(
+            s["sweep"],
+            s["status"],
+            f"{t['FINISHED'] + t['FAILED']}/{s['total_trials'] or '?'}",
+            str(t["RUNNING"]),
+            str(t["FAILED"]),
+            best,
+            _clock(s["elapsed_s"]),
+            _clock(s["remaining_s"]),
+        )
     console.print(table if summaries else "no sweeps in this MLflow store yet")
     return 0

@@ -19,9 +19,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a non-loopback --host; the MLflow UI has no login, anyone who reaches it "
-                             "can read and delete runs")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host; the MLflow UI has no login, anyone who reaches it can read and delete runs",
+    )
     parser.set_defaults(run=run)
 
 
@@ -47,8 +49,7 @@ def is_loopback(host: str) -> bool:
 
 def ui_command(uri: str, host: str, port: int) -> list[str]:
     """The argv that serves the MLflow UI (run without a shell; same interpreter as sweeper)."""
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-            "--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
 
 
 def url(host: str, port: int) -> str:
@@ -58,8 +59,11 @@ def url(host: str, port: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
-        raise InputError("--host", f"{args.host!r} is not a loopback address and the MLflow UI has no "
-                                   "authentication; pass --allow-remote to bind it anyway")
+        raise InputError(
+            "--host",
+            f"{args.host!r} is not a loopback address and the MLflow UI has no "
+            "authentication; pass --allow-remote to bind it anyway",
+        )
     from sweeper.tracking.uri import check_readable_uri, resolve_uri
 
     uri = check_readable_uri(resolve_uri(args.tracking_uri))

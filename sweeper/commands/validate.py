@@ -18,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
     spec = load(args.file)
     trials = trial_count(spec)
     references = f", references {', '.join(spec.reference)}" if spec.reference else ""
-    print(f"{args.file}: valid (method {spec.method or ' | '.join(spec.methods)}{references}, "
-          f"searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})")
+    print(
+        f"{args.file}: valid (method {spec.method or ' | '.join(spec.methods)}{references}, "
+        f"searcher {spec.searcher}, {trials} trial{'s' if trials != 1 else ''})"
+    )
     return 0

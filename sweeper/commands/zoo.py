@@ -79,8 +79,14 @@ def run_build(args: argparse.Namespace) -> int:
     total_start = time.perf_counter()
     for name in args.model or zoo.names():
         steps = zoo.RECIPES[name].steps
-        columns = [TextColumn(f"[bold]{name}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                   TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn()]
+        columns = [
+            TextColumn(f"[bold]{name}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(name, total=steps, loss=float("nan"))
 

@@ -27,10 +27,24 @@ from urllib.parse import urlsplit
 from trainables.errors import InputError
 
 # Left out of the folder sent to the cluster (Ray also honours the folder's .gitignore).
-EXCLUDES = [".git/", ".venv/", "venv/", "sweeps/", "mlruns/", "mlartifacts/", "mlflow.db", "__pycache__/",
-            "*.egg-info/", ".pytest_cache/", "build/", "node_modules/"]
-TOKEN_HINT = ("set RAY_AUTH_TOKEN to the cluster's token, or RAY_AUTH_TOKEN_PATH to a file holding it, "
-              "or put it in ~/.ray/auth_token (`ray get-auth-token` on the head node prints it)")
+EXCLUDES = [
+    ".git/",
+    ".venv/",
+    "venv/",
+    "sweeps/",
+    "mlruns/",
+    "mlartifacts/",
+    "mlflow.db",
+    "__pycache__/",
+    "*.egg-info/",
+    ".pytest_cache/",
+    "build/",
+    "node_modules/",
+]
+TOKEN_HINT = (
+    "set RAY_AUTH_TOKEN to the cluster's token, or RAY_AUTH_TOKEN_PATH to a file holding it, "
+    "or put it in ~/.ray/auth_token (`ray get-auth-token` on the head node prints it)"
+)
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -48,8 +62,11 @@ def _auth_as_configured(where: str) -> None:
     from ray._private.authentication.authentication_utils import is_token_auth_enabled
 
     if os.environ.get("RAY_AUTH_MODE") == "token" and not is_token_auth_enabled():
-        raise InputError(where, "Ray was imported in this process before RAY_AUTH_MODE=token was set; "
-                                "export RAY_AUTH_MODE=token and run again")
+        raise InputError(
+            where,
+            "Ray was imported in this process before RAY_AUTH_MODE=token was set; "
+            "export RAY_AUTH_MODE=token and run again",
+        )
 
 
 def _has_token() -> bool:
@@ -90,8 +107,11 @@ def connect(address: str) -> None:
     """``ray.init(address=...)`` on an existing cluster; InputError naming ``--address`` when it fails."""
     keep_token_auth()
     if address.startswith(("ray://", "http://", "https://")):
-        raise InputError("--address", f"{address!r} is not a Ray GCS address: give HOST:PORT of the head node "
-                                      "(port 6379 by default) or `auto`; to submit a Ray Job use --cluster http://HEAD:8265")
+        raise InputError(
+            "--address",
+            f"{address!r} is not a Ray GCS address: give HOST:PORT of the head node "
+            "(port 6379 by default) or `auto`; to submit a Ray Job use --cluster http://HEAD:8265",
+        )
     check_token("--address")
     if address != "auto":
         try:
@@ -100,8 +120,11 @@ def connect(address: str) -> None:
             raise InputError("--address", f"{address!r} is not HOST:PORT (or `auto`)") from None
         reason = _reachable(host, port)
         if reason:
-            raise InputError("--address", f"no Ray cluster answers at {host}:{port} ({reason}); give the head "
-                                          "node's HOST:PORT (port 6379 by default), or `auto` on a cluster node")
+            raise InputError(
+                "--address",
+                f"no Ray cluster answers at {host}:{port} ({reason}); give the head "
+                "node's HOST:PORT (port 6379 by default), or `auto` on a cluster node",
+            )
     import ray
 
     if ray.is_initialized():
@@ -135,7 +158,7 @@ def storage_root(storage: str | os.PathLike | None) -> str:
     if is_uri(storage):
         return str(storage).rstrip("/")
     text = str(storage) if storage is not None else ""
-    text = text[len("file://"):] if text.startswith("file://") else text
+    text = text[len("file://") :] if text.startswith("file://") else text
     return str(Path(text).expanduser().resolve()) if text else str((Path.cwd() / "sweeps").resolve())
 
 
@@ -144,15 +167,23 @@ def check_storage(storage: str | os.PathLike | None, shared: bool, nodes: int, t
     if nodes <= 1 or shared:
         return
     if not is_uri(storage):
-        raise InputError("--storage", (
-            f"this Ray cluster has {nodes} nodes and {storage_root(storage)} is a local path: trials on the other "
-            "nodes could not write their checkpoints there. Give a path that every node shares: s3://bucket/prefix "
-            "(or gs://...), or an NFS folder mounted at the same path on every node, with --shared-storage"))
+        raise InputError(
+            "--storage",
+            (
+                f"this Ray cluster has {nodes} nodes and {storage_root(storage)} is a local path: trials on the other "
+                "nodes could not write their checkpoints there. Give a path that every node shares: s3://bucket/prefix "
+                "(or gs://...), or an NFS folder mounted at the same path on every node, with --shared-storage"
+            ),
+        )
     if tracking_uri and tracking_uri.startswith("sqlite:"):
-        raise InputError("tracking.uri", (
-            f"this Ray cluster has {nodes} nodes and {tracking_uri} is a file on this node: trials on the other "
-            "nodes could not write to it. Use an MLflow server (tracking.uri: http://HOST:5000), or a sqlite "
-            "file on an NFS folder that every node mounts, with --shared-storage"))
+        raise InputError(
+            "tracking.uri",
+            (
+                f"this Ray cluster has {nodes} nodes and {tracking_uri} is a file on this node: trials on the other "
+                "nodes could not write to it. Use an MLflow server (tracking.uri: http://HOST:5000), or a sqlite "
+                "file on an NFS folder that every node mounts, with --shared-storage"
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,8 +203,11 @@ def job_client(url: str):
     check_token("--cluster")
     reason = _reachable(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     if reason:
-        raise InputError("--cluster", f"no Ray dashboard answers at {url} ({reason}); give the head node's "
-                                      "dashboard URL, http://HEAD:8265 by default")
+        raise InputError(
+            "--cluster",
+            f"no Ray dashboard answers at {url} ({reason}); give the head node's "
+            "dashboard URL, http://HEAD:8265 by default",
+        )
     _auth_as_configured("--cluster")
     try:
         return JobSubmissionClient(url)
@@ -189,7 +223,9 @@ def job_call(what: str, job_id: str, call):
         return call()
     except RuntimeError as exc:
         if "does not exist" in str(exc) or "404" in str(exc):
-            raise InputError("JOB", f"no job {job_id!r} on this cluster (`sweeper status --cluster URL` lists them)") from None
+            raise InputError(
+                "JOB", f"no job {job_id!r} on this cluster (`sweeper status --cluster URL` lists them)"
+            ) from None
         raise InputError("--cluster", f"cannot {what} job {job_id!r}: {exc}") from None
 
 
@@ -201,14 +237,26 @@ def submission_plan(spec_path: Path, working_dir: Path, storage: str, shared: bo
     working_dir = working_dir.resolve()
     spec_path = spec_path.resolve()
     if not spec_path.is_relative_to(working_dir):
-        raise InputError(str(spec_path), f"the sweep file must lie inside the folder sent to the cluster "
-                                         f"({working_dir}); run from the project folder or pass --working-dir")
+        raise InputError(
+            str(spec_path),
+            f"the sweep file must lie inside the folder sent to the cluster "
+            f"({working_dir}); run from the project folder or pass --working-dir",
+        )
     runtime_env: dict[str, Any] = {"working_dir": str(working_dir), "excludes": list(EXCLUDES)}
     packages = [Path(sweeper.__file__).parent, Path(trainables.__file__).parent]
     if not all(p.resolve().is_relative_to(working_dir) for p in packages):
         runtime_env["py_modules"] = [str(p) for p in packages]  # this client's Sweeper, not the image's
-    command = ["python", "-m", "sweeper.cli", "launch", spec_path.relative_to(working_dir).as_posix(),
-               "--address", "auto", "--storage", storage]
+    command = [
+        "python",
+        "-m",
+        "sweeper.cli",
+        "launch",
+        spec_path.relative_to(working_dir).as_posix(),
+        "--address",
+        "auto",
+        "--storage",
+        storage,
+    ]
     if shared:
         command.append("--shared-storage")
     return {"entrypoint": shlex.join(command), "runtime_env": runtime_env}
@@ -217,15 +265,24 @@ def submission_plan(spec_path: Path, working_dir: Path, storage: str, shared: bo
 def submit(spec, url: str, storage: str | None, shared: bool, working_dir: Path | None) -> str:
     """Submit the validated sweep ``spec`` as a Ray Job; returns its submission id."""
     if storage is None:
-        raise InputError("--storage", "with --cluster, say where the cluster keeps the sweep: an absolute path on "
-                                      "the cluster (--shared-storage if every node mounts it) or s3://bucket/prefix")
+        raise InputError(
+            "--storage",
+            "with --cluster, say where the cluster keeps the sweep: an absolute path on "
+            "the cluster (--shared-storage if every node mounts it) or s3://bucket/prefix",
+        )
     if not is_uri(storage) and not Path(storage).expanduser().is_absolute():
-        raise InputError("--storage", f"{storage!r} is relative; on the cluster it would land in the job's "
-                                      "temporary copy of this folder. Give an absolute path or a URI")
+        raise InputError(
+            "--storage",
+            f"{storage!r} is relative; on the cluster it would land in the job's "
+            "temporary copy of this folder. Give an absolute path or a URI",
+        )
     if spec.tracking.uri is None:
-        raise InputError("tracking.uri", "with --cluster the default ./mlflow.db would be written inside the job's "
-                                         "temporary copy of this folder; set tracking.uri to an MLflow server "
-                                         "(http://HOST:5000) or to sqlite:////absolute/path/mlflow.db on the cluster")
+        raise InputError(
+            "tracking.uri",
+            "with --cluster the default ./mlflow.db would be written inside the job's "
+            "temporary copy of this folder; set tracking.uri to an MLflow server "
+            "(http://HOST:5000) or to sqlite:////absolute/path/mlflow.db on the cluster",
+        )
     plan = submission_plan(spec.path, working_dir or Path.cwd(), storage, shared)
     client = job_client(url)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", spec.name).strip("-") or "sweep"
@@ -241,9 +298,15 @@ def _when(ms: int | None) -> str:
 
 
 def job_row(job) -> dict[str, Any]:
-    return {"job": job.submission_id or job.job_id, "status": str(job.status.value), "entrypoint": job.entrypoint,
-            "start": _when(job.start_time), "end": _when(job.end_time), "message": job.message or "",
-            "sweep": (job.metadata or {}).get("sweeper.sweep")}
+    return {
+        "job": job.submission_id or job.job_id,
+        "status": str(job.status.value),
+        "entrypoint": job.entrypoint,
+        "start": _when(job.start_time),
+        "end": _when(job.end_time),
+        "message": job.message or "",
+        "sweep": (job.metadata or {}).get("sweeper.sweep"),
+    }
 
 
 def show_status(url: str, job_id: str | None = None, as_json: bool = False) -> int:
@@ -266,8 +329,9 @@ def show_status(url: str, job_id: str | None = None, as_json: bool = False) -> i
     console = Console()
     if job_id:
         for key, value in rows[0].items():
-            console.print(f"[bold]{key}[/bold]: {escape(str(value)) if value not in (None, '') else '-'}",
-                          highlight=False)
+            console.print(
+                f"[bold]{key}[/bold]: {escape(str(value)) if value not in (None, '') else '-'}", highlight=False
+            )
         return 0
     table = Table("status", "start", "end", "entrypoint")
     table.add_column("job", no_wrap=True)  # whole, to copy into logs/stop

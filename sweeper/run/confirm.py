@@ -33,8 +33,11 @@ def sweep_file_of(client: Any, parent_run_id: str) -> str:
         try:
             path = client.download_artifacts(parent_run_id, SWEEP_FILE_ARTIFACT, folder)
         except Exception as error:  # noqa: BLE001 - MLflow raises its own types for a missing artifact
-            raise InputError("NAME", f"parent run {parent_run_id} has no readable {SWEEP_FILE_ARTIFACT} artifact "
-                                     f"({type(error).__name__}); was it launched by sweeper?") from error
+            raise InputError(
+                "NAME",
+                f"parent run {parent_run_id} has no readable {SWEEP_FILE_ARTIFACT} artifact "
+                f"({type(error).__name__}); was it launched by sweeper?",
+            ) from error
         return Path(path).read_text(encoding="utf-8")
 
 
@@ -69,19 +72,29 @@ def point_of_row(row: pd.Series, keys: list[str]) -> dict[str, Any]:
     return point
 
 
-def confirm_spec(spec: SweepSpec, used_seeds: list[int], seeds: int, tracking_uri: str,
-                 experiment: str) -> SweepSpec:
+def confirm_spec(spec: SweepSpec, used_seeds: list[int], seeds: int, tracking_uri: str, experiment: str) -> SweepSpec:
     """The child sweep: the same file on ``seeds`` new seeds, every configuration once per seed."""
     first = max(used_seeds, default=-1) + 1
-    return spec.model_copy(update={
-        "name": f"{spec.name}-confirm", "seeds": list(range(first, first + seeds)), "searcher": "grid",
-        "num_samples": 1, "scheduler": SchedulerSpec(),
-        "tracking": TrackingSpec(uri=tracking_uri, experiment=experiment),
-    })
+    return spec.model_copy(
+        update={
+            "name": f"{spec.name}-confirm",
+            "seeds": list(range(first, first + seeds)),
+            "searcher": "grid",
+            "num_samples": 1,
+            "scheduler": SchedulerSpec(),
+            "tracking": TrackingSpec(uri=tracking_uri, experiment=experiment),
+        }
+    )
 
 
-def plan(name: str, top: int, seeds: int, tracking_uri: str | None = None, experiment: str | None = None,
-         parent_run_id: str | None = None) -> tuple[SweepSpec, list[dict[str, Any]], dict[str, str], pd.DataFrame]:
+def plan(
+    name: str,
+    top: int,
+    seeds: int,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    parent_run_id: str | None = None,
+) -> tuple[SweepSpec, list[dict[str, Any]], dict[str, str], pd.DataFrame]:
     """What ``sweeper confirm`` runs: the child spec, its points, its parent run's tags, and the ranking."""
     if top < 1:
         raise InputError("--top", f"must be at least 1, not {top}")
@@ -99,6 +112,9 @@ def plan(name: str, top: int, seeds: int, tracking_uri: str | None = None, exper
     points = [point_of_row(row, keys) for _, row in chosen.iterrows()]
     uri = tracking_uri or results.default_tracking_uri()
     child = confirm_spec(spec, [int(s) for s in df["seed"].dropna().unique()], seeds, uri, meta["experiment"])
-    tags = {"mlflow.parentRunId": parent.info.run_id, CONFIRM_OF_TAG: parent.info.run_id,
-            "sweeper.confirm_points": json.dumps(points, default=str)}
+    tags = {
+        "mlflow.parentRunId": parent.info.run_id,
+        CONFIRM_OF_TAG: parent.info.run_id,
+        "sweeper.confirm_points": json.dumps(points, default=str),
+    }
     return child, points, tags, chosen

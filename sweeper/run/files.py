@@ -51,5 +51,10 @@ def check_writable_folder(folder: str, field: str, min_free: int = MIN_FREE_BYTE
             with contextlib.suppress(OSError):
                 created.rmdir()
     if free < min_free:
-        raise InputError(field, (f"{folder} has {free / 2**20:.0f} MiB free; a sweep's checkpoints need "
-                                 f"at least {min_free / 2**20:.0f} MiB there. Free space or give another --storage"))
+        raise InputError(
+            field,
+            (
+                f"{folder} has {free / 2**20:.0f} MiB free; a sweep's checkpoints need "
+                f"at least {min_free / 2**20:.0f} MiB there. Free space or give another --storage"
+            ),
+        )

@@ -98,8 +98,13 @@ def _release_at_exit() -> None:
     gc.freeze()
 
 
-def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console | None = None,
-           points: list[dict[str, Any]] | None = None, parent_tags: dict[str, str] | None = None) -> int:
+def launch(
+    spec: SweepSpec,
+    storage: Path | str | None = None,
+    console: Console | None = None,
+    points: list[dict[str, Any]] | None = None,
+    parent_tags: dict[str, str] | None = None,
+) -> int:
     """Run every trial of ``spec``; returns 0 when all finished, 1 when any failed.
 
     ``points`` replaces a grid's own points (``sweeper confirm`` runs chosen configurations);
@@ -118,28 +123,45 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
     if points is None:
         points = grid_points(spec) if spec.searcher == "grid" else []
     searcher, param_space, num_samples, total = make_searcher(
-        spec.searcher, points, plain_dims(spec), dict(spec.fixed), list(spec.seeds), spec.num_samples,
-        metric, mode, spec.search_seed, shuffle_grid=spec.scheduler.kind == "asha",
+        spec.searcher,
+        points,
+        plain_dims(spec),
+        dict(spec.fixed),
+        list(spec.seeds),
+        spec.num_samples,
+        metric,
+        mode,
+        spec.search_seed,
+        shuffle_grid=spec.scheduler.kind == "asha",
         references=reference_points(spec),
     )
     if spec.scheduler.kind == "asha":
-        scheduler = ASHAScheduler(max_t=spec.train_config({}).epochs, grace_period=spec.scheduler.grace_period,
-                                  reduction_factor=spec.scheduler.reduction_factor)
+        scheduler = ASHAScheduler(
+            max_t=spec.train_config({}).epochs,
+            grace_period=spec.scheduler.grace_period,
+            reduction_factor=spec.scheduler.reduction_factor,
+        )
     else:
         scheduler = FIFOScheduler()
-    tracking = start_sweep(spec.name, spec.tracking.experiment, uri, tags={
-        "sweeper.config_hash": spec.config_hash(),
-        "sweeper.method": spec.method or ",".join(spec.methods),
-        "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics, "delta": spec.report.delta}),
-        "sweeper.objective": json.dumps(spec.objective.model_dump()),
-        "sweeper.search_keys": json.dumps(spec.search_keys),
-        "sweeper.references": json.dumps(spec.reference),
-        "sweeper.searcher": spec.searcher,
-        "sweeper.search_dims": json.dumps(plain_dims(spec)),
-        "sweeper.total_trials": str(total),
-        "sweeper.max_concurrent": str(spec.max_concurrent or ""),
-        **(parent_tags or {}),
-    }, sweep_file=_sweep_text(spec))
+    tracking = start_sweep(
+        spec.name,
+        spec.tracking.experiment,
+        uri,
+        tags={
+            "sweeper.config_hash": spec.config_hash(),
+            "sweeper.method": spec.method or ",".join(spec.methods),
+            "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics, "delta": spec.report.delta}),
+            "sweeper.objective": json.dumps(spec.objective.model_dump()),
+            "sweeper.search_keys": json.dumps(spec.search_keys),
+            "sweeper.references": json.dumps(spec.reference),
+            "sweeper.searcher": spec.searcher,
+            "sweeper.search_dims": json.dumps(plain_dims(spec)),
+            "sweeper.total_trials": str(total),
+            "sweeper.max_concurrent": str(spec.max_concurrent or ""),
+            **(parent_tags or {}),
+        },
+        sweep_file=_sweep_text(spec),
+    )
     if not is_uri(storage):  # what `sweeper resume` needs to find this launch again
         save_resume_state(Path(storage) / spec.name, spec, _sweep_text(spec), tracking, total)
     trainable = sweep_trainable_for(spec, tracking)
@@ -150,11 +172,18 @@ def launch(spec: SweepSpec, storage: Path | str | None = None, console: Console 
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric=metric, mode=mode, search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
-                max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+                metric=metric,
+                mode=mode,
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=num_samples,
+                max_concurrent_trials=spec.max_concurrent,
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=spec.name, storage_path=storage, verbose=0,
+                name=spec.name,
+                storage_path=storage,
+                verbose=0,
                 failure_config=tune.FailureConfig(max_failures=spec.max_retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 callbacks=callbacks,
@@ -169,8 +198,12 @@ def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
     from ray import tune
 
     context = SweepContext(
-        tracking=tracking, base=base_trial(spec), seeds=list(spec.seeds), search_keys=spec.search_keys,
-        threads=max(1, int(spec.resources.cpu)), fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
+        tracking=tracking,
+        base=base_trial(spec),
+        seeds=list(spec.seeds),
+        search_keys=spec.search_keys,
+        threads=max(1, int(spec.resources.cpu)),
+        fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
         objective=spec.objective.metric,
     )
     return tune.with_resources(
@@ -179,8 +212,14 @@ def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
     )
 
 
-def fit(make_tuner: Callable[[list], Any], name: str, tracking: SweepRun, progress: SweepProgress,
-        where: str, console: Console) -> int:
+def fit(
+    make_tuner: Callable[[list], Any],
+    name: str,
+    tracking: SweepRun,
+    progress: SweepProgress,
+    where: str,
+    console: Console,
+) -> int:
     """Run the tuner that ``make_tuner(callbacks)`` builds (a new one, or a restored one), then
     close the parent run and every child; returns 0 when all trials finished, 1 when any failed."""
     # From here on the parent run exists: whatever happens, close it and every child.

@@ -56,11 +56,17 @@ class SweepProgress:
             table.add_column(justify="right")
         table.add_row("pending", "running", "done", "failed", "elapsed", "ETA")
         table.add_row(
-            str(pending), str(len(self.running)), f"[green]{len(self.done)}", f"[red]{len(self.failed)}",
-            f"{elapsed:.0f}s", "-" if eta is None else f"{eta:.0f}s",
+            str(pending),
+            str(len(self.running)),
+            f"[green]{len(self.done)}",
+            f"[red]{len(self.failed)}",
+            f"{elapsed:.0f}s",
+            "-" if eta is None else f"{eta:.0f}s",
         )
-        best = "best: -" if self.best_value is None else (
-            f"best {self.metric} = {self.best_value:.4f} at {self.best_config}"
+        best = (
+            "best: -"
+            if self.best_value is None
+            else (f"best {self.metric} = {self.best_value:.4f} at {self.best_config}")
         )
         return Group(table, Text(best))
 

@@ -50,8 +50,9 @@ def resume(name: str, storage: str | None = None, console: Console | None = None
         return 0
     client.update_run(tracking.parent_run_id, status="RUNNING")
     trainable = sweep_trainable_for(spec, tracking)
-    progress = SweepProgress(total=int(state.get("total_trials") or 0), metric=spec.objective.metric,
-                             mode=spec.objective.mode)
+    progress = SweepProgress(
+        total=int(state.get("total_trials") or 0), metric=spec.objective.metric, mode=spec.objective.mode
+    )
 
     def restored_tuner(callbacks: list) -> Any:
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -69,6 +70,10 @@ def _refuse_a_changed_file(state: dict[str, Any]) -> None:
         return  # the file is gone: resume runs the recorded copy
     current = load(path).config_hash()
     if current != state["config_hash"]:
-        raise InputError(path, (
-            f"changed since the sweep was launched (config hash {state['config_hash'][:12]} -> {current[:12]}); "
-            "resume runs a sweep as launched. Restore the file, or launch the changed one under a new name"))
+        raise InputError(
+            path,
+            (
+                f"changed since the sweep was launched (config hash {state['config_hash'][:12]} -> {current[:12]}); "
+                "resume runs a sweep as launched. Restore the file, or launch the changed one under a new name"
+            ),
+        )

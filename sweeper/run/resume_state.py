@@ -23,9 +23,13 @@ def save_resume_state(folder: Path, spec: SweepSpec, sweep_text: str, tracking: 
     """Record a launch in its experiment folder (created here; Ray Tune fills it later)."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {
-        "name": spec.name, "sweep_file": str(spec.path.resolve()) if spec.path else None,
-        "sweep_text": sweep_text, "config_hash": spec.config_hash(), "total_trials": total,
-        "tracking_uri": tracking.uri, "experiment_id": tracking.experiment_id,
+        "name": spec.name,
+        "sweep_file": str(spec.path.resolve()) if spec.path else None,
+        "sweep_text": sweep_text,
+        "config_hash": spec.config_hash(),
+        "total_trials": total,
+        "tracking_uri": tracking.uri,
+        "experiment_id": tracking.experiment_id,
         "parent_run_id": tracking.parent_run_id,
     }
     write_text_atomic(folder / STATE_FILE, json.dumps(state, indent=1) + "\n")
@@ -35,8 +39,13 @@ def read_resume_state(folder: Path, name: str) -> dict[str, Any]:
     """The recorded launch in ``folder``; a clear error when there is none."""
     path = folder / STATE_FILE
     if not path.is_file():
-        raise InputError("NAME", (f"no resumable sweep {name!r} in {folder.parent}: {path} is missing. Give the "
-                                  "--storage the sweep was launched with, or launch it again"))
+        raise InputError(
+            "NAME",
+            (
+                f"no resumable sweep {name!r} in {folder.parent}: {path} is missing. Give the "
+                "--storage the sweep was launched with, or launch it again"
+            ),
+        )
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

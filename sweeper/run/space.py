@@ -82,8 +82,11 @@ class WithReferences(Searcher):
             inner = Path(folder) / "searcher.pkl"
             self.searcher.save(str(inner))
             # JSON, not pickle: our part is points from the sweep file and trial ids.
-            state = {"pending": self.pending, "reference_ids": sorted(self.reference_ids),
-                     "searcher": base64.b64encode(inner.read_bytes()).decode() if inner.exists() else None}
+            state = {
+                "pending": self.pending,
+                "reference_ids": sorted(self.reference_ids),
+                "searcher": base64.b64encode(inner.read_bytes()).decode() if inner.exists() else None,
+            }
         Path(checkpoint_path).write_text(json.dumps(state), encoding="utf-8")
 
     def restore(self, checkpoint_path: str) -> None:

@@ -40,8 +40,11 @@ def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
     method_keys = registry.params(method).model_fields
     # A method-searching sweep's base params hold every searched method's fixed keys; keep ours.
     # A reference runs at its own defaults: the swept method's fixed values are not its own.
-    params = {} if point.pop(REFERENCE, None) else {
-        k: v for k, v in context.base.get("params", {}).items() if k in method_keys}
+    params = (
+        {}
+        if point.pop(REFERENCE, None)
+        else {k: v for k, v in context.base.get("params", {}).items() if k in method_keys}
+    )
     base = {**context.base, "method": method, "train": dict(context.base.get("train", {})), "params": params}
     for key, value in point.items():
         into_train = key in TRAIN_KEYS and key not in method_keys
@@ -86,8 +89,13 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         **({REFERENCE_TAG: str(point[REFERENCE])} if point.get(REFERENCE) else {}),
         **context.extra_tags,
     }
-    with TrialRun(context.tracking, tune_context.get_trial_id(), run_name(trial, point),
-                  flat_params(trial, context.search_keys), tags) as tracked:
+    with TrialRun(
+        context.tracking,
+        tune_context.get_trial_id(),
+        run_name(trial, point),
+        flat_params(trial, context.search_keys),
+        tags,
+    ) as tracked:
         if tracked.finished_metrics is not None:
             tune.report(tracked.finished_metrics)  # the searcher still gets the trial's result
             return
@@ -100,8 +108,12 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         if checkpoint is not None:
             resume = Path(checkpoint.to_directory())
 
-        def reporter(epoch: int, metrics: dict[str, float], write: CheckpointWriter | None,
-                     summary: dict[str, float] | None = None) -> None:
+        def reporter(
+            epoch: int,
+            metrics: dict[str, float],
+            write: CheckpointWriter | None,
+            summary: dict[str, float] | None = None,
+        ) -> None:
             tracked.log(metrics, step=epoch)
             if summary is not None:
                 # One step past the last epoch: MLflow's run table shows each metric's latest value,

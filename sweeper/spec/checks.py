@@ -75,8 +75,9 @@ def _check_method_conditions(spec: SweepSpec, methods: list[Any]) -> None:
     """``when: {method: M}`` on a search dim must name a method the sweep runs (else the dim is never searched)."""
     for key, dim in spec.search.items():
         if key != "method" and dim.when and "method" in dim.when and dim.when["method"] not in methods:
-            raise InputError(f"search.{key}.when.method",
-                             f"never holds: the sweep's methods are {_listing(map(repr, methods))}")
+            raise InputError(
+                f"search.{key}.when.method", f"never holds: the sweep's methods are {_listing(map(repr, methods))}"
+            )
 
 
 def check_data(spec: SweepSpec) -> None:
@@ -87,7 +88,9 @@ def check_data(spec: SweepSpec) -> None:
         raise InputError("data.id", f"unknown domain {data.id!r}; {known}")
     for i, domain in enumerate(data.ood):
         if domain == data.id:
-            raise InputError(f"data.ood[{i}]", f"{domain!r} is the ID domain (data.id); OOD domains must differ from it")
+            raise InputError(
+                f"data.ood[{i}]", f"{domain!r} is the ID domain (data.id); OOD domains must differ from it"
+            )
         if domain not in source.domains:
             raise InputError(f"data.ood[{i}]", f"unknown domain {domain!r}; {known}")
         if domain in data.ood[:i]:
@@ -96,8 +99,11 @@ def check_data(spec: SweepSpec) -> None:
         where = f"data.ood_val[{i}]"
         if domain == data.id or domain in data.ood:
             # Validating on a test domain's own data is DomainBed's oracle, not a held-out domain.
-            raise InputError(where, f"{domain!r} is also {'data.id' if domain == data.id else 'in data.ood'}; "
-                                    "a held-out validation domain must be neither trained nor tested on")
+            raise InputError(
+                where,
+                f"{domain!r} is also {'data.id' if domain == data.id else 'in data.ood'}; "
+                "a held-out validation domain must be neither trained nor tested on",
+            )
         if domain not in source.domains:
             raise InputError(where, f"unknown domain {domain!r}; {known}")
         if domain in data.ood_val[:i]:
@@ -116,9 +122,14 @@ def check_searcher(spec: SweepSpec) -> None:
     if spec.searcher == "grid":
         for key, dim in spec.search.items():
             if dim.kind not in ("grid", "choice"):
-                raise InputError(f"search.{key}", f"searcher grid enumerates grid and choice dims only, not a {dim.kind} range; "
-                                 "use grid: [...] or searcher tpe / random")
+                raise InputError(
+                    f"search.{key}",
+                    f"searcher grid enumerates grid and choice dims only, not a {dim.kind} range; "
+                    "use grid: [...] or searcher tpe / random",
+                )
         if spec.num_samples != 1:
-            raise InputError("num_samples", "searcher grid runs every combination once; num_samples must be 1 (or omitted)")
+            raise InputError(
+                "num_samples", "searcher grid runs every combination once; num_samples must be 1 (or omitted)"
+            )
     elif not spec.search:
         raise InputError("search", f"searcher {spec.searcher} needs at least one search dim")

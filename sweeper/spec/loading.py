@@ -19,8 +19,18 @@ from pydantic import ValidationError
 from trainables.errors import InputError
 
 from sweeper.spec import checks
-from sweeper.spec.schema import (DataSpec, ModelSpec, ObjectiveSpec, ReportSpec, ResourcesSpec, SchedulerSpec, SearchDim,
-                                 SweepSpec, TrackingSpec, TrainSpec)
+from sweeper.spec.schema import (
+    DataSpec,
+    ModelSpec,
+    ObjectiveSpec,
+    ReportSpec,
+    ResourcesSpec,
+    SchedulerSpec,
+    SearchDim,
+    SweepSpec,
+    TrackingSpec,
+    TrainSpec,
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -67,8 +77,13 @@ def read_yaml(path: Path) -> Any:
 
 def _field_path(loc: tuple[Any, ...], raw: Any) -> str:
     parts = [p for p in loc if not (isinstance(p, str) and (p.startswith("~") or p == "[key]"))]
-    if parts[:1] == ["scheduler"] and len(parts) > 1 and isinstance(raw, dict) and isinstance(raw.get("scheduler"), dict) \
-            and "asha" in raw["scheduler"]:
+    if (
+        parts[:1] == ["scheduler"]
+        and len(parts) > 1
+        and isinstance(raw, dict)
+        and isinstance(raw.get("scheduler"), dict)
+        and "asha" in raw["scheduler"]
+    ):
         parts.insert(1, "asha")
     out = ""
     for part in parts:
@@ -76,9 +91,18 @@ def _field_path(loc: tuple[Any, ...], raw: Any) -> str:
     return out or "(top level)"
 
 
-_MODELS = {"": SweepSpec, "data": DataSpec, "train": TrainSpec, "search": SearchDim, "scheduler.asha": SchedulerSpec,
-           "objective": ObjectiveSpec, "resources": ResourcesSpec, "tracking": TrackingSpec, "report": ReportSpec,
-           "model": ModelSpec}
+_MODELS = {
+    "": SweepSpec,
+    "data": DataSpec,
+    "train": TrainSpec,
+    "search": SearchDim,
+    "scheduler.asha": SchedulerSpec,
+    "objective": ObjectiveSpec,
+    "resources": ResourcesSpec,
+    "tracking": TrackingSpec,
+    "report": ReportSpec,
+    "model": ModelSpec,
+}
 
 
 def _message(error: dict[str, Any], where: str) -> str:
@@ -92,7 +116,7 @@ def _message(error: dict[str, Any], where: str) -> str:
         allowed = [n for n in model.model_fields if n != "kind"] if model else []
         return "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
     if text.startswith("Value error, "):
-        return text[len("Value error, "):]
+        return text[len("Value error, ") :]
     if kind == "form":
         return text
     shown = repr(error.get("input"))
@@ -106,7 +130,9 @@ def from_mapping(data: Any, path: str | Path | None = None) -> SweepSpec:
     if data is None:
         raise InputError(source, "the sweep file is empty; it needs at least name, method and data")
     if not isinstance(data, dict):
-        raise InputError(source, f"the top level must be a mapping of keys (name, method, data, ...), not a {type(data).__name__}")
+        raise InputError(
+            source, f"the top level must be a mapping of keys (name, method, data, ...), not a {type(data).__name__}"
+        )
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:

@@ -20,10 +20,22 @@ _OODVAL_AVERAGES = {"oodval/avg_acc", "oodval/avg_ece"}
 _ZS_METRIC = re.compile(r"^zs/[a-z_]+/acc$")
 # Method-specific families: parameter counts (every method), model-update compatibility (prompt
 # methods with upgrade_model), the training loss terms, and the WiSE-FT curve.
-_EXTRA_METRICS = {"params/trainable", "params/trainable_fraction", "params/visual_fraction",
-                  "compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v1/zs_acc", "compat/v2/zs_acc",
-                  "compat/v2/ood_avg_acc", "compat/v2/zs_ood_avg_acc", "lp/train_acc", "lp/val_acc", "lp/C",
-                  "wise/alpha_val"}
+_EXTRA_METRICS = {
+    "params/trainable",
+    "params/trainable_fraction",
+    "params/visual_fraction",
+    "compat/v1/acc",
+    "compat/v2/acc",
+    "compat/hmean",
+    "compat/v1/zs_acc",
+    "compat/v2/zs_acc",
+    "compat/v2/ood_avg_acc",
+    "compat/v2/zs_ood_avg_acc",
+    "lp/train_acc",
+    "lp/val_acc",
+    "lp/C",
+    "wise/alpha_val",
+}
 _TRAIN_METRIC = re.compile(r"^train/[a-z_]+$")
 _WISE_METRIC = re.compile(r"^wise/(0(\.\d+)?|1(\.0+)?)/(.+)$")
 FINAL_ONLY = ("compat/", "wise/", "last/", "best_epoch")  # exist once, after the last epoch
@@ -49,9 +61,13 @@ def check_objective(spec: SweepSpec) -> None:
     metric = spec.objective.metric
     if is_test_metric(metric) and not spec.objective.oracle:
         hint = ", oodval/avg_acc (with data.ood_val)" if not spec.data.ood_val else ", oodval/avg_acc"
-        raise InputError("objective", (
-            f"{metric!r} is a test metric, and selecting on test data is oracle selection; select on "
-            f"validation (val/acc{hint}), or write objective: {{metric: {metric}, oracle: true}}"))
+        raise InputError(
+            "objective",
+            (
+                f"{metric!r} is a test metric, and selecting on test data is oracle selection; select on "
+                f"validation (val/acc{hint}), or write objective: {{metric: {metric}, oracle: true}}"
+            ),
+        )
 
 
 def check_eval_every(spec: SweepSpec) -> None:
@@ -59,16 +75,24 @@ def check_eval_every(spec: SweepSpec) -> None:
     ``train/`` metrics exist at every epoch; final-only metrics exist at no earlier epoch, which
     ASHA's rungs need."""
     if spec.objective.metric.startswith(FINAL_ONLY) and spec.scheduler.kind == "asha":
-        raise InputError("scheduler", (
-            f"asha needs the objective at every epoch, and {spec.objective.metric!r} is computed once, "
-            "after the last one; use fifo, or a val/ or oodval/ objective"))
+        raise InputError(
+            "scheduler",
+            (
+                f"asha needs the objective at every epoch, and {spec.objective.metric!r} is computed once, "
+                "after the last one; use fifo, or a val/ or oodval/ objective"
+            ),
+        )
     if spec.objective.metric.startswith(("id/", "train/", "val/", "oodval/", *FINAL_ONLY)):
         return
     sparse = spec.train.eval_every != 1 or spec.fixed.get("eval_every", 1) != 1 or "eval_every" in spec.search
     if sparse:
-        raise InputError("train.eval_every", (
-            f"must be 1 with objective {spec.objective.metric!r}: the searcher reads the objective at every "
-            "epoch, and between evaluations only id/, val/, oodval/ and train/ metrics exist"))
+        raise InputError(
+            "train.eval_every",
+            (
+                f"must be 1 with objective {spec.objective.metric!r}: the searcher reads the objective at every "
+                "epoch, and between evaluations only id/, val/, oodval/ and train/ metrics exist"
+            ),
+        )
 
 
 def check_retention(spec: SweepSpec) -> None:
@@ -79,8 +103,9 @@ def check_retention(spec: SweepSpec) -> None:
     named += [(f"report.metrics[{i}]", metric) for i, metric in enumerate(spec.report.metrics)]
     for where, metric in named:
         if base_metric(metric).startswith("zs/"):
-            raise InputError(where, f"{metric.removeprefix('last/')!r} is a zero-shot retention metric, "
-                                    "and data.retention is false")
+            raise InputError(
+                where, f"{metric.removeprefix('last/')!r} is a zero-shot retention metric, and data.retention is false"
+            )
 
 
 def listing(names: Any) -> str:
@@ -92,8 +117,14 @@ def check_metric(metric: str, ood: list[str], where: str, ood_val: list[str] | N
     """A known metric name, whose ood/ (oodval/) domain, if any, is one of the sweep's OOD
     (held-out OOD validation) domains."""
     ood_val = ood_val or []
-    if metric in _ID_METRICS or metric in _VAL_METRICS or metric in _EXTRA_METRICS or metric == "best_epoch" \
-            or _ZS_METRIC.match(metric) or _TRAIN_METRIC.match(metric):
+    if (
+        metric in _ID_METRICS
+        or metric in _VAL_METRICS
+        or metric in _EXTRA_METRICS
+        or metric == "best_epoch"
+        or _ZS_METRIC.match(metric)
+        or _TRAIN_METRIC.match(metric)
+    ):
         return
     if metric.startswith("last/") and metric != "last/":
         check_metric(metric.removeprefix("last/"), ood, where, ood_val)
@@ -114,7 +145,9 @@ def check_metric(metric: str, ood: list[str], where: str, ood_val: list[str] | N
     if len(parts) == 3 and parts[0] in ("ood", "oodval") and parts[2] in ("acc", "ece", "nll"):
         domains, field = (ood, "data.ood") if parts[0] == "ood" else (ood_val, "data.ood_val")
         if parts[1] not in domains:
-            raise InputError(where, f"{metric!r} names domain {parts[1]!r}, which is not in {field} ({listing(domains)})")
+            raise InputError(
+                where, f"{metric!r} names domain {parts[1]!r}, which is not in {field} ({listing(domains)})"
+            )
         return
     raise InputError(
         where,

@@ -21,8 +21,10 @@ def context_length(model: str | BaseModel) -> int:
     """The text context length of the model spec, read from its config without loading weights."""
     if isinstance(model, str):
         if not model.startswith(ZOO_PREFIX):
-            raise InputError("model", f"{model!r} is not a zoo model; write zoo/<name> or {{arch: ..., pretrained: ...}}")
-        name = model[len(ZOO_PREFIX):]
+            raise InputError(
+                "model", f"{model!r} is not a zoo model; write zoo/<name> or {{arch: ..., pretrained: ...}}"
+            )
+        name = model[len(ZOO_PREFIX) :]
         if name not in zoo.names():
             raise InputError("model", f"unknown zoo model {name!r}; shipped: {', '.join(zoo.names())}")
         return int(json.loads(zoo.config_path(name).read_text())["text_cfg"]["context_length"])

@@ -34,7 +34,9 @@ def _check_shape(key: str, dim: SearchDim) -> None:
     where = f"search.{key}"
     given = [k for k in ("grid", "int", "float", "choice") if getattr(dim, k) is not None]
     if len(given) != 1:
-        raise InputError(where, f"give exactly one of grid, int, float, choice; got {_listing(given) if given else 'none'}")
+        raise InputError(
+            where, f"give exactly one of grid, int, float, choice; got {_listing(given) if given else 'none'}"
+        )
     kind = given[0]
     if kind in ("int", "float"):
         lo, hi = dim.values
@@ -50,8 +52,9 @@ def _applies_to(dim: SearchDim, method: str) -> bool:
     return dim.when is None or dim.when.get("method", method) == method
 
 
-def check_parameters(spec: SweepSpec, method: type[MethodParams], length: int,
-                     methods: list[type[MethodParams]] | None = None) -> None:
+def check_parameters(
+    spec: SweepSpec, method: type[MethodParams], length: int, methods: list[type[MethodParams]] | None = None
+) -> None:
     """The fixed and searched values of ``method`` (its declaration); with several searched
     ``methods``, a key must belong to some method, and a method's parameter needs
     ``when: {method: ...}`` on its dim."""
@@ -69,7 +72,9 @@ def check_parameters(spec: SweepSpec, method: type[MethodParams], length: int,
                 raise InputError(where, "method is not a parameter: write method: {choice: [...]} to search methods")
             if key not in allowed and (section == "search" or key not in anyone):
                 hint = "; add when: {method: ...} to search only it" if key in anyone else ""
-                raise InputError(where, f"unknown parameter {key!r} for method {method.method!r}; known: {_listing(allowed)}{hint}")
+                raise InputError(
+                    where, f"unknown parameter {key!r} for method {method.method!r}; known: {_listing(allowed)}{hint}"
+                )
             if section == "search" and key in spec.fixed:
                 raise InputError(where, f"{key!r} is both fixed and searched; keep it in one of the two")
     fixed_method = {k: v for k, v in spec.fixed.items() if k in method_names}
@@ -93,8 +98,11 @@ def check_parameters(spec: SweepSpec, method: type[MethodParams], length: int,
                 params = method(**{**fixed_method, key: value})
             except ValidationError as exc:
                 if where.endswith(".float"):  # the midpoint of a float range
-                    raise InputError(where, f"{key} rejects a value such as {value} from this float range "
-                                     f"({_first_error(exc)}); use int: [lo, hi] for an integer parameter") from None
+                    raise InputError(
+                        where,
+                        f"{key} rejects a value such as {value} from this float range "
+                        f"({_first_error(exc)}); use int: [lo, hi] for an integer parameter",
+                    ) from None
                 raise InputError(where, _first_error(exc)) from None
             try:
                 params.check_model(length)

@@ -42,23 +42,31 @@ def check_references(spec: SweepSpec, context_length: int) -> None:
         where = f"reference[{i}]"
         declared = registry.params(name, field=where)
         if name in swept:
-            raise InputError(where, f"{name!r} is the sweep's own method; a reference is another method "
-                                    "to read the ablation against")
+            raise InputError(
+                where, f"{name!r} is the sweep's own method; a reference is another method to read the ablation against"
+            )
         if name in spec.reference[:i]:
             raise InputError(where, f"{name!r} is listed twice")
         try:
             declared().check_model(context_length)
         except InputError as error:
-            raise InputError(where, f"{name!r} cannot run on this sweep's model at its defaults: "
-                                    f"{error.message}") from None
+            raise InputError(
+                where, f"{name!r} cannot run on this sweep's model at its defaults: {error.message}"
+            ) from None
         metric = spec.objective.metric
         if metric.startswith(_METHOD_SPECIFIC):
-            raise InputError(where, f"{name!r} does not report the objective {metric!r}, which only some "
-                                    "methods compute; select on val/acc to compare with references")
+            raise InputError(
+                where,
+                f"{name!r} does not report the objective {metric!r}, which only some "
+                "methods compute; select on val/acc to compare with references",
+            )
     _check_report_delta(spec)
     if spec.reference and spec.scheduler.kind == "asha":
-        raise InputError("reference", "asha would stop reference trials early, and a reference row needs "
-                                      "every seed's full run; use scheduler: fifo")
+        raise InputError(
+            "reference",
+            "asha would stop reference trials early, and a reference row needs "
+            "every seed's full run; use scheduler: fifo",
+        )
 
 
 def _check_report_delta(spec: SweepSpec) -> None:
@@ -70,7 +78,8 @@ def _check_report_delta(spec: SweepSpec) -> None:
         where = f"report.delta.{key}"
         if key == REFERENCE:
             if value not in spec.reference:
-                raise InputError(where, f"{value!r} is not a reference of this sweep; "
-                                        f"reference: [{', '.join(spec.reference)}]")
+                raise InputError(
+                    where, f"{value!r} is not a reference of this sweep; reference: [{', '.join(spec.reference)}]"
+                )
         elif key not in spec.report_rows:
             raise InputError(where, f"{key!r} is not a report row; rows: {', '.join(spec.report_rows) or 'none'}")

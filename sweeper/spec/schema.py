@@ -36,7 +36,9 @@ class _Strict(BaseModel):
 def _union(kind_of, message: str, **tags: Any) -> Any:
     """A union picked by ``kind_of(value)``; tags start with '~' so error paths can drop them."""
     members = [Annotated[t, Tag(f"~{name}")] for name, t in tags.items()]
-    return Annotated[Union[tuple(members)], Discriminator(kind_of, custom_error_type="form", custom_error_message=message)]
+    return Annotated[
+        Union[tuple(members)], Discriminator(kind_of, custom_error_type="form", custom_error_message=message)
+    ]
 
 
 def _str_or_mapping(value: Any) -> str | None:
@@ -50,7 +52,9 @@ class ModelSpec(_Strict):
 
 
 class DataSpec(_Strict):
-    source: _union(_str_or_mapping, "must be shapes, {shapes: {...}} or {imagefolder: PATH}", str=str, map=dict[str, Any]) = "shapes"
+    source: _union(
+        _str_or_mapping, "must be shapes, {shapes: {...}} or {imagefolder: PATH}", str=str, map=dict[str, Any]
+    ) = "shapes"
     id: str
     ood: list[str]
     ood_val: list[str] = Field(default_factory=list)
@@ -131,7 +135,9 @@ class SweepSpec(_Strict):
     # One method, or None when the methods are searched: ``method: {choice: [...]}`` in the file
     # becomes the first search dim, ``search.method``, so other dims can depend on it with ``when``.
     method: str | None = None
-    model: _union(_str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec) = DEFAULT_MODEL
+    model: _union(_str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec) = (
+        DEFAULT_MODEL
+    )
     data: DataSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
     fixed: dict[str, Any] = Field(default_factory=dict)

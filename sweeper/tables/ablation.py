@@ -32,9 +32,38 @@ ALL_ROW = "config"  # the one label column when no row parameters are given
 _NOT_ROWS = {"sweep", "run_id", "trial_id", "status", "config_hash", "duration_s", "reference"}
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (standard table values).
-T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+T_975 = (
+    12.7062,
+    4.3027,
+    3.1824,
+    2.7764,
+    2.5706,
+    2.4469,
+    2.3646,
+    2.3060,
+    2.2622,
+    2.2281,
+    2.2010,
+    2.1788,
+    2.1604,
+    2.1448,
+    2.1314,
+    2.1199,
+    2.1098,
+    2.1009,
+    2.0930,
+    2.0860,
+    2.0796,
+    2.0739,
+    2.0687,
+    2.0639,
+    2.0595,
+    2.0555,
+    2.0518,
+    2.0484,
+    2.0452,
+    2.0423,
+)
 Z_975 = 1.96
 
 
@@ -67,22 +96,30 @@ def default_mode(metric: str) -> str:
 
 def _available(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """Row-parameter and metric columns: from ``results.load``'s attrs, else guessed."""
-    metrics = df.attrs.get("metrics") or [c for c in df.columns if "/" in str(c)
-                                          and pd.api.types.is_numeric_dtype(df[c])]
+    metrics = df.attrs.get("metrics") or [
+        c for c in df.columns if "/" in str(c) and pd.api.types.is_numeric_dtype(df[c])
+    ]
     params = df.attrs.get("params") or [c for c in df.columns if c not in metrics and c not in _NOT_ROWS]
     return list(params), list(metrics)
 
 
-def check_columns(df: pd.DataFrame, rows: list[str], metrics: list[str], where_rows: str = "rows",
-                  where_metrics: str = "metrics", columns: list[str] | None = None,
-                  where_columns: str = "columns") -> None:
+def check_columns(
+    df: pd.DataFrame,
+    rows: list[str],
+    metrics: list[str],
+    where_rows: str = "rows",
+    where_metrics: str = "metrics",
+    columns: list[str] | None = None,
+    where_columns: str = "columns",
+) -> None:
     """Raise ``InputError`` naming ``where_*`` for row, column or metric names the frame lacks."""
     params, known = _available(df)
     for names, where, what in ((rows, where_rows, "row"), (columns or [], where_columns, "column")):
         for name in names:
             if name not in df.columns or name in known:
-                raise InputError(where, f"unknown {what} parameter {name!r}; "
-                                        f"available: {', '.join(params) or '(none)'}")
+                raise InputError(
+                    where, f"unknown {what} parameter {name!r}; available: {', '.join(params) or '(none)'}"
+                )
     for name in set(rows) & set(columns or []):
         raise InputError(where_columns, f"{name!r} is a row parameter already; a key is either a row or a column")
     if not metrics:
@@ -96,9 +133,16 @@ def _where(where: Mapping[str, str] | None, key: str) -> str:
     return (where or {}).get(key, key)
 
 
-def ablation_table(df: pd.DataFrame, rows: list[str], metrics: list[str], modes: dict[str, str] | None = None,
-                   columns: list[str] | None = None, delta: Mapping[str, Any] | None = None,
-                   names: Mapping[str, str] | None = None, where: Mapping[str, str] | None = None) -> pd.DataFrame:
+def ablation_table(
+    df: pd.DataFrame,
+    rows: list[str],
+    metrics: list[str],
+    modes: dict[str, str] | None = None,
+    columns: list[str] | None = None,
+    delta: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
+    where: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Mean, std (ddof=1), 95% CI half-width and n of each metric per configuration.
 
     One row per configuration of ``rows`` + ``columns`` (sorted; a trial missing a parameter forms
@@ -138,8 +182,13 @@ def ablation_table(df: pd.DataFrame, rows: list[str], metrics: list[str], modes:
     else:  # some trials lack a metric: keep the count next to each metric instead of one n
         for m in metrics:
             table[f"{m} n"] = counts[f"{m} count"].to_numpy()
-    table.attrs = {"rows": list(rows or [ALL_ROW]), "columns": columns, "metrics": list(metrics),
-                   "modes": chosen, "names": {m: (names or {}).get(m, m) for m in metrics}}
+    table.attrs = {
+        "rows": list(rows or [ALL_ROW]),
+        "columns": columns,
+        "metrics": list(metrics),
+        "modes": chosen,
+        "names": {m: (names or {}).get(m, m) for m in metrics},
+    }
     return table
 
 
@@ -174,8 +223,9 @@ def _add_delta(table: pd.DataFrame, keys: list[str], metrics: list[str], delta: 
     chosen: dict[str, tuple] = {}
     for key, given in delta.items():
         if key not in keys:
-            raise InputError(where, f"{key!r} is not a row or column parameter of this table; "
-                                    f"parameters: {', '.join(keys)}")
+            raise InputError(
+                where, f"{key!r} is not a row or column parameter of this table; parameters: {', '.join(keys)}"
+            )
         hits = [v for v in table[key].drop_duplicates() if matches(v, given)]
         if not hits:
             values = ", ".join(fmt_param(v, "–") for v in table[key].drop_duplicates())

@@ -23,13 +23,16 @@ from trainables.errors import InputError
 from sweeper.tables.ablation import _norm, default_mode, fmt_param
 
 
-def best_rows(table: pd.DataFrame, metrics: list[str] | None = None,
-              modes: dict[str, str] | None = None) -> dict[str, set[int]]:
+def best_rows(
+    table: pd.DataFrame, metrics: list[str] | None = None, modes: dict[str, str] | None = None
+) -> dict[str, set[int]]:
     """Per metric, the positions of the rows whose mean is best (all of them on a tie), exactly."""
     metrics = metrics or table.attrs.get("metrics", [])
     chosen = {**table.attrs.get("modes", {}), **(modes or {})}
-    return {m: {i for i, r in enumerate(ranks(table[f"{m} mean"].tolist(), chosen.get(m, default_mode(m)))) if r == 0}
-            for m in metrics}
+    return {
+        m: {i for i, r in enumerate(ranks(table[f"{m} mean"].tolist(), chosen.get(m, default_mode(m)))) if r == 0}
+        for m in metrics
+    }
 
 
 def ranks(means: list[float], mode: str, precision: int | None = None) -> list[int | None]:
@@ -37,8 +40,9 @@ def ranks(means: list[float], mode: str, precision: int | None = None) -> list[i
 
     With ``precision`` the values are compared as printed with that many decimals.
     """
-    shown = [math.nan if pd.isna(v) else (float(f"{v:.{precision}f}") if precision is not None else float(v))
-             for v in means]
+    shown = [
+        math.nan if pd.isna(v) else (float(f"{v:.{precision}f}") if precision is not None else float(v)) for v in means
+    ]
     distinct = sorted({v for v in shown if not math.isnan(v)}, reverse=(mode == "max"))
     place = {v: k for k, v in enumerate(distinct[:2])}
     return [place.get(v) for v in shown]
@@ -79,14 +83,15 @@ def grid(table: pd.DataFrame, stat: str = "std", precision: int = 3) -> Grid:
     if columns:
         order = table[columns].drop_duplicates().sort_values(columns, na_position="last")
         col_keys = [tuple(_norm(v) for v in r) for r in order.itertuples(index=False)]
-        titles = [", ".join(f"{k}={fmt_param(v, '–')}" for k, v in zip(columns, r))
-                  for r in order.itertuples(index=False)]
+        titles = [
+            ", ".join(f"{k}={fmt_param(v, '–')}" for k, v in zip(columns, r)) for r in order.itertuples(index=False)
+        ]
     else:
         col_keys, titles = [()], [""]
     where = {}
     for i, r in enumerate(table[[*rows, *columns]].itertuples(index=False)):
         key = tuple(_norm(v) for v in r)
-        where[(key[:len(rows)], key[len(rows):])] = i
+        where[(key[: len(rows)], key[len(rows) :])] = i
     has_delta = all(f"{m} delta" in table.columns for m in metrics)
     cells: list[list[Cell | None]] = [[] for _ in row_keys]
     for col in col_keys:
@@ -98,8 +103,15 @@ def grid(table: pd.DataFrame, stat: str = "std", precision: int = 3) -> Grid:
                     column.append(None)
                     continue
                 n = int(table["n"].iloc[i] if "n" in table.columns else table[f"{m} n"].iloc[i])
-                column.append(Cell(float(table[f"{m} mean"].iloc[i]), float(table[f"{m} {stat}"].iloc[i]), n,
-                                   float(table[f"{m} delta"].iloc[i]) if has_delta else math.nan, None))
+                column.append(
+                    Cell(
+                        float(table[f"{m} mean"].iloc[i]),
+                        float(table[f"{m} {stat}"].iloc[i]),
+                        n,
+                        float(table[f"{m} delta"].iloc[i]) if has_delta else math.nan,
+                        None,
+                    )
+                )
             marks = ranks([math.nan if c is None else c.mean for c in column], modes.get(m, default_mode(m)), precision)
             for line, cell, mark in zip(cells, column, marks):
                 if cell is not None:
@@ -107,5 +119,6 @@ def grid(table: pd.DataFrame, stat: str = "std", precision: int = 3) -> Grid:
                 line.append(cell)
     per_row = [{c.n for c in line if c is not None} for line in cells]
     n = [next(iter(s)) if s else 0 for s in per_row] if all(len(s) <= 1 for s in per_row) else None
-    return Grid(list(rows), [labels[r] for r in row_keys], titles, [names.get(m, m) for m in metrics],
-                cells, n, precision, stat)
+    return Grid(
+        list(rows), [labels[r] for r in row_keys], titles, [names.get(m, m) for m in metrics], cells, n, precision, stat
+    )

@@ -85,13 +85,13 @@ def _body(g: Grid, mk: _Markup) -> list[list[str]]:
     return [[*a, *b, *c] for a, b, c in zip(_labels(g, mk), _cells(g, mk), counts)]
 
 
-def to_rich(table: pd.DataFrame, title: str | None = None, caption: str | None = None,
-            stat: str = "std", precision: int = 3) -> Table:
+def to_rich(
+    table: pd.DataFrame, title: str | None = None, caption: str | None = None, stat: str = "std", precision: int = 3
+) -> Table:
     """A rich Table for the terminal; best in bold, second best underlined."""
     g = grid(table, stat, precision)
     mk = _Markup(" ± ", "–", "[bold]{}[/bold]", "[underline]{}[/underline]", esc=escape)
-    out = Table(title=None if title is None else escape(title),
-                caption=None if caption is None else escape(caption))
+    out = Table(title=None if title is None else escape(title), caption=None if caption is None else escape(caption))
     for k, name in enumerate(_flat_header(g, "{group}\n{head}")):
         out.add_column(escape(name), justify="left" if k < len(g.label_names) else "right")
     for line in _body(g, mk):
@@ -99,8 +99,14 @@ def to_rich(table: pd.DataFrame, title: str | None = None, caption: str | None =
     return out
 
 
-def to_text(table: pd.DataFrame, title: str | None = None, color: bool = False, width: int = 200,
-            stat: str = "std", precision: int = 3) -> str:
+def to_text(
+    table: pd.DataFrame,
+    title: str | None = None,
+    color: bool = False,
+    width: int = 200,
+    stat: str = "std",
+    precision: int = 3,
+) -> str:
     """The rich table as a string (ANSI bold/underline only when ``color``)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None)
@@ -115,12 +121,24 @@ def to_markdown(table: pd.DataFrame, stat: str = "std", precision: int = 3) -> s
     header = [mk.esc(h) for h in _flat_header(g)]
     align = ["left"] * len(g.label_names) + ["right"] * (len(header) - len(g.label_names))
     # disable_numparse: cells are already formatted; tabulate must not reformat "1" or "0.710".
-    return pd.DataFrame(_body(g, mk), columns=header).to_markdown(index=False, disable_numparse=True,
-                                                                  colalign=align) + "\n"
+    return (
+        pd.DataFrame(_body(g, mk), columns=header).to_markdown(index=False, disable_numparse=True, colalign=align)
+        + "\n"
+    )
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -128,15 +146,15 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
-def to_latex(table: pd.DataFrame, stat: str = "std", precision: int = 3,
-             caption: str | None = None, label: str | None = None) -> str:
+def to_latex(
+    table: pd.DataFrame, stat: str = "std", precision: int = 3, caption: str | None = None, label: str | None = None
+) -> str:
     """A booktabs ``tabular``; ``\\textbf{}`` best, ``\\underline{}`` second best.
 
     With ``caption`` or ``label`` the tabular is wrapped in a centred ``table`` float.
     """
     g = grid(table, stat, precision)
-    mk = _Markup(r" $\pm$ ", "--", r"\textbf{{{}}}", r"\underline{{{}}}", esc=latex_escape,
-                 plus="$+$", minus="$-$")
+    mk = _Markup(r" $\pm$ ", "--", r"\textbf{{{}}}", r"\underline{{{}}}", esc=latex_escape, plus="$+$", minus="$-$")
     n_labels, width = len(g.label_names), len(g.heads)
     tail = ["n"] if g.n is not None else []
     spec = "l" * n_labels + "r" * (width * len(g.groups) + len(tail))
@@ -179,8 +197,8 @@ def to_html(table: pd.DataFrame, stat: str = "std", precision: int = 3, caption:
         out.append("<tr>" + "".join(first + heads + tail) + "</tr>")
     out += ["</thead>", "<tbody>"]
     for line in _body(g, mk):
-        cells = [f"<td>{v}</td>" for v in line[:len(g.label_names)]]
-        cells += [f"<td{right}>{v}</td>" for v in line[len(g.label_names):]]
+        cells = [f"<td>{v}</td>" for v in line[: len(g.label_names)]]
+        cells += [f"<td{right}>{v}</td>" for v in line[len(g.label_names) :]]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out += ["</tbody>", "</table>"]
     return "\n".join(out) + "\n"

@@ -41,9 +41,16 @@ def ood_domains(df: pd.DataFrame) -> list[str]:
     return sorted(m.group(1) for m in map(_DOMAIN.match, _available(df)[1]) if m)
 
 
-def domains_table(df: pd.DataFrame, rows: Sequence[str] = ("method",), *, domains: Sequence[str] | None = None,
-                  columns: Sequence[str] | None = None, delta: Mapping[str, Any] | None = None,
-                  modes: dict[str, str] | None = None, where: Mapping[str, str] | None = None) -> pd.DataFrame:
+def domains_table(
+    df: pd.DataFrame,
+    rows: Sequence[str] = ("method",),
+    *,
+    domains: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    delta: Mapping[str, Any] | None = None,
+    modes: dict[str, str] | None = None,
+    where: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """rows x (ID acc, acc on each OOD domain, OOD avg acc, ID ECE); the last two when logged."""
     known = set(_available(df)[1])
     found = ood_domains(df)
@@ -51,27 +58,39 @@ def domains_table(df: pd.DataFrame, rows: Sequence[str] = ("method",), *, domain
     missing = [d for d in chosen if d not in found]
     if "id/acc" not in known or not chosen or missing:
         lack = f"OOD domain(s) {', '.join(missing)}" if missing else "id/acc and ood/<domain>/acc metrics"
-        raise InputError(_where(where, "layout"), f"the domains layout needs {lack}; "
-                                                  f"domains logged: {', '.join(found) or '(none)'}")
+        raise InputError(
+            _where(where, "layout"), f"the domains layout needs {lack}; domains logged: {', '.join(found) or '(none)'}"
+        )
     metrics = ["id/acc", *(f"ood/{d}/acc" for d in chosen)]
     metrics += [m for m in ("ood/avg_acc", "id/ece") if m in known]
     names = {"id/acc": "ID", **{f"ood/{d}/acc": d for d in chosen}, "ood/avg_acc": "OOD avg", "id/ece": "ID ECE"}
-    return ablation_table(df, list(rows), metrics, modes, columns=list(columns or []), delta=delta,
-                          names=names, where=where)
+    return ablation_table(
+        df, list(rows), metrics, modes, columns=list(columns or []), delta=delta, names=names, where=where
+    )
 
 
-def compat_table(df: pd.DataFrame, rows: Sequence[str] = ("method",), *, columns: Sequence[str] | None = None,
-                 delta: Mapping[str, Any] | None = None, modes: dict[str, str] | None = None,
-                 where: Mapping[str, str] | None = None) -> pd.DataFrame:
+def compat_table(
+    df: pd.DataFrame,
+    rows: Sequence[str] = ("method",),
+    *,
+    columns: Sequence[str] | None = None,
+    delta: Mapping[str, Any] | None = None,
+    modes: dict[str, str] | None = None,
+    where: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """rows x (v1, v2, HM): accuracy of the trained and the upgraded model, and their harmonic mean."""
     known = set(_available(df)[1])
     missing = [m for m in COMPAT if m not in known]
     if missing:
-        raise InputError(_where(where, "layout"), f"the compat layout needs {', '.join(COMPAT)}; "
-                                                  f"missing: {', '.join(missing)} (only prompt-learning "
-                                                  "methods with an upgrade model log them)")
-    return ablation_table(df, list(rows), list(COMPAT), modes, columns=list(columns or []), delta=delta,
-                          names=COMPAT, where=where)
+        raise InputError(
+            _where(where, "layout"),
+            f"the compat layout needs {', '.join(COMPAT)}; "
+            f"missing: {', '.join(missing)} (only prompt-learning "
+            "methods with an upgrade model log them)",
+        )
+    return ablation_table(
+        df, list(rows), list(COMPAT), modes, columns=list(columns or []), delta=delta, names=COMPAT, where=where
+    )
 
 
 def wise_alphas(df: pd.DataFrame) -> list[str]:
@@ -79,14 +98,21 @@ def wise_alphas(df: pd.DataFrame) -> list[str]:
     return sorted((m.group(1) for m in map(_WISE.match, _available(df)[1]) if m), key=float)
 
 
-def wise_table(df: pd.DataFrame, columns: Sequence[str] | None = None, *, delta: Mapping[str, Any] | None = None,
-               where: Mapping[str, str] | None = None) -> pd.DataFrame:
+def wise_table(
+    df: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    delta: Mapping[str, Any] | None = None,
+    where: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """alpha x (ID acc, OOD avg acc) of the WiSE-FT interpolation, per value of ``columns``."""
     columns = list(columns or [])
     alphas = wise_alphas(df)
     if not alphas:
-        raise InputError(_where(where, "layout"), "the wise layout needs wise/<alpha>/id/acc metrics "
-                                                  "(logged by the wise_ft method); none in this sweep")
+        raise InputError(
+            _where(where, "layout"),
+            "the wise layout needs wise/<alpha>/id/acc metrics (logged by the wise_ft method); none in this sweep",
+        )
     if WISE_ALPHA in columns:
         raise InputError(_where(where, "columns"), f"{WISE_ALPHA!r} is the wise layout's row key")
     check_columns(df, [], [f"wise/{alphas[0]}/id/acc"], columns=columns, where_columns=_where(where, "columns"))
@@ -101,17 +127,32 @@ def wise_table(df: pd.DataFrame, columns: Sequence[str] | None = None, *, delta:
         parts.append(part)
     long = pd.concat(parts, ignore_index=True).dropna(subset=metrics, how="all").reset_index(drop=True)
     long.attrs = {"params": [*columns, WISE_ALPHA], "metrics": metrics}
-    table = ablation_table(long, [WISE_ALPHA], metrics, columns=columns, delta=delta,
-                           names={"id/acc": "ID acc", "ood/avg_acc": "OOD avg acc"}, where=where)
+    table = ablation_table(
+        long,
+        [WISE_ALPHA],
+        metrics,
+        columns=columns,
+        delta=delta,
+        names={"id/acc": "ID acc", "ood/avg_acc": "OOD avg acc"},
+        where=where,
+    )
     spelled = {float(a): a for a in alphas}  # "0.0" ... "1.0", as in the metric names
     table[WISE_ALPHA] = [spelled[a] for a in table[WISE_ALPHA]]
     return table
 
 
-def layout_table(layout: str, df: pd.DataFrame, *, rows: Sequence[str] | None = None,
-                 metrics: Sequence[str] | None = None, columns: Sequence[str] | None = None,
-                 delta: Mapping[str, Any] | None = None, modes: dict[str, str] | None = None,
-                 where: Mapping[str, str] | None = None, reference_order: Sequence[str] = ()) -> pd.DataFrame:
+def layout_table(
+    layout: str,
+    df: pd.DataFrame,
+    *,
+    rows: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    delta: Mapping[str, Any] | None = None,
+    modes: dict[str, str] | None = None,
+    where: Mapping[str, str] | None = None,
+    reference_order: Sequence[str] = (),
+) -> pd.DataFrame:
     """One of :data:`LAYOUTS` by name. ``ablation`` needs ``metrics`` and puts the reference trials'
     rows on top (``sweeper.tables.reference_rows``, in ``reference_order``); the others fix their own
     metrics (passing ``metrics`` is an error); ``wise`` fixes its rows (alpha)."""
@@ -120,15 +161,25 @@ def layout_table(layout: str, df: pd.DataFrame, *, rows: Sequence[str] | None = 
     if layout == "ablation":
         from sweeper.tables.reference_rows import ablation_with_references
 
-        return ablation_with_references(df, list(rows or []), list(metrics or []), modes, columns=list(columns or []),
-                                        delta=delta, where=where, order=reference_order)
+        return ablation_with_references(
+            df,
+            list(rows or []),
+            list(metrics or []),
+            modes,
+            columns=list(columns or []),
+            delta=delta,
+            where=where,
+            order=reference_order,
+        )
     if metrics is not None:
         raise InputError(_where(where, "metrics"), f"the {layout} layout chooses its own metrics; leave it out")
     if layout == "wise":
         if rows:
-            raise InputError(_where(where, "rows"), "the wise layout's rows are the alphas; "
-                                                    "split the curve with columns instead")
+            raise InputError(
+                _where(where, "rows"), "the wise layout's rows are the alphas; split the curve with columns instead"
+            )
         return wise_table(df, columns, delta=delta, where=where)
     build = domains_table if layout == "domains" else compat_table
-    return build(df, list(rows) if rows is not None else ["method"], columns=columns, delta=delta,
-                 modes=modes, where=where)
+    return build(
+        df, list(rows) if rows is not None else ["method"], columns=columns, delta=delta, modes=modes, where=where
+    )

@@ -28,9 +28,16 @@ def reference_mask(df: pd.DataFrame) -> pd.Series:
     return df[REFERENCE].notna() & (df[REFERENCE].astype("string") != "")
 
 
-def ablation_with_references(df: pd.DataFrame, rows: list[str], metrics: list[str], modes: dict[str, str] | None = None,
-                             columns: list[str] | None = None, delta: Mapping[str, Any] | None = None,
-                             where: Mapping[str, str] | None = None, order: Sequence[str] = ()) -> pd.DataFrame:
+def ablation_with_references(
+    df: pd.DataFrame,
+    rows: list[str],
+    metrics: list[str],
+    modes: dict[str, str] | None = None,
+    columns: list[str] | None = None,
+    delta: Mapping[str, Any] | None = None,
+    where: Mapping[str, str] | None = None,
+    order: Sequence[str] = (),
+) -> pd.DataFrame:
     """:func:`sweeper.tables.ablation.ablation_table` of the swept trials, with one labelled row per
     reference method on top (in ``order``, then by name). ``delta={"reference": name}`` makes every
     other row's delta its mean minus that reference's; other ``delta`` keys work as in
@@ -69,8 +76,9 @@ def _part(df: pd.DataFrame, keep: pd.Series) -> pd.DataFrame:
     return part
 
 
-def _shaped_like(table: pd.DataFrame, per_reference: pd.DataFrame, columns: list[str],
-                 metrics: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _shaped_like(
+    table: pd.DataFrame, per_reference: pd.DataFrame, columns: list[str], metrics: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reference rows in the ablation table's columns (the label in its first row column), and
     the table itself, with per-metric counts in both when either needs them."""
     label_columns = list(table.attrs["rows"])
@@ -95,8 +103,9 @@ def _shaped_like(table: pd.DataFrame, per_reference: pd.DataFrame, columns: list
     return top.reindex(columns=table.columns), table
 
 
-def _add_reference_delta(table: pd.DataFrame, label_column: str, columns: list[str], metrics: list[str],
-                         label: str) -> None:
+def _add_reference_delta(
+    table: pd.DataFrame, label_column: str, columns: list[str], metrics: list[str], label: str
+) -> None:
     """Each row's mean minus the reference row's in the same column group; NaN on that row itself."""
     is_reference = table[label_column] == label
     for m in metrics:

@@ -54,8 +54,9 @@ def _client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
         client.search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the URI is unusable
         detail = str(error).replace(uri, redact_uri(uri))
-        raise InputError("--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: "
-                                           f"{type(error).__name__}: {detail}") from error
+        raise InputError(
+            "--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: {type(error).__name__}: {detail}"
+        ) from error
     return client, uri
 
 
@@ -63,13 +64,16 @@ def _parent_runs(client: MlflowClient, experiment_ids: list[str]) -> list[Run]:
     """Every sweep parent run in these experiments, newest first."""
     if not experiment_ids:
         return []
-    return _paged(lambda token: client.search_runs(
-        experiment_ids, "tags.`sweeper.kind` = 'sweep'", order_by=["attributes.start_time DESC"],
-        page_token=token))
+    return _paged(
+        lambda token: client.search_runs(
+            experiment_ids, "tags.`sweeper.kind` = 'sweep'", order_by=["attributes.start_time DESC"], page_token=token
+        )
+    )
 
 
-def resolve_parent(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
-                   parent_run_id: str | None = None) -> tuple[MlflowClient, Run]:
+def resolve_parent(
+    sweep: str, tracking_uri: str | None = None, experiment: str | None = None, parent_run_id: str | None = None
+) -> tuple[MlflowClient, Run]:
     """The client and the parent run of ``sweep`` (the latest launch unless ``parent_run_id``)."""
     client, uri = _client(tracking_uri)
     if parent_run_id:
@@ -83,8 +87,9 @@ def resolve_parent(sweep: str, tracking_uri: str | None = None, experiment: str 
     if experiment:
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            raise unknown_experiment(experiment, uri, (e.name for e in _paged(
-                lambda t: client.search_experiments(page_token=t))))
+            raise unknown_experiment(
+                experiment, uri, (e.name for e in _paged(lambda t: client.search_experiments(page_token=t)))
+            )
         experiment_ids = [found.experiment_id]
     else:  # several sweeps may share an experiment, and its name may differ from the sweep's
         experiment_ids = [e.experiment_id for e in _paged(lambda t: client.search_experiments(page_token=t))]
@@ -93,9 +98,13 @@ def resolve_parent(sweep: str, tracking_uri: str | None = None, experiment: str 
 
 
 def _children(client: MlflowClient, parent: Run) -> list[Run]:
-    return trials_of(_paged(lambda token: client.search_runs(
-        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
-        page_token=token)))
+    return trials_of(
+        _paged(
+            lambda token: client.search_runs(
+                [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", page_token=token
+            )
+        )
+    )
 
 
 def open_store(tracking_uri: str | None = None) -> MlflowClient:
@@ -116,8 +125,9 @@ def trial_runs(client: MlflowClient, parent: Run) -> list[Run]:
 
 def natural(values: Iterable[Any]) -> pd.Series:
     """MLflow's string params as int, float, bool or string (missing stays missing)."""
-    raw = [None if v is None or (isinstance(v, float) and math.isnan(v)) or str(v) in _MISSING else str(v)
-           for v in values]
+    raw = [
+        None if v is None or (isinstance(v, float) and math.isnan(v)) or str(v) in _MISSING else str(v) for v in values
+    ]
     present = [v for v in raw if v is not None]
     complete = len(present) == len(raw)
     if not present:
@@ -132,13 +142,17 @@ def natural(values: Iterable[Any]) -> pd.Series:
             return pd.Series(parsed, dtype="int64" if complete else "Int64")
         return pd.Series([math.nan if v is None else v for v in parsed], dtype="float64")
     if set(present) <= {"True", "False"}:
-        return pd.Series([None if v is None else v == "True" for v in raw],
-                         dtype="bool" if complete else "boolean")
+        return pd.Series([None if v is None else v == "True" for v in raw], dtype="bool" if complete else "boolean")
     return pd.Series(raw, dtype="str")
 
 
-def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
-         parent_run_id: str | None = None, best: bool | list[str] = False) -> pd.DataFrame:
+def load(
+    sweep: str,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    parent_run_id: str | None = None,
+    best: bool | list[str] = False,
+) -> pd.DataFrame:
     """One row per trial of the sweep's latest launch: ids, typed params, final metric values.
 
     Columns: ``sweep, run_id, trial_id, status, method, seed, config_hash, duration_s,
@@ -172,13 +186,16 @@ def load(sweep: str, tracking_uri: str | None = None, experiment: str | None = N
     for name in metrics:
         columns[name] = pd.Series([run.data.metrics.get(name, math.nan) for run in runs], dtype="float64")
     frame = pd.DataFrame(columns) if runs else pd.DataFrame({c: pd.Series(dtype="object") for c in BASE_COLUMNS})
-    frame.attrs.update(sweep=sweep, parent_run_id=parent.info.run_id,
-                       params=["method", "seed", *params], metrics=metrics)
+    frame.attrs.update(
+        sweep=sweep, parent_run_id=parent.info.run_id, params=["method", "seed", *params], metrics=metrics
+    )
     if best and runs:
         if best is True:  # the sweep's objective and report metrics
             tags = parent.data.tags
-            wanted = [(_json_tag(tags, "sweeper.objective") or {}).get("metric"),
-                      *((_json_tag(tags, "sweeper.report") or {}).get("metrics") or [])]
+            wanted = [
+                (_json_tag(tags, "sweeper.objective") or {}).get("metric"),
+                *((_json_tag(tags, "sweeper.report") or {}).get("metrics") or []),
+            ]
             best = [m for m in dict.fromkeys(wanted) if m in metrics]
         add_best(frame, list(best), tracking_uri)
     return frame
@@ -207,8 +224,13 @@ def add_best(frame: pd.DataFrame, metrics: list[str], tracking_uri: str | None =
     return frame
 
 
-def load_history(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
-                 parent_run_id: str | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
+def load_history(
+    sweep: str,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    parent_run_id: str | None = None,
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
     """Long frame ``run_id, trial_id, metric, step, value`` of every value logged per epoch (for
     plots); the summary step after the last epoch (the selected epoch's values) is left out.
 
@@ -240,8 +262,9 @@ def _json_tag(tags: dict[str, str], key: str) -> Any:
         return None  # a hand-edited or truncated tag: treat as absent rather than fail the report
 
 
-def sweep_meta(sweep: str, tracking_uri: str | None = None, experiment: str | None = None,
-               parent_run_id: str | None = None) -> dict[str, Any]:
+def sweep_meta(
+    sweep: str, tracking_uri: str | None = None, experiment: str | None = None, parent_run_id: str | None = None
+) -> dict[str, Any]:
     """The parent run's decoded tags: report, objective, search_keys, config_hash, ids and status."""
     client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
     tags = parent.data.tags

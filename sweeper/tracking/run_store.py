@@ -77,11 +77,26 @@ class RunStore(Protocol):
         """The active runs of these experiments whose tag ``key`` is ``value``, newest first."""
 
 
-def _run(run_id: str, name: str | None, experiment_id: Any, status: str, start: Any, end: Any,
-         tags: dict[str, str], metrics: dict[str, float], params: dict[str, str]) -> Run:
+def _run(
+    run_id: str,
+    name: str | None,
+    experiment_id: Any,
+    status: str,
+    start: Any,
+    end: Any,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    params: dict[str, str],
+) -> Run:
     # As MLflow: a run created without a name is named by its mlflow.runName tag; no end time is None.
-    info = RunInfo(run_id, name or tags.get("mlflow.runName"), str(experiment_id), status,
-                   None if start is None else int(start), int(end) if end else None)
+    info = RunInfo(
+        run_id,
+        name or tags.get("mlflow.runName"),
+        str(experiment_id),
+        status,
+        None if start is None else int(start),
+        int(end) if end else None,
+    )
     return Run(info, RunData(tags, metrics, params))
 
 
@@ -96,8 +111,9 @@ def _unreadable(uri: str, error: BaseException) -> InputError:
         inner = getattr(error, "orig", None) or error  # the driver's own error inside SQLAlchemy's
         lines = str(inner).strip().splitlines()
         cause = f"{type(inner).__name__}: {lines[0] if lines else ''}"
-    return InputError("--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: "
-                                        + cause.replace(uri, redact_uri(uri)))
+    return InputError(
+        "--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: " + cause.replace(uri, redact_uri(uri))
+    )
 
 
 class SqlStore:
@@ -118,8 +134,16 @@ class SqlStore:
             raise _unreadable(uri, error) from error
         col, table = sa.column, sa.table
         self.experiments_t = table("experiments", col("experiment_id"), col("name"), col("lifecycle_stage"))
-        self.runs_t = table("runs", col("run_uuid"), col("name"), col("experiment_id"), col("status"),
-                            col("start_time"), col("end_time"), col("lifecycle_stage"))
+        self.runs_t = table(
+            "runs",
+            col("run_uuid"),
+            col("name"),
+            col("experiment_id"),
+            col("status"),
+            col("start_time"),
+            col("end_time"),
+            col("lifecycle_stage"),
+        )
         self.tags_t = table("tags", col("run_uuid"), col("key"), col("value"))
         self.params_t = table("params", col("run_uuid"), col("key"), col("value"))
         self.metrics_t = table("latest_metrics", col("run_uuid"), col("key"), col("value"), col("is_nan"))
@@ -133,7 +157,10 @@ class SqlStore:
 
     def _experiments(self, condition: Any) -> list[Experiment]:
         e = self.experiments_t
-        return [Experiment(str(i), name) for i, name in self._rows(self.sa.select(e.c.experiment_id, e.c.name).where(condition))]
+        return [
+            Experiment(str(i), name)
+            for i, name in self._rows(self.sa.select(e.c.experiment_id, e.c.name).where(condition))
+        ]
 
     def experiments(self) -> list[Experiment]:
         return self._experiments(self.experiments_t.c.lifecycle_stage == "active")
@@ -146,11 +173,15 @@ class SqlStore:
             return []
         sa, r, t = self.sa, self.runs_t, self.tags_t
         chosen = sa.select(r.c.run_uuid).where(
-            r.c.experiment_id.in_([int(i) for i in experiment_ids]), r.c.lifecycle_stage == "active",
-            r.c.run_uuid.in_(sa.select(t.c.run_uuid).where(t.c.key == key, t.c.value == value)))
-        runs = self._rows(sa.select(r.c.run_uuid, r.c.name, r.c.experiment_id, r.c.status, r.c.start_time,
-                                    r.c.end_time).where(r.c.run_uuid.in_(chosen))
-                          .order_by(r.c.start_time.desc(), r.c.run_uuid))  # MLflow's order and tie-break
+            r.c.experiment_id.in_([int(i) for i in experiment_ids]),
+            r.c.lifecycle_stage == "active",
+            r.c.run_uuid.in_(sa.select(t.c.run_uuid).where(t.c.key == key, t.c.value == value)),
+        )
+        runs = self._rows(
+            sa.select(r.c.run_uuid, r.c.name, r.c.experiment_id, r.c.status, r.c.start_time, r.c.end_time)
+            .where(r.c.run_uuid.in_(chosen))
+            .order_by(r.c.start_time.desc(), r.c.run_uuid)
+        )  # MLflow's order and tie-break
         # One query per table for all the runs, not one per run: a 10,000-trial sweep stays fast.
         ids = [row[0] for row in runs]
         tags, params, metrics = (self._values(table, chosen, ids) for table in (t, self.params_t, self.metrics_t))
@@ -161,8 +192,9 @@ class SqlStore:
         c = table.c
         nan_column = [c.is_nan] if "is_nan" in c else []  # metrics: MLflow keeps NaN as 0 plus is_nan
         found: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
-        for run_id, key, value, *nan in self._rows(self.sa.select(c.run_uuid, c.key, c.value, *nan_column)
-                                                   .where(c.run_uuid.in_(chosen))):
+        for run_id, key, value, *nan in self._rows(
+            self.sa.select(c.run_uuid, c.key, c.value, *nan_column).where(c.run_uuid.in_(chosen))
+        ):
             if run_id in found:  # else a run that started after the runs query: not part of this answer
                 found[run_id][key] = value if not nan else float("nan") if nan[0] else float(value)
         return found
@@ -172,9 +204,11 @@ def _read_only_sqlite(uri: str) -> Any:
     """A connection factory that opens the sqlite file read-only: it never creates or changes it."""
     import sqlite3
 
-    path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+    path = uri[len("sqlite:///") :].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
     # sqlite:// and sqlite:///:memory: name an empty in-memory database, as for SQLAlchemy.
-    target = f"file:{urllib.parse.quote(str(Path(path).resolve()))}?mode=ro" if path not in ("", ":memory:") else ":memory:"
+    target = (
+        f"file:{urllib.parse.quote(str(Path(path).resolve()))}?mode=ro" if path not in ("", ":memory:") else ":memory:"
+    )
     # 15 s: a running sweep may hold the write lock for a moment
     return lambda: sqlite3.connect(target, uri=True, timeout=15)
 
@@ -203,10 +237,15 @@ class RestStore:
         if authorization := _authorization():  # kept out of every message and repr
             self._headers["Authorization"] = authorization
 
-    def _call(self, endpoint: str, body: dict[str, Any] | None = None, missing_ok: bool = False) -> dict[str, Any] | None:
-        request = urllib.request.Request(self._base + endpoint, headers=self._headers,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         method="GET" if body is None else "POST")
+    def _call(
+        self, endpoint: str, body: dict[str, Any] | None = None, missing_ok: bool = False
+    ) -> dict[str, Any] | None:
+        request = urllib.request.Request(
+            self._base + endpoint,
+            headers=self._headers,
+            data=None if body is None else json.dumps(body).encode(),
+            method="GET" if body is None else "POST",
+        )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310 - http(s) only
                 return json.loads(response.read() or b"{}")
@@ -232,14 +271,23 @@ class RestStore:
     def experiment_named(self, name: str) -> Experiment | None:
         query = urllib.parse.urlencode({"experiment_name": name})
         found = self._call(f"experiments/get-by-name?{query}", missing_ok=True)
-        return None if found is None else Experiment(str(found["experiment"]["experiment_id"]), found["experiment"]["name"])
+        return (
+            None
+            if found is None
+            else Experiment(str(found["experiment"]["experiment_id"]), found["experiment"]["name"])
+        )
 
     def runs_tagged(self, experiment_ids: list[str], key: str, value: str) -> list[Run]:
         if not experiment_ids:
             return []
         # key and value are sweeper's own tag names and run ids: nothing to escape in the filter.
-        body = {"experiment_ids": experiment_ids, "filter": f"tags.`{key}` = '{value}'", "max_results": PAGE,
-                "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time DESC"]}
+        body = {
+            "experiment_ids": experiment_ids,
+            "filter": f"tags.`{key}` = '{value}'",
+            "max_results": PAGE,
+            "run_view_type": "ACTIVE_ONLY",
+            "order_by": ["attributes.start_time DESC"],
+        }
         runs = []
         for run in self._pages("runs/search", body, "runs"):
             info, data = run["info"], run.get("data", {})
@@ -247,8 +295,19 @@ class RestStore:
             params = {item["key"]: item.get("value", "") for item in data.get("params", [])}
             # JSON has no NaN: the server writes NaN and infinities as strings, which float() reads.
             metrics = {item["key"]: float(item["value"]) for item in data.get("metrics", [])}
-            runs.append(_run(info["run_id"], info.get("run_name"), info["experiment_id"], info["status"],
-                             info.get("start_time"), info.get("end_time"), tags, metrics, params))
+            runs.append(
+                _run(
+                    info["run_id"],
+                    info.get("run_name"),
+                    info["experiment_id"],
+                    info["status"],
+                    info.get("start_time"),
+                    info.get("end_time"),
+                    tags,
+                    metrics,
+                    params,
+                )
+            )
         return runs
 
 
@@ -263,7 +322,10 @@ def open_store(tracking_uri: str | None = None) -> RunStore:
     elif scheme in SQL_SCHEMES:
         store = SqlStore(uri)
     else:
-        raise InputError("--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: unsupported scheme "
-                                           f"{scheme!r}; use sqlite:///path.db, postgresql+psycopg2://... or http://host:port")
+        raise InputError(
+            "--tracking-uri",
+            f"cannot read MLflow store {redact_uri(uri)}: unsupported scheme "
+            f"{scheme!r}; use sqlite:///path.db, postgresql+psycopg2://... or http://host:port",
+        )
     store.experiments()  # first contact: a wrong host, a non-MLflow database surface here
     return store

@@ -38,7 +38,7 @@ def summary_step_of(run: Any) -> int | None:
 def artifact_root(uri: str) -> str | None:
     """Keep artifacts beside a sqlite store (not in the trial's working directory)."""
     if uri.startswith("sqlite:///"):
-        return str(Path(uri[len("sqlite:///"):]).parent / "mlartifacts")
+        return str(Path(uri[len("sqlite:///") :]).parent / "mlartifacts")
     return None
 
 
@@ -52,8 +52,9 @@ class SweepRun:
     sweep: str
 
 
-def start_sweep(name: str, experiment: str | None, uri: str, tags: dict[str, str],
-                sweep_file: str | None = None) -> SweepRun:
+def start_sweep(
+    name: str, experiment: str | None, uri: str, tags: dict[str, str], sweep_file: str | None = None
+) -> SweepRun:
     """Create (or reuse) the experiment and a new parent run for this launch; the sweep file's
     text becomes the run's description (shown by the MLflow UI) and its ``sweep.yaml`` artifact."""
     client = MlflowClient(uri)
@@ -64,7 +65,8 @@ def start_sweep(name: str, experiment: str | None, uri: str, tags: dict[str, str
         experiment_id = client.create_experiment(experiment or name, artifact_location=artifact_root(uri))
     description = {"mlflow.note.content": f"Sweep `{name}`:\n\n```yaml\n{sweep_file}\n```"} if sweep_file else {}
     parent = client.create_run(
-        experiment_id, run_name=name,
+        experiment_id,
+        run_name=name,
         tags={"sweeper.kind": "sweep", "sweeper.sweep": name, "sweeper.git_sha": git_sha(), **description, **tags},
     )
     if sweep_file:
@@ -76,7 +78,8 @@ def child_runs(sweep: SweepRun) -> list:
     """The sweep's trial runs (a confirm sweep's parent run nests under it too, and is not one)."""
     client = MlflowClient(sweep.uri)
     runs = client.search_runs(
-        [sweep.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}'",
+        [sweep.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}'",
         max_results=50_000,
     )
     return [run for run in runs if run.data.tags.get("sweeper.kind", "trial") == "trial"]
@@ -104,7 +107,9 @@ def finish_sweep(sweep: SweepRun, trial_status: dict[str, str], aborted: bool = 
 class TrialRun:
     """The child run of one trial, used as a context manager inside the trial."""
 
-    def __init__(self, sweep: SweepRun, trial_id: str, trial_name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+    def __init__(
+        self, sweep: SweepRun, trial_id: str, trial_name: str, params: dict[str, Any], tags: dict[str, str]
+    ) -> None:
         self.sweep, self.client = sweep, MlflowClient(sweep.uri)
         self.trial_id, self.trial_name = trial_id, trial_name
         self.params, self.tags = params, tags
@@ -117,8 +122,10 @@ class TrialRun:
     def __enter__(self) -> TrialRun:
         found = self.client.search_runs(
             [self.sweep.experiment_id],
-            filter_string=(f"tags.`sweeper.trial_id` = '{self.trial_id}' and "
-                           f"tags.`mlflow.parentRunId` = '{self.sweep.parent_run_id}'"),
+            filter_string=(
+                f"tags.`sweeper.trial_id` = '{self.trial_id}' and "
+                f"tags.`mlflow.parentRunId` = '{self.sweep.parent_run_id}'"
+            ),
             max_results=1,
         )
         if found:  # a retry or a resumed sweep: reattach
@@ -135,9 +142,13 @@ class TrialRun:
                 self.client.update_run(self.run_id, status="RUNNING")
             return self
         tags = {
-            "mlflow.parentRunId": self.sweep.parent_run_id, "sweeper.kind": "trial",
-            "sweeper.sweep": self.sweep.sweep, "sweeper.trial_id": self.trial_id,
-            "sweeper.git_sha": git_sha(), "sweeper.versions": json.dumps(versions()), **self.tags,
+            "mlflow.parentRunId": self.sweep.parent_run_id,
+            "sweeper.kind": "trial",
+            "sweeper.sweep": self.sweep.sweep,
+            "sweeper.trial_id": self.trial_id,
+            "sweeper.git_sha": git_sha(),
+            "sweeper.versions": json.dumps(versions()),
+            **self.tags,
         }
         run = self.client.create_run(self.sweep.experiment_id, run_name=self.trial_name, tags=tags)
         self.run_id, self.created = run.info.run_id, True

@@ -32,8 +32,10 @@ def trials_of(children: Iterable[Any]) -> list[Any]:
 
 
 def unknown_experiment(experiment: str, where: str, names: Iterable[str]) -> InputError:
-    return InputError("--experiment", f"no experiment named {experiment!r} in {where}; "
-                                      f"known experiments: {', '.join(sorted(names)) or '(none)'}")
+    return InputError(
+        "--experiment",
+        f"no experiment named {experiment!r} in {where}; known experiments: {', '.join(sorted(names)) or '(none)'}",
+    )
 
 
 def latest_launch(parents: list[Any], sweep: str, where: str) -> Any:
@@ -42,8 +44,7 @@ def latest_launch(parents: list[Any], sweep: str, where: str) -> Any:
     matching = [run for run in parents if run.data.tags.get("sweeper.sweep") == sweep]
     if not matching:
         known = sorted({run.data.tags.get("sweeper.sweep", "?") for run in parents})
-        raise InputError("sweep", f"no sweep named {sweep!r} in {where}; "
-                                  f"known sweeps: {', '.join(known) or '(none)'}")
+        raise InputError("sweep", f"no sweep named {sweep!r} in {where}; known sweeps: {', '.join(known) or '(none)'}")
     # Newest launch wins; run id breaks exact start-time ties deterministically.
     return max(matching, key=lambda run: (run.info.start_time or 0, run.info.run_id))
 
@@ -52,8 +53,7 @@ def _parents(store: RunStore, experiment_ids: list[str]) -> list[Run]:
     return store.runs_tagged(experiment_ids, KIND_TAG, PARENT_KIND)
 
 
-def resolve_parent(sweep: str, tracking_uri: str | None = None,
-                   experiment: str | None = None) -> tuple[RunStore, Run]:
+def resolve_parent(sweep: str, tracking_uri: str | None = None, experiment: str | None = None) -> tuple[RunStore, Run]:
     """The store and the parent run of the latest launch of ``sweep``."""
     store = open_store(tracking_uri)
     where = redact_uri(store.uri)

@@ -50,7 +50,9 @@ def check_tracking_uri(uri: str | None, field: str = "tracking.uri") -> None:
                 if response.status != 200:
                     raise OSError(f"HTTP {response.status}")
         except urllib.error.HTTPError as exc:
-            raise InputError(field, f"tracking server {redact_uri(uri)} is unreachable (HTTP {exc.code} on /health)") from None
+            raise InputError(
+                field, f"tracking server {redact_uri(uri)} is unreachable (HTTP {exc.code} on /health)"
+            ) from None
         except (OSError, ValueError, http.client.HTTPException) as exc:  # HTTPException: http://host:50O0
             reason = getattr(exc, "reason", None) or exc
             raise InputError(field, f"tracking server {redact_uri(uri)} is unreachable ({reason})") from None
@@ -63,12 +65,17 @@ def check_readable_uri(uri: str) -> str:
     scheme = uri.split(":", 1)[0] if "://" in uri else ""
     if scheme in ("", "file"):
         # MLflow 3.17 refuses the file store; a bare path is almost always meant as a sqlite file.
-        raise InputError("--tracking-uri", f"{uri!r} is a file store, which MLflow 3.17 refuses; "
-                                           "use sqlite:////abs/path/mlflow.db or http://host:5000")
+        raise InputError(
+            "--tracking-uri",
+            f"{uri!r} is a file store, which MLflow 3.17 refuses; "
+            "use sqlite:////abs/path/mlflow.db or http://host:5000",
+        )
     if scheme == "sqlite":
-        path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+        path = uri[len("sqlite:///") :].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
         # Reading must not create an empty database as a side effect (a typo would look like "no sweeps").
         if path and path != ":memory:" and not Path(path).is_file():
-            raise InputError("--tracking-uri", f"no MLflow store at {path} (from {uri}); run "
-                                               "`sweeper launch` first or pass the right --tracking-uri")
+            raise InputError(
+                "--tracking-uri",
+                f"no MLflow store at {path} (from {uri}); run `sweeper launch` first or pass the right --tracking-uri",
+            )
     return uri
