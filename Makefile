@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench results zoo ui clean browser postgres
+.PHONY: demo test test-fast lint bench results zoo ui clean browser postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) \
 		|| echo "note: postgresql not installed; the PostgreSQL tracking e2e test will skip"; }
+
+# ruff's format check and lint over the whole tree, then mypy over sweeper, trainables and
+# dashboards (settings in pyproject.toml). `ruff format .` and `ruff check --fix .` fix most findings.
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -58,7 +58,8 @@ def main() -> None:
     torch.set_num_threads(1)
     loop.run({"method": "zeroshot", "data": {"id": "photo", "ood": ["clipart"]}})  # warm the data cache
     print(
-        f"| method ({args.epochs} epochs, eval_every {args.eval_every}, 1 thread) | trial wall s | evaluation share | target |"
+        f"| method ({args.epochs} epochs, eval_every {args.eval_every}, 1 thread) "
+        "| trial wall s | evaluation share | target |"
     )
     print("|---|---:|---:|---:|")
     for method in args.methods.split(","):

@@ -23,8 +23,8 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from trainables.device import autocast, share_gpu
 from trainables.config import TrialConfig
+from trainables.device import autocast, share_gpu
 from trainables.loop import build_method, train_step, warmup_cosine
 from trainables.models.zoo.card import save_weights
 

@@ -67,7 +67,10 @@ def ft_robustness(frames: Frames) -> Finding:
                 gains,
                 gains * 0,
                 "per seed: alpha "
-                + ", ".join(f"{wise_alpha(row)} gains {gain:+.3f}" for (_, row), gain in zip(wise.iterrows(), gains)),
+                + ", ".join(
+                    f"{wise_alpha(row)} gains {gain:+.3f}"
+                    for (_, row), gain in zip(wise.iterrows(), gains, strict=True)
+                ),
             ),
         ],
         ["paper-ft-robustness"],

@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 WISE_ID = re.compile(r"^wise/([0-9.]+)/id/acc$")
 ZEROSHOT = "zeroshot"
@@ -85,7 +86,7 @@ def param_effects(
     present = df[df[param].notna()]
     numeric = is_numeric(df[param])
     use_log = bool(log) if log is not None else (numeric and looks_log_spaced(present[param].tolist()))
-    for ax, metric in zip(axes, metrics):
+    for ax, metric in zip(axes, metrics, strict=True):
         stats = present.groupby(param, sort=True)[metric].agg(["mean", "std", "count"]).reset_index()
         stats = stats[stats["count"] > 0]
         if stats.empty:
@@ -151,7 +152,7 @@ def id_ood_scatter(
         return _message(figure, f"needs the metrics {x} and {y}")
     groups = df[color_by].map(_label) if color_by and color_by in df.columns else pd.Series("trials", index=df.index)
     names = sorted(groups.unique(), key=str)
-    colour = dict(zip(names, _colours(len(names))))
+    colour = dict(zip(names, _colours(len(names)), strict=True))
     alphas = wise_alphas(df)
     for k, name in enumerate(names):
         part = df[groups == name]
@@ -246,12 +247,13 @@ def optimization_history(
     ax.scatter(order, series, s=30, color="tab:blue", zorder=3, label=f"{metric} (mean over seeds)")
     ax.step(order, best, where="post", color="tab:red", lw=1.5, label=f"best so far ({mode})")
     if labels is not None and len(labels) <= 20:
-        for i, text in zip(order, labels):
+        for i, text in zip(order, labels, strict=True):
             ax.annotate(text, (i, series[i - 1]), textcoords="offset points", xytext=(3, 4), fontsize=7, color="0.3")
     ax.set_xlabel("configuration, in completion order")
     ax.set_ylabel(metric)
     ax.set_title("optimisation history", fontsize=11)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    # A new axis's locator is an AutoLocator, a MaxNLocator: integer ticks for trial numbers.
+    cast(MaxNLocator, ax.xaxis.get_major_locator()).set_params(integer=True)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return figure
@@ -270,9 +272,9 @@ def learning_curves(curves: pd.DataFrame, metrics: Sequence[str]) -> Figure:
         return _message(figure, "no per-epoch history")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     configs = sorted(curves["config"].unique(), key=str)
-    colour = dict(zip(configs, _colours(len(configs))))
+    colour = dict(zip(configs, _colours(len(configs)), strict=True))
     several = curves["step"].nunique() > 1
-    for ax, metric in zip(axes, metrics):
+    for ax, metric in zip(axes, metrics, strict=True):
         for k, config in enumerate(configs):
             part = curves[(curves["config"] == config) & (curves["metric"] == metric)].sort_values("step")
             if part.empty:

@@ -125,7 +125,6 @@ def write_report(
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     from sweeper.tracking import results
-
     from trainables.errors import InputError
 
     console = console or Console(stderr=True)
@@ -338,18 +337,18 @@ def _optuna_section(
         section.notes.append("Importances are undefined: the objective is the same for every configuration.")
         return section
     try:
-        values, warned = importances_of(rebuilt.study)
+        scores, warned = importances_of(rebuilt.study)
     except Exception as error:  # noqa: BLE001 - one failed analysis must not lose the whole report
         section.notes.append(f"Optuna could not compute importances: {type(error).__name__}: {error}")
         return section
     section.notes.extend(warned)
-    if not values or any(math.isnan(v) for v in values.values()):
+    if not scores or any(math.isnan(v) for v in scores.values()):
         section.notes.append("Optuna returned no usable importances.")
         return section
     section.figures.insert(
         0,
         build.save(
-            plots.importances(values, f"importance for {metric}"),
+            plots.importances(scores, f"importance for {metric}"),
             "param_importances",
             f"parameter importances for {metric}",
             f"optuna.importance.get_param_importances (default evaluator, PED-ANOVA) on {len(trials)} "

@@ -69,7 +69,7 @@ def with_config_labels(df: pd.DataFrame, search_keys: list[str]) -> pd.DataFrame
         return out
     labels = []
     references = out["reference"] if "reference" in out.columns else pd.Series(None, index=out.index)
-    for (_, row), reference in zip(out[keys].iterrows(), references):
+    for (_, row), reference in zip(out[keys].iterrows(), references, strict=True):
         parts = [f"{k}={_value_text(row[k])}" for k in keys if not pd.isna(row[k])]
         # a reference trial is its own configuration: its method at its defaults
         labels.append(

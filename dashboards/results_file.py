@@ -109,7 +109,7 @@ def build(tracking_uri: str, investigation: str = "") -> str:
         try:
             frames = {name: load(name, tracking_uri) for name in spec.tables}
             finding, error = spec.judge(frames), None
-        except Exception as exc:  # a sweep not run yet, or without the columns the finding reads
+        except Exception as exc:  # noqa: BLE001 - a sweep not run yet, or without the columns the finding reads
             frames, finding, error = {}, None, f"{type(exc).__name__}: {exc}"
         lines.append(
             f"| {number}. {finding.title if finding else '(not run)'} | {finding.verdict if finding else 'not run'} |"

@@ -62,9 +62,13 @@ def param_value(value: Any, distribution) -> Any:
         for choice in distribution.choices:
             if str(choice) == str(value):
                 return choice
-            if isinstance(choice, (int, float)) and not isinstance(choice, bool) and isinstance(value, (int, float)):
-                if math.isclose(float(choice), float(value), rel_tol=1e-9, abs_tol=1e-12):
-                    return choice
+            if (
+                isinstance(value, (int, float))
+                and isinstance(choice, (int, float))
+                and not isinstance(choice, bool)
+                and math.isclose(float(choice), float(value), rel_tol=1e-9, abs_tol=1e-12)
+            ):
+                return choice
         return _NO_VALUE
     try:
         number = int(value) if isinstance(distribution, optuna.distributions.IntDistribution) else float(value)

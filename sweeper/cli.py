@@ -10,8 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from trainables.errors import InputError
-
 from sweeper.commands import confirm as confirm_command
 from sweeper.commands import jobs as jobs_command
 from sweeper.commands import launch as launch_command
@@ -22,6 +20,7 @@ from sweeper.commands import status as status_command
 from sweeper.commands import ui as ui_command
 from sweeper.commands import validate as validate_command
 from sweeper.commands import zoo as zoo_command
+from trainables.errors import InputError
 
 EXIT_BAD_INPUT = 2
 

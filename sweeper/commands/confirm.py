@@ -35,12 +35,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sweeper.run import confirm
-    from sweeper.tables import formats
-    from sweeper.tracking import results
     from sweeper.commands.report import check_server
+    from sweeper.run import confirm
     from sweeper.run.launch import launch
+    from sweeper.tables import formats
     from sweeper.tables.paper import layout_table
+    from sweeper.tracking import results
 
     check_server(args.tracking_uri)
     child, points, tags, ranking = confirm.plan(

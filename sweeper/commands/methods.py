@@ -27,8 +27,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def _parameter(info) -> dict[str, Any]:
     bounds = {}
     for meta in info.metadata:
-        for kind, key, _ in _BOUNDS:
-            if isinstance(meta, kind):
+        for bound_type, key, _ in _BOUNDS:
+            if isinstance(meta, bound_type):
                 bounds[key] = getattr(meta, key)
     annotation = info.annotation
     if get_origin(annotation) is Literal:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-from trainables.errors import InputError
-
 from sweeper.run.files import write_text_atomic
+from trainables.errors import InputError
 
 if TYPE_CHECKING:  # mlflow and pandas load only when a report runs: `sweeper --help` stays fast
     import pandas as pd
@@ -154,7 +152,11 @@ def choose_columns(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> tu
     else:  # no report section logged: the objective, else every evaluation metric
         known = df.attrs.get("metrics", [])
         target = objective.get("metric")
-        metrics = [target] if target in known else [m for m in known if not m.startswith("train/")]
+        metrics = (
+            [target]
+            if isinstance(target, str) and target in known
+            else [m for m in known if not m.startswith("train/")]
+        )
         where_metrics = "report.metrics"
     return rows, metrics, where_rows, where_metrics
 
@@ -185,19 +187,20 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
             where=where,
             reference_order=meta.get("references") or (),
         )
-    metrics = _names(args.metrics) if args.metrics is not None else None
+    chosen_metrics = _names(args.metrics) if args.metrics is not None else None
+    chosen_rows: list[str] | None
     if layout == "wise":
-        rows = _names(args.rows) if args.rows is not None else None
+        chosen_rows = _names(args.rows) if args.rows is not None else None
         if columns is None:  # keep methods and configurations apart: split by every such key that varies
             keys = dict.fromkeys(["method", *config_keys(meta)])
             columns = [k for k in keys if k in df.columns and k != paper.WISE_ALPHA and df[k].nunique(dropna=False) > 1]
     elif args.rows is not None:
-        rows = _names(args.rows)
+        chosen_rows = _names(args.rows)
     else:  # the method, then whatever else tells configurations apart (and was logged)
-        rows = ["method", *(k for k in config_keys(meta) if k != "method" and k in df.columns)]
+        chosen_rows = ["method", *(k for k in config_keys(meta) if k != "method" and k in df.columns)]
     modes = {m: v for m, v in modes.items() if m in df.columns}
     return paper.layout_table(
-        layout, df, rows=rows, metrics=metrics, columns=columns, delta=delta, modes=modes, where=where
+        layout, df, rows=chosen_rows, metrics=chosen_metrics, columns=columns, delta=delta, modes=modes, where=where
     )
 
 

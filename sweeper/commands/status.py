@@ -44,7 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def _clock(seconds: float | None) -> str:
     if seconds is None or math.isnan(seconds):
         return "-"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
         from sweeper.run import cluster
 
         return cluster.show_status(args.cluster, args.name, as_json=args.json)
-    from sweeper.tracking import sweep_runs
     from sweeper.commands.report import check_server
+    from sweeper.tracking import sweep_runs
     from sweeper.tracking.run_store import open_store
 
     check_server(args.tracking_uri)

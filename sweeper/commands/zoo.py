@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from trainables.errors import InputError
@@ -90,7 +90,9 @@ def run_build(args: argparse.Namespace) -> int:
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(name, total=steps, loss=float("nan"))
 
-            def on_step(step: int, loss: float, _model: object) -> None:
+            def on_step(
+                step: int, loss: float, _model: object, task: TaskID = task, name: str = name, steps: int = steps
+            ) -> None:
                 progress.update(task, completed=step + 1, loss=loss)
                 if not console.is_terminal and (step + 1) % max(1, steps // 10) == 0:
                     # Logs and CI get a line every tenth of the run instead of a live bar.

@@ -14,6 +14,7 @@ the same path on every node). The same holds for a sqlite MLflow store, which tr
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -131,7 +132,7 @@ def connect(address: str) -> None:
         return
     _auth_as_configured("--address")
     try:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except ConnectionError as exc:
         hint = "" if address == "auto" else f"; the port answers, so check the auth token: {TOKEN_HINT}"
         raise InputError("--address", f"cannot join the Ray cluster at {address} ({exc}){hint}") from None

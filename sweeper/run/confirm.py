@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sweeper.tracking import results
 from sweeper.spec.loading import from_mapping
 from sweeper.spec.schema import SchedulerSpec, SweepSpec, TrackingSpec
+from sweeper.tracking import results
 from trainables.errors import InputError
 
 SWEEP_FILE_ARTIFACT = "sweep.yaml"
@@ -32,7 +32,7 @@ def sweep_file_of(client: Any, parent_run_id: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         try:
             path = client.download_artifacts(parent_run_id, SWEEP_FILE_ARTIFACT, folder)
-        except Exception as error:  # noqa: BLE001 - MLflow raises its own types for a missing artifact
+        except Exception as error:  # MLflow raises its own types for a missing artifact
             raise InputError(
                 "NAME",
                 f"parent run {parent_run_id} has no readable {SWEEP_FILE_ARTIFACT} artifact "

@@ -10,9 +10,10 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import logging
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -78,7 +79,7 @@ def ensure_ray(address: str | None = None) -> None:
 
     if ray.is_initialized():
         return
-    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     atexit.register(_release_at_exit)  # runs before Ray's own exit hook, registered when Ray was imported
 
 
@@ -110,7 +111,7 @@ def launch(
     ``points`` replaces a grid's own points (``sweeper confirm`` runs chosen configurations);
     ``parent_tags`` are added to the sweep's parent run (e.g. to nest it under another)."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
     console = console or Console()
     uri = resolve_uri(spec.tracking.uri)
@@ -135,6 +136,7 @@ def launch(
         shuffle_grid=spec.scheduler.kind == "asha",
         references=reference_points(spec),
     )
+    scheduler: TrialScheduler
     if spec.scheduler.kind == "asha":
         scheduler = ASHAScheduler(
             max_t=spec.train_config({}).epochs,

@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ray.tune import Callback
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
-from ray.tune import Callback
 
-from sweeper.spec.references import REFERENCE
 from sweeper.run.space import point_of
+from sweeper.spec.references import REFERENCE
 
 
 @dataclass

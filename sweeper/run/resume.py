@@ -58,7 +58,9 @@ def resume(name: str, storage: str | None = None, console: Console | None = None
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True)
         # Tune restores the launch's run config; its callbacks held the dead driver's live view.
         # Ray 2.60 keeps that config on the internal tuner (Tuner.restore takes no run_config).
-        tuner._local_tuner._run_config.callbacks = callbacks
+        internal = tuner._local_tuner
+        assert internal is not None  # a local restore (no Ray Client) always has one
+        internal._run_config.callbacks = callbacks
         return tuner
 
     return fit(restored_tuner, name, tracking, progress, str(folder), console)

@@ -45,7 +45,7 @@ def define_by_run(trial: optuna.Trial, search: dict[str, Dimension], fixed: dict
             low, high = dim["float"]
             chosen[key] = trial.suggest_float(key, low, high, log=bool(dim.get("log")))
         else:
-            chosen[key] = trial.suggest_categorical(key, list(dim.get("choice", dim.get("grid"))))
+            chosen[key] = trial.suggest_categorical(key, list(dim.get("choice", dim.get("grid")) or ()))
 
 
 class WithReferences(Searcher):

@@ -24,8 +24,8 @@ from sweeper.spec.references import REFERENCE, REFERENCE_TAG
 from sweeper.tracking.provenance import config_hash
 from sweeper.tracking.runs import SUMMARY_STEP_TAG, TrialRun
 from trainables import registry
-from trainables.errors import NonFiniteLoss
 from trainables.config import TRAIN_KEYS, TrialConfig
+from trainables.errors import NonFiniteLoss
 from trainables.loop import CheckpointWriter, run
 
 if TYPE_CHECKING:  # trial_entry imports this module (in the worker): no import back at run time
@@ -111,7 +111,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         def reporter(
             epoch: int,
             metrics: dict[str, float],
-            write: CheckpointWriter | None,
+            checkpoint: CheckpointWriter | None,
             summary: dict[str, float] | None = None,
         ) -> None:
             tracked.log(metrics, step=epoch)
@@ -130,12 +130,13 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             # the last result, which carries the summary; ASHA, which would read the NaNs, is
             # refused for such objectives.
             result = {**metrics, **(summary or {})}
-            for_tune = result if context.objective in (None, *result) else {**result, context.objective: math.nan}
-            if write is None:
+            objective = context.objective
+            for_tune = result if objective is None or objective in result else {**result, objective: math.nan}
+            if checkpoint is None:
                 tune.report(for_tune)
                 return
             with tempfile.TemporaryDirectory() as folder:
-                write(Path(folder))
+                checkpoint(Path(folder))
                 tune.report(for_tune, checkpoint=tune.Checkpoint.from_directory(folder))
 
         run(trial, reporter, resume_from=resume, artifacts=tracked.log_text)

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trainables import registry
-from trainables.data.sources import open_source
-from trainables.errors import InputError
-
 from sweeper.spec.metric_checks import check_eval_every, check_metric, check_objective, check_retention
 from sweeper.spec.metric_checks import listing as _listing
 from sweeper.spec.model_checks import context_length
 from sweeper.spec.parameter_checks import check_parameters
 from sweeper.spec.references import check_references
 from sweeper.tracking.uri import check_tracking_uri
+from trainables import registry
+from trainables.data.sources import open_source
+from trainables.errors import InputError
 
 if TYPE_CHECKING:
     from sweeper.spec.schema import SweepSpec

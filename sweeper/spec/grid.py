@@ -28,7 +28,7 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
     for key, dim in spec.search.items():
         if dim.kind not in ("grid", "choice"):
             raise InputError(f"search.{key}", f"a {dim.kind} range cannot be enumerated; use grid or choice")
-        grown = []
+        grown: list[dict[str, Any]] = []
         for point in points:
             if _condition_holds(dim, point, spec.fixed):
                 grown.extend({**point, key: value} for value in dim.values)

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
-
-from trainables.errors import InputError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from sweeper.spec import checks
 from sweeper.spec.schema import (
@@ -31,6 +30,7 @@ from sweeper.spec.schema import (
     TrackingSpec,
     TrainSpec,
 )
+from trainables.errors import InputError
 
 
 class _Loader(yaml.SafeLoader):
@@ -91,7 +91,7 @@ def _field_path(loc: tuple[Any, ...], raw: Any) -> str:
     return out or "(top level)"
 
 
-_MODELS = {
+_MODELS: dict[str, type[BaseModel]] = {
     "": SweepSpec,
     "data": DataSpec,
     "train": TrainSpec,
@@ -105,7 +105,7 @@ _MODELS = {
 }
 
 
-def _message(error: dict[str, Any], where: str) -> str:
+def _message(error: ErrorDetails, where: str) -> str:
     kind, text = error["type"], error["msg"]
     if kind == "missing":
         return "this key is required"

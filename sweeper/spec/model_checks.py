@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING
 
 from trainables.data.base import user_path
 from trainables.errors import InputError
 from trainables.models import zoo
 from trainables.models.loading import ZOO_PREFIX, _check_arch, check_weights_file, resolve_hub_weights
 
+if TYPE_CHECKING:  # the schema imports this module
+    from sweeper.spec.schema import ModelSpec
+
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
-def context_length(model: str | BaseModel) -> int:
+def context_length(model: str | ModelSpec) -> int:
     """The text context length of the model spec, read from its config without loading weights."""
     if isinstance(model, str):
         if not model.startswith(ZOO_PREFIX):

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from trainables.config import TRAIN_KEYS
-from trainables.errors import InputError
-
 from sweeper.spec.metric_checks import listing as _listing
 from sweeper.spec.schema import TrainSpec
+from trainables.config import TRAIN_KEYS
+from trainables.errors import InputError
 
 if TYPE_CHECKING:
     from sweeper.spec.schema import SearchDim, SweepSpec

@@ -11,22 +11,23 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
+from sweeper.spec import model_checks
 from trainables import registry
 from trainables.config import TRAIN_KEYS, TrainConfig
 from trainables.methods.params.base import MethodParams
 from trainables.recipes import model_family, recipe
 from trainables.selection import DEFAULT_SELECTION_METRIC
 
-from sweeper.spec import model_checks
-
 DEFAULT_MODEL = "zoo/tiny-clip-v1"
 DEFAULT_REPORT_METRICS = ["id/acc", "ood/avg_acc", "id/ece"]
 # ``int`` and ``float`` are field names of SearchDim; these aliases keep its annotations unambiguous.
-Int, Float, Bool = int, float, bool
+Int: TypeAlias = int
+Float: TypeAlias = float
+Bool: TypeAlias = bool
 
 
 class _Strict(BaseModel):
@@ -36,9 +37,9 @@ class _Strict(BaseModel):
 def _union(kind_of, message: str, **tags: Any) -> Any:
     """A union picked by ``kind_of(value)``; tags start with '~' so error paths can drop them."""
     members = [Annotated[t, Tag(f"~{name}")] for name, t in tags.items()]
-    return Annotated[
-        Union[tuple(members)], Discriminator(kind_of, custom_error_type="form", custom_error_message=message)
-    ]
+    # Union over a runtime list of members: the `X | Y` form cannot be spelled for a list.
+    union: Any = Union[tuple(members)]  # noqa: UP007
+    return Annotated[union, Discriminator(kind_of, custom_error_type="form", custom_error_message=message)]
 
 
 def _str_or_mapping(value: Any) -> str | None:
@@ -52,7 +53,8 @@ class ModelSpec(_Strict):
 
 
 class DataSpec(_Strict):
-    source: _union(
+    # A discriminated union built by _union: pydantic reads it, a type checker cannot.
+    source: _union(  # type: ignore[valid-type]
         _str_or_mapping, "must be shapes, {shapes: {...}} or {imagefolder: PATH}", str=str, map=dict[str, Any]
     ) = "shapes"
     id: str
@@ -127,7 +129,7 @@ class ReportSpec(_Strict):
     rows: list[str] | None = None
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_REPORT_METRICS), min_length=1)
     # The row each cell's delta is taken against: {reference: ft}, or row values such as {L: 8}.
-    delta: dict[str, Union[str, int, float, bool]] | None = None
+    delta: dict[str, str | int | float | bool] | None = None
 
 
 class SweepSpec(_Strict):
@@ -135,9 +137,9 @@ class SweepSpec(_Strict):
     # One method, or None when the methods are searched: ``method: {choice: [...]}`` in the file
     # becomes the first search dim, ``search.method``, so other dims can depend on it with ``when``.
     method: str | None = None
-    model: _union(_str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec) = (
-        DEFAULT_MODEL
-    )
+    model: _union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
+        _str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec
+    ) = DEFAULT_MODEL
     data: DataSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
     fixed: dict[str, Any] = Field(default_factory=dict)

@@ -173,7 +173,9 @@ def ablation_table(
     for m in metrics:
         table[f"{m} mean"] = stats[f"{m} mean"].astype("float64")
         table[f"{m} std"] = stats[f"{m} std"].astype("float64")
-        table[f"{m} ci"] = [ci_halfwidth(s, int(n)) for s, n in zip(table[f"{m} std"], counts[f"{m} count"])]
+        table[f"{m} ci"] = [
+            ci_halfwidth(s, int(n)) for s, n in zip(table[f"{m} std"], counts[f"{m} count"], strict=True)
+        ]
         table[f"{m} ci"] = table[f"{m} ci"].astype("float64")
     if delta:
         _add_delta(table, label, metrics, delta, _where(where, "delta"))

@@ -18,9 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from trainables.errors import InputError
-
 from sweeper.tables.ablation import _norm, default_mode, fmt_param
+from trainables.errors import InputError
 
 
 def best_rows(
@@ -84,36 +83,37 @@ def grid(table: pd.DataFrame, stat: str = "std", precision: int = 3) -> Grid:
         order = table[columns].drop_duplicates().sort_values(columns, na_position="last")
         col_keys = [tuple(_norm(v) for v in r) for r in order.itertuples(index=False)]
         titles = [
-            ", ".join(f"{k}={fmt_param(v, '–')}" for k, v in zip(columns, r)) for r in order.itertuples(index=False)
+            ", ".join(f"{k}={fmt_param(v, '–')}" for k, v in zip(columns, r, strict=True))
+            for r in order.itertuples(index=False)
         ]
     else:
         col_keys, titles = [()], [""]
     where = {}
-    for i, r in enumerate(table[[*rows, *columns]].itertuples(index=False)):
+    for position, r in enumerate(table[[*rows, *columns]].itertuples(index=False)):
         key = tuple(_norm(v) for v in r)
-        where[(key[: len(rows)], key[len(rows) :])] = i
+        where[(key[: len(rows)], key[len(rows) :])] = position
     has_delta = all(f"{m} delta" in table.columns for m in metrics)
     cells: list[list[Cell | None]] = [[] for _ in row_keys]
     for col in col_keys:
         for m in metrics:
-            column = []
+            column: list[Cell | None] = []
             for r in row_keys:
                 i = where.get((r, col))
                 if i is None or pd.isna(table[f"{m} mean"].iloc[i]):
                     column.append(None)
                     continue
-                n = int(table["n"].iloc[i] if "n" in table.columns else table[f"{m} n"].iloc[i])
+                count = int(table["n"].iloc[i] if "n" in table.columns else table[f"{m} n"].iloc[i])
                 column.append(
                     Cell(
                         float(table[f"{m} mean"].iloc[i]),
                         float(table[f"{m} {stat}"].iloc[i]),
-                        n,
+                        count,
                         float(table[f"{m} delta"].iloc[i]) if has_delta else math.nan,
                         None,
                     )
                 )
             marks = ranks([math.nan if c is None else c.mean for c in column], modes.get(m, default_mode(m)), precision)
-            for line, cell, mark in zip(cells, column, marks):
+            for line, cell, mark in zip(cells, column, marks, strict=True):
                 if cell is not None:
                     cell.rank = mark
                 line.append(cell)

@@ -82,7 +82,7 @@ def _flat_header(g: Grid, join: str = "{head} ({group})") -> list[str]:
 
 def _body(g: Grid, mk: _Markup) -> list[list[str]]:
     counts = [[str(n)] for n in g.n] if g.n is not None else [[] for _ in g.labels]
-    return [[*a, *b, *c] for a, b, c in zip(_labels(g, mk), _cells(g, mk), counts)]
+    return [[*a, *b, *c] for a, b, c in zip(_labels(g, mk), _cells(g, mk), counts, strict=True)]
 
 
 def to_rich(

@@ -21,9 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from trainables.errors import InputError
-
 from sweeper.tables.ablation import _available, ablation_table, check_columns
+from trainables.errors import InputError
 
 LAYOUTS = ("ablation", "domains", "compat", "wise")
 COMPAT = {"compat/v1/acc": "v1", "compat/v2/acc": "v2", "compat/hmean": "HM"}

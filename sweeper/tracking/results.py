@@ -18,12 +18,11 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from trainables.errors import InputError
-
 from sweeper.spec.references import REFERENCE_TAG
-from sweeper.tracking.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
 from sweeper.tracking.runs import summary_step_of
+from sweeper.tracking.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
 from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
+from trainables.errors import InputError
 
 BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s", "reference"]
 # MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
@@ -52,7 +51,7 @@ def _client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
     try:  # first contact: a wrong host, a non-MLflow database, a missing driver all surface here
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
-    except Exception as error:  # noqa: BLE001 - any failure here means the URI is unusable
+    except Exception as error:  # any failure here means the URI is unusable
         detail = str(error).replace(uri, redact_uri(uri))
         raise InputError(
             "--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: {type(error).__name__}: {detail}"
@@ -79,7 +78,7 @@ def resolve_parent(
     if parent_run_id:
         try:
             run = client.get_run(parent_run_id)
-        except Exception as error:  # noqa: BLE001 - MLflow raises its own type for "not found"
+        except Exception as error:  # MLflow raises its own type for "not found"
             raise InputError("--parent-run", f"no run {parent_run_id!r} in {uri}") from error
         if run.data.tags.get("sweeper.kind") != "sweep" or run.data.tags.get("sweeper.sweep") != sweep:
             raise InputError("--parent-run", f"run {parent_run_id} is not a parent run of sweep {sweep!r}")
@@ -159,9 +158,10 @@ def load(
     reference`` (the method of a reference trial, else None), then every
     param (sorted by name, cast by :func:`natural`), then every metric (sorted, float; the latest
     logged value: for a finished trial, its summary, the epoch selected on validation, with
-    ``last/<metric>`` for the last epoch and ``best_epoch``). ``best=True`` adds ``best/<metric>`` (best epoch) for the sweep's objective and
-    report metrics, or ``best=[...]`` for the metrics listed. ``frame.attrs`` holds ``params``,
-    ``metrics`` (the column names of each kind), ``sweep`` and ``parent_run_id``.
+    ``last/<metric>`` for the last epoch and ``best_epoch``). ``best=True`` adds ``best/<metric>``
+    (best epoch) for the sweep's objective and report metrics, or ``best=[...]`` for the metrics
+    listed. ``frame.attrs`` holds ``params``, ``metrics`` (the column names of each kind), ``sweep``
+    and ``parent_run_id``.
     """
     client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
     runs = _children(client, parent)

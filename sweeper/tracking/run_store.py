@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from trainables.errors import InputError
-
 from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
+from trainables.errors import InputError
 
 # The database families of MLflow's SQL store, with any driver (postgresql+psycopg2://...).
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -185,7 +184,10 @@ class SqlStore:
         # One query per table for all the runs, not one per run: a 10,000-trial sweep stays fast.
         ids = [row[0] for row in runs]
         tags, params, metrics = (self._values(table, chosen, ids) for table in (t, self.params_t, self.metrics_t))
-        return [_run(*row, tags=tags[row[0]], metrics=metrics[row[0]], params=params[row[0]]) for row in runs]
+        return [
+            _run(run_id, name, experiment, status, start, end, tags[run_id], metrics[run_id], params[run_id])
+            for run_id, name, experiment, status, start, end in runs
+        ]
 
     def _values(self, table: Any, chosen: Any, run_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Each run's ``key: value`` pairs in ``table`` (tags, params or latest metrics)."""
@@ -240,7 +242,7 @@ class RestStore:
     def _call(
         self, endpoint: str, body: dict[str, Any] | None = None, missing_ok: bool = False
     ) -> dict[str, Any] | None:
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - http(s) only: the store is made for http(s) URIs
             self._base + endpoint,
             headers=self._headers,
             data=None if body is None else json.dumps(body).encode(),

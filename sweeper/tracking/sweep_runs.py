@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from trainables.errors import InputError
-
 from sweeper.tracking.run_store import Run, RunStore, open_store
 from sweeper.tracking.uri import redact_uri
+from trainables.errors import InputError
 
 KIND_TAG, PARENT_KIND = "sweeper.kind", "sweep"
 PARENT_RUN_TAG = "mlflow.parentRunId"
