@@ -13,7 +13,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sweeper.spec.grid import trial_count
-    from sweeper.spec.loading import load  # torch comes with it; `sweeper --help` must not pay for that
+    from sweeper.spec.loading import load  # pydantic and the checks; `--help` needs neither
 
     spec = load(args.file)
     trials = trial_count(spec)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper.run.files import write_text_atomic
 from sweeper.spec.schema import SweepSpec
-from sweeper.tracking.runs import SweepRun
 from trainables.errors import InputError
+
+if TYPE_CHECKING:  # an annotation only: the tracking module imports MLflow
+    from sweeper.tracking.runs import SweepRun
 
 STATE_FILE = "sweeper.json"
 
