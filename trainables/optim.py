@@ -46,13 +46,15 @@ def warmup_cosine(total_steps: int, warmup: int, constant: float | None = None) 
     return factor
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig,
-                  steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_schedule(
+    optimizer: torch.optim.Optimizer, train: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """The per-step warm-up + cosine schedule of ``train``."""
     total = train.epochs * steps_per_epoch
     constant = None if train.warmup_lr is None else train.warmup_lr / train.lr
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(total, min(total, warmup_steps(train, steps_per_epoch)), constant))
+        optimizer, warmup_cosine(total, min(total, warmup_steps(train, steps_per_epoch)), constant)
+    )
 
 
 def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float | None) -> None:

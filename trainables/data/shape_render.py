@@ -17,6 +17,7 @@ from trainables.data.shapes_world import COLOURS, DOMAINS
 
 Tensor = torch.Tensor
 
+
 @dataclass
 class Scenes:
     """Per-image parameters of a batch; every tensor has the batch size as its first dimension."""
@@ -154,9 +155,7 @@ def _render_infograph(sdf: Tensor, colour: Tensor, gen: torch.Generator, clutter
     return _over(image, torch.zeros_like(colour), _stroke(sdf, 0.8) * 0.6)
 
 
-def render(
-    scenes: Scenes, domain: str, shape_names: list[str], size: int, gen: torch.Generator
-) -> Tensor:
+def render(scenes: Scenes, domain: str, shape_names: list[str], size: int, gen: torch.Generator) -> Tensor:
     """Draw ``scenes`` in ``domain`` style; returns uint8 images [B, 3, size, size]."""
     sdf = _signed_distance(scenes, shape_names, size)
     colour = _object_colour(scenes, gen, jitter=0.06)

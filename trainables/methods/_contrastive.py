@@ -40,9 +40,7 @@ def class_captions(
     return [templates[j].format(classnames[c]) for c, j in zip(labels.tolist(), choice.tolist())]
 
 
-def contrastive_loss(
-    image_features: torch.Tensor, text_features: torch.Tensor, scale: torch.Tensor
-) -> torch.Tensor:
+def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE over L2-normalised features, diagonal positives (open_clip ``ClipLoss``)."""
     import open_clip
 

@@ -160,8 +160,11 @@ def validation_features(
 
 @torch.no_grad()
 def record_probe(
-    classifier: ImageClassifier, head: torch.Tensor, train: tuple[torch.Tensor, torch.Tensor],
-    validation: tuple[torch.Tensor, torch.Tensor] | None, C: float = math.nan,
+    classifier: ImageClassifier,
+    head: torch.Tensor,
+    train: tuple[torch.Tensor, torch.Tensor],
+    validation: tuple[torch.Tensor, torch.Tensor] | None,
+    C: float = math.nan,
 ) -> None:
     """Install the fitted head and fill the probe buffers (accuracies on un-augmented features)."""
     classifier.head.copy_(head)

@@ -42,6 +42,7 @@ from trainables.models.prompting import PromptTarget, build_target, encode_text_
 if TYPE_CHECKING:
     import open_clip
 
+
 def kd_loss(features: torch.Tensor, zero_shot: torch.Tensor) -> torch.Tensor:
     """KgCoOp's knowledge-guided term ``1 - mean_c cos(w_c, w_c^zs)`` for [C, E] features."""
     return 1 - F.cosine_similarity(features, zero_shot, dim=-1).mean()
@@ -119,11 +120,15 @@ class PromptLearner(Method):
         """Raise ``InputError`` if a model with these text dimensions cannot take the prompts."""
         ours = self.target.prefix.shape[-1]
         if width != ours:
-            raise InputError(where, (
-                f"{name} has text token width {width}, but the prompts live in width {ours}: learned "
-                f"context vectors are points in the token-embedding space of the text tower, so they "
-                f"cannot be fed to a text tower of another width (a mapping between the two embedding "
-                f"tables would have to be fitted first)"))
+            raise InputError(
+                where,
+                (
+                    f"{name} has text token width {width}, but the prompts live in width {ours}: learned "
+                    f"context vectors are points in the token-embedding space of the text tower, so they "
+                    f"cannot be fed to a text tower of another width (a mapping between the two embedding "
+                    f"tables would have to be fitted first)"
+                ),
+            )
 
     def _initial_context(self, width: int) -> torch.Tensor:
         p, bundle = self.params, self.context.bundle
@@ -201,8 +206,13 @@ class PromptLearner(Method):
         v2 = evaluate(FixedHead(upgraded, self.params, prompts))
         v2_zs = evaluate(FixedHead(upgraded, self.params, self._zero_shot(bundle)))
         a, b = v1["id/acc"], v2["id/acc"]
-        out = {"compat/v1/acc": a, "compat/v2/acc": b, "compat/hmean": 2 * a * b / (a + b) if a + b else 0.0,
-               "compat/v1/zs_acc": v1_zs["id/acc"], "compat/v2/zs_acc": v2_zs["id/acc"]}
+        out = {
+            "compat/v1/acc": a,
+            "compat/v2/acc": b,
+            "compat/hmean": 2 * a * b / (a + b) if a + b else 0.0,
+            "compat/v1/zs_acc": v1_zs["id/acc"],
+            "compat/v2/zs_acc": v2_zs["id/acc"],
+        }
         if "ood/avg_acc" in v2:
             out.update({"compat/v2/ood_avg_acc": v2["ood/avg_acc"], "compat/v2/zs_ood_avg_acc": v2_zs["ood/avg_acc"]})
         return out

@@ -29,9 +29,7 @@ from trainables.methods.params.dive import DiveParams
 from trainables.registry import register
 
 
-def difference_vector_losses(
-    u: torch.Tensor, v: torch.Tensor, m: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def difference_vector_losses(u: torch.Tensor, v: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(AVL, PVL) of image-side ``u`` and text-side ``v`` difference vectors [B', D] and shift ``m`` [D]."""
     avl = ((u - m).pow(2).sum(dim=1) + (v - m).pow(2).sum(dim=1)).mean()
     pvl = (u - v).pow(2).sum(dim=1).mean()
@@ -66,7 +64,9 @@ class Dive(ContrastiveFineTune):
         self.pretrained.eval()
         return self
 
-    def _embed(self, model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _embed(
+        self, model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         normalize = self.params.normalize
         return model.encode_image(images, normalize=normalize), model.encode_text(tokens, normalize=normalize)
 

@@ -51,8 +51,11 @@ def visual_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
         attn = getattr(block, "attn", None)
         ok = isinstance(attn, torch.nn.MultiheadAttention) and attn._qkv_same_embed_dim
         if not ok or not isinstance(getattr(getattr(block, "mlp", None), "c_fc", None), torch.nn.Linear):
-            raise InputError("model", "LoRA methods need blocks with nn.MultiheadAttention (packed "
-                             "in_proj_weight) and mlp.c_fc; this image tower has another layout")
+            raise InputError(
+                "model",
+                "LoRA methods need blocks with nn.MultiheadAttention (packed "
+                "in_proj_weight) and mlp.c_fc; this image tower has another layout",
+            )
     return blocks
 
 
@@ -60,11 +63,15 @@ def text_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The text tower's residual blocks; an InputError unless each has open_clip's packed
     ``nn.MultiheadAttention`` (as the image tower's; the causal mask is a plain float mask)."""
     blocks = list(getattr(getattr(model, "transformer", None), "resblocks", None) or [])
-    packed = [isinstance(getattr(b, "attn", None), torch.nn.MultiheadAttention) and b.attn._qkv_same_embed_dim
-              for b in blocks]
+    packed = [
+        isinstance(getattr(b, "attn", None), torch.nn.MultiheadAttention) and b.attn._qkv_same_embed_dim for b in blocks
+    ]
     if not blocks or not all(packed):
-        raise InputError("towers", "LoRA on the text tower needs open_clip's text transformer with "
-                         "nn.MultiheadAttention blocks (packed in_proj_weight); use towers: image")
+        raise InputError(
+            "towers",
+            "LoRA on the text tower needs open_clip's text transformer with "
+            "nn.MultiheadAttention blocks (packed in_proj_weight); use towers: image",
+        )
     return blocks
 
 
@@ -151,8 +158,9 @@ class LoRA(LowRankMethod):
                 self.head.copy_(zero_shot_head(self.model, bundle.tokenizer, context.classnames, templates))
         for block in [*self.blocks, *self.text_resblocks]:
             # New modules: their factors require grad, everything of the base model stays frozen.
-            block.attn = LoRAAttention(block.attn, params.rank, params.alpha, params.dropout,
-                                       rank_stabilised=params.scaling == "sqrt_rank")
+            block.attn = LoRAAttention(
+                block.attn, params.rank, params.alpha, params.dropout, rank_stabilised=params.scaling == "sqrt_rank"
+            )
         self.head.requires_grad_(params.train_head)
         # The class prompts, tokenised once (not checkpointed: they follow from the task).
         tokens = class_prompt_tokens(bundle.tokenizer, context.classnames, templates)

@@ -98,8 +98,13 @@ class LoRSU(LowRankMethod):
         self.register_buffer("fc1_mask", torch.zeros(layers, *fc1_shape, dtype=torch.bool, device=device))
         self.fc1_weights = [block.mlp.c_fc.weight for block in self.blocks]
         for layer, block in enumerate(self.blocks):
-            add_lora(block.attn, "in_proj_weight", params.rank, params.alpha,
-                     row_mask=torch.zeros(3 * self.width, dtype=torch.bool))
+            add_lora(
+                block.attn,
+                "in_proj_weight",
+                params.rank,
+                params.alpha,
+                row_mask=torch.zeros(3 * self.width, dtype=torch.bool),
+            )
             block.attn.in_proj_bias.requires_grad_(True)
             block.mlp.c_fc.bias.requires_grad_(True)
             weight = block.mlp.c_fc.weight.requires_grad_(True)
@@ -134,7 +139,8 @@ class LoRSU(LowRankMethod):
             return
         for layer, block in enumerate(self.blocks):
             lora_of(block.attn, "in_proj_weight").row_mask.copy_(
-                head_rows(self.heads[layer], self.num_heads, self.head_dim))
+                head_rows(self.heads[layer], self.num_heads, self.head_dim)
+            )
 
     def contrastive_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         template = torch.randint(self.captions.shape[1], (len(labels),)).to(labels.device)
@@ -152,8 +158,12 @@ class LoRSU(LowRankMethod):
     def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
         """Mean CLIP-loss gradients over >= importance_samples images, then heads and fc1 masks."""
         in_proj = [block.attn.parametrizations.in_proj_weight.original for block in self.blocks]
-        targets = [*in_proj, *self.fc1_weights, *(b.mlp.c_fc.bias for b in self.blocks),
-                   self.model.visual.parametrizations.proj.original]
+        targets = [
+            *in_proj,
+            *self.fc1_weights,
+            *(b.mlp.c_fc.bias for b in self.blocks),
+            self.model.visual.parametrizations.proj.original,
+        ]
         flags = [t.requires_grad for t in targets]
         sums = [torch.zeros_like(t) for t in targets]
         seen, was_training = 0, self.training
@@ -199,5 +209,9 @@ class LoRSU(LowRankMethod):
         rows = 3 * p.k * self.head_dim
         embed = self.head.shape[0]
         biases = sum(b.attn.in_proj_bias.numel() + b.mlp.c_fc.bias.numel() for b in self.blocks)
-        return (layers * int(p.sparsity * fc1_entries) + layers * min(p.rank * (rows + width), rows * width)
-                + min(p.rank * (width + embed), width * embed) + biases)
+        return (
+            layers * int(p.sparsity * fc1_entries)
+            + layers * min(p.rank * (rows + width), rows * width)
+            + min(p.rank * (width + embed), width * embed)
+            + biases
+        )

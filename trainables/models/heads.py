@@ -56,7 +56,9 @@ def context_head(
 
 @torch.no_grad()
 def encode_images(
-    model: torch.nn.Module, images: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor],
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    transform: Callable[[torch.Tensor], torch.Tensor],
     batch_size: int = 512,
 ) -> torch.Tensor:
     """L2-normalised image features of a uint8 image tensor, in batches."""

@@ -18,6 +18,11 @@ class CoOpParams(PromptParams):
     recipes = {"tiny": {**TINY_PROMPT_SGD, "batch_size": 32}, "clip": {**PROMPT_SGD, "batch_size": 32, "epochs": 200}}
 
     n_ctx: int = Field(16, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("random", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        'embeddings initialise the context, e.g. "a photo of a" with n_ctx 4'))
+    ctx_init: str = Field(
+        "random",
+        min_length=1,
+        description=(
+            '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
+            'embeddings initialise the context, e.g. "a photo of a" with n_ctx 4'
+        ),
+    )

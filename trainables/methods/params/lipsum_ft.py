@@ -25,8 +25,11 @@ class LipsumParams(MethodParams):
     loss: Literal["mse", "kld"] = Field("mse", description="regulariser form")
     lam: float = Field(1.0, ge=0, description="regulariser weight")
     tau: float = Field(1.0, gt=0, description="softmax temperature of the kld form")
-    text_bank: int = Field(0, ge=0, description=(
-        "0: M fresh random texts per step (the paper); N >= M: N texts encoded once, M drawn per step"))
+    text_bank: int = Field(
+        0,
+        ge=0,
+        description=("0: M fresh random texts per step (the paper); N >= M: N texts encoded once, M drawn per step"),
+    )
 
     def check_model(self, context_length: int) -> None:
         if self.L + 2 > context_length:

@@ -21,7 +21,11 @@ StepCallback = Callable[[int, float, torch.nn.Module], None]
 
 
 def caption_batch(
-    world: ShapesConfig, seed: int, step: int, batch_size: int, drop: float = 0.5,
+    world: ShapesConfig,
+    seed: int,
+    step: int,
+    batch_size: int,
+    drop: float = 0.5,
     domain_weights: tuple[float, ...] | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
     """Images (uint8) and captions of pretraining step ``step``, all domains and shapes mixed."""
@@ -62,12 +66,16 @@ def lr_at(step: int, recipe: PretrainRecipe) -> float:
 
 
 def _train_steps(
-    model: torch.nn.Module, tokenizer, world: ShapesConfig, recipe: PretrainRecipe,
-    steps: range, lr: Callable[[int], float], weights: tuple[float, ...], on_step: StepCallback | None,
+    model: torch.nn.Module,
+    tokenizer,
+    world: ShapesConfig,
+    recipe: PretrainRecipe,
+    steps: range,
+    lr: Callable[[int], float],
+    weights: tuple[float, ...],
+    on_step: StepCallback | None,
 ) -> None:
-    optimizer = torch.optim.AdamW(
-        _param_groups(model, recipe.weight_decay), lr=lr(0), betas=(0.9, 0.98), eps=1e-6
-    )
+    optimizer = torch.optim.AdamW(_param_groups(model, recipe.weight_decay), lr=lr(0), betas=(0.9, 0.98), eps=1e-6)
     import open_clip  # here: its import takes seconds; the data sources import caption_batch only
 
     loss_fn = open_clip.ClipLoss()
@@ -87,9 +95,7 @@ def _train_steps(
             on_step(step, loss.item(), model)
 
 
-def pretrain(
-    name: str, recipe: PretrainRecipe, on_step: StepCallback | None = None
-) -> torch.nn.Module:
+def pretrain(name: str, recipe: PretrainRecipe, on_step: StepCallback | None = None) -> torch.nn.Module:
     """Train zoo model ``name`` from scratch following ``recipe``; returns it in eval mode."""
     import open_clip
 
@@ -98,6 +104,7 @@ def pretrain(
     model = open_clip.create_model(name, pretrained=None)
     tokenizer = open_clip.get_tokenizer(name)
     world = ShapesConfig(image_size=model.visual.image_size[0], seed=recipe.world_seed)
-    _train_steps(model, tokenizer, world, recipe, range(recipe.steps),
-                 lambda i: lr_at(i, recipe), recipe.domain_weights, on_step)
+    _train_steps(
+        model, tokenizer, world, recipe, range(recipe.steps), lambda i: lr_at(i, recipe), recipe.domain_weights, on_step
+    )
     return model.eval()
