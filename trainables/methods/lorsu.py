@@ -174,14 +174,14 @@ class LoRSU(LowRankMethod):
             with torch.enable_grad():
                 for images, labels in batches:
                     loss = self.contrastive_loss(images.to(self.context.device), labels.to(self.context.device))
-                    for total, grad in zip(sums, torch.autograd.grad(loss, targets)):
+                    for total, grad in zip(sums, torch.autograd.grad(loss, targets), strict=True):
                         total.add_(grad, alpha=len(labels))  # the loss is a batch mean
                     seen += len(labels)
                     # The reference also waits until no accumulated entry is (near) zero.
                     if seen >= self.params.importance_samples and all(bool((s.abs() > 1e-10).all()) for s in sums):
                         break
         finally:
-            for t, flag in zip(targets, flags):
+            for t, flag in zip(targets, flags, strict=True):
                 t.requires_grad_(flag)
             self.train(was_training)
         if seen == 0:

@@ -172,7 +172,7 @@ class LoRAAttention(nn.Module):
         biases = mha.in_proj_bias.chunk(3) if mha.in_proj_bias is not None else (None,) * 3
         q, k, v = (
             F.linear(x, w, b) + delta.project(self.dropout(x))
-            for x, w, b, delta in zip((query, key, value), weights, biases, (self.q, self.k, self.v))
+            for x, w, b, delta in zip((query, key, value), weights, biases, (self.q, self.k, self.v), strict=True)
         )
         batch, length, width = q.shape
         heads = mha.num_heads

@@ -86,7 +86,7 @@ def build_target(bundle: ClipBundle, classnames: Sequence[str], n_ctx: int) -> P
     eot = tokens.argmax(dim=1)
     dot = int(tokenize(["."])[0, 1])
     # A prompt cut by the context length loses its "." before the EOT the tokenizer forces in.
-    cut = [c for row, (c, i) in enumerate(zip(classnames, eot.tolist())) if tokens[row, i - 1] != dot]
+    cut = [c for row, (c, i) in enumerate(zip(classnames, eot.tolist(), strict=True)) if tokens[row, i - 1] != dot]
     if cut or (eot < n_ctx + 3).any():
         raise InputError(
             "n_ctx",

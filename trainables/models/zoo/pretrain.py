@@ -41,7 +41,8 @@ def caption_batch(
             continue
         x, scenes, bucket = render_batch(shape_of[rows], domain, world.image_size, gen)
         images[rows] = x
-        for row, text in zip(rows.tolist(), captions_for(scenes, bucket, domain, world.image_size, gen, drop=drop)):
+        captions = captions_for(scenes, bucket, domain, world.image_size, gen, drop=drop)
+        for row, text in zip(rows.tolist(), captions, strict=True):
             texts[row] = text
     return images, texts
 
@@ -50,7 +51,7 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     # CLIP practice: no decay on gains, biases, embeddings of position/class, or the logit scale.
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if p.ndim < 2 or "logit_scale" in name or "embedding" in name and "token" not in name:
+        if p.ndim < 2 or "logit_scale" in name or ("embedding" in name and "token" not in name):
             no_decay.append(p)
         else:
             decay.append(p)
