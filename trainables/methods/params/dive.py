@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -19,7 +20,10 @@ class DiveParams(MethodParams):
         "Models. AAAI 2026 (arXiv 2511.09973)"
     )
     # FLYP's recipe, which DiVE builds on [R]: AdamW lr 1e-5, wd 0.1, batch 512, 10 epochs.
-    recipes = {"tiny": {"weight_decay": 0.1}, "clip": {"lr": 1e-5, "weight_decay": 0.1, "warmup": 0.02}}
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"weight_decay": 0.1},
+        "clip": {"lr": 1e-5, "weight_decay": 0.1, "warmup": 0.02},
+    }
 
     lam: float = Field(1000.0, ge=0, description="weight of AVL + PVL (paper: 1000, from {100, 500, 1000, 2500, 5000})")
     alpha: float = Field(0.99, ge=0, lt=1, description="EMA momentum of the common difference vector m (0: batch mean)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -18,7 +18,9 @@ class LipsumParams(MethodParams):
     paper = "Nam, Heo and Lee, ICLR 2024 (Lipsum-FT); regulariser from cs-giung/lipsum-ft"
     # The released code's recipe [C: cs-giung/lipsum-ft]: AdamW lr 1e-5, weight decay 0, batch
     # 256, no clipping, 10 % linear warm-up then cosine; 5,000 DomainNet steps (about 10 epochs).
-    recipes = {"clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 256, "grad_clip": None}}
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
+        "clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 256, "grad_clip": None}
+    }
 
     L: int = Field(8, ge=1, description="random-text length in tokens (SOT and EOT excluded)")
     M: int = Field(80, ge=1, description="random texts per step")
@@ -32,7 +34,7 @@ class LipsumParams(MethodParams):
     )
 
     def check_model(self, context_length: int) -> None:
-        if self.L + 2 > context_length:
+        if context_length < self.L + 2:
             raise InputError("L", f"L + 2 = {self.L + 2} exceeds the model's text context length {context_length}")
         if 0 < self.text_bank < self.M:
             raise InputError("text_bank", f"a bank of {self.text_bank} texts cannot supply M = {self.M} per step")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,7 +16,7 @@ class LoRAParams(MethodParams):
 
     paper = "Zanella and Ben Ayed, CVPRW 2024 (CLIP-LoRA, MaxZanella/CLIP-LoRA); Hu et al., ICLR 2022 (LoRA)"
     # CLIP-LoRA's AdamW recipe [C: run_utils.py]: lr 2e-4, wd 1e-2, batch 32, no clipping.
-    recipes = {
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"lr": 2e-4, "weight_decay": 0.01},
         "clip": {"lr": 2e-4, "weight_decay": 0.01, "batch_size": 32, "grad_clip": None},
     }

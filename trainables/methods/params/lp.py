@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,7 +16,7 @@ class LPParams(MethodParams):
 
     paper = "Radford et al., ICML 2021 (CLIP linear probe); Kumar et al., ICLR 2022"
     # The AdamW LP recipe: lr 0.01, wd 1e-4, batch 256, 10 epochs [RM: giung2-dev projects/clip].
-    recipes = {
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"lr": 1e-2, "weight_decay": 1e-4},
         "clip": {"lr": 1e-2, "weight_decay": 1e-4, "batch_size": 256, "grad_clip": None},
     }
