@@ -29,8 +29,8 @@ def make_optimizer(groups: list[dict[str, Any]], train: TrainConfig) -> torch.op
 def warmup_steps(train: TrainConfig, steps_per_epoch: int) -> int:
     """Steps of warm-up: ``warmup_epochs`` epochs when set, else the fraction ``warmup`` of all steps."""
     if train.warmup_epochs is not None:
-        return int(round(train.warmup_epochs * steps_per_epoch))
-    return int(round(train.warmup * train.epochs * steps_per_epoch))
+        return round(train.warmup_epochs * steps_per_epoch)
+    return round(train.warmup * train.epochs * steps_per_epoch)
 
 
 def warmup_cosine(total_steps: int, warmup: int, constant: float | None = None) -> Callable[[int], float]:

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from trainables.errors import InputError
 from trainables.config import TrialConfig
+from trainables.errors import InputError
 from trainables.loop import CheckpointWriter, run
 
 
