@@ -187,8 +187,9 @@ def run(
     train = config.train
     split = data["source"].split(config.data.id, "train")
     bundle = method.context.bundle
+    scale, ratio = train.crop_scale, train.crop_ratio  # two values each (TrainConfig checks)
     augment = train_transform(
-        bundle.image_size, bundle.mean, bundle.std, scale=tuple(train.crop_scale), ratio=tuple(train.crop_ratio)
+        bundle.image_size, bundle.mean, bundle.std, scale=(scale[0], scale[1]), ratio=(ratio[0], ratio[1])
     )
     dataset = split_dataset(split, augment)
     loading = loader_options(split.images is not None, config.resources.cpu, device)
@@ -210,7 +211,7 @@ def run(
             eval_batches(split, bundle, train.batch_size), eval_batches(data["val"], bundle, train.batch_size)
         )
 
-    summary: dict[str, float] = {}
+    summary = {}  # typed where the untrained branch above assigns it
     for epoch in range(start_epoch, train.epochs):
         method.train()
         order = torch.Generator().manual_seed(config.seed * 10_007 + epoch)
@@ -236,7 +237,7 @@ def run(
         complete = last or (epoch + 1) % train.eval_every == 0
         metrics = _evaluate_all(method, data, config, device, id_only=not complete)
         metrics.update({f"train/{k}": float(v) / steps_per_epoch for k, v in totals.items()})
-        metrics["train/lr"] = scheduler.get_last_lr()[0]
+        metrics["train/lr"] = float(scheduler.get_last_lr()[0])  # typed float | Tensor; a float here
         best.offer(epoch, metrics, complete and (last or not method.final_epoch_only))
         final = _finish(method, data, config, device, artifacts) if last else {}
         summary = best.summary(metrics, final) if last else {}

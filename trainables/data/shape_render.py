@@ -70,12 +70,12 @@ def _gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     radius = max(1, math.ceil(2 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
     weights = torch.exp(-(t**2) / (2 * sigma**2))
-    weights = (weights / weights.sum()).tolist()
+    taps = (weights / weights.sum()).tolist()
     h, w = images.shape[-2:]
     padded = F.pad(images, (radius, radius, 0, 0), mode="replicate")
-    images = sum(k * padded[..., :, i : i + w] for i, k in enumerate(weights))
+    images = sum(k * padded[..., :, i : i + w] for i, k in enumerate(taps))
     padded = F.pad(images, (0, 0, radius, radius), mode="replicate")
-    return sum(k * padded[..., i : i + h, :] for i, k in enumerate(weights))
+    return sum(k * padded[..., i : i + h, :] for i, k in enumerate(taps))
 
 
 def _over(background: Tensor, colour: Tensor, alpha: Tensor) -> Tensor:
