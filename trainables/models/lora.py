@@ -90,8 +90,10 @@ def add_lora(
     weight = getattr(module, name)
     if weight.dim() != 2:
         raise ValueError(f"LoRA needs a 2-D weight, {name} has shape {tuple(weight.shape)}")
+    rows, cols = weight.shape
     delta = LowRankDelta(
-        *weight.shape,
+        rows,
+        cols,
         rank,
         alpha,
         zero=zero,
@@ -106,7 +108,8 @@ def add_lora(
 
 def lora_of(module: nn.Module, name: str) -> LowRankDelta:
     """The update attached to ``module.<name>`` by ``add_lora``."""
-    delta = module.parametrizations[name][0]
+    # parametrize keeps the updates in ``module.parametrizations.<name>``, a ModuleList.
+    delta = module.get_submodule(f"parametrizations.{name}.0")
     assert isinstance(delta, LowRankDelta)
     return delta
 

@@ -91,7 +91,7 @@ def _train_steps(
         loss.backward()
         optimizer.step()
         with torch.no_grad():  # CLIP clamps the temperature at 100
-            model.logit_scale.clamp_(0, math.log(100))
+            model.get_parameter("logit_scale").clamp_(0, math.log(100))
         if on_step is not None:
             on_step(step, loss.item(), model)
 
