@@ -73,6 +73,9 @@ class FixedHead(Method):
     """A model with fixed class features [C, E]: how prompts are evaluated on another model."""
 
     trains = False
+    # Buffers registered in __init__ (annotated here: nn.Module's __getattr__ is untyped).
+    features: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, context: TrialContext, params: MethodParams, features: torch.Tensor) -> None:
         super().__init__(context, params)
@@ -100,6 +103,7 @@ class PromptLearner(Method):
     params: PromptParams
     frozen_image_tower = True
     kd_field: ClassVar[str | None] = None  # name of the KD weight parameter, if the method has one
+    scale: torch.Tensor  # buffer: the frozen logit scale s, registered in __init__
 
     def __init__(self, context: TrialContext, params: PromptParams) -> None:
         super().__init__(context, params)

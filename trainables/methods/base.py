@@ -140,6 +140,8 @@ class ImageClassifier(Method):
     used to build the head and is frozen; so is the logit scale.
     """
 
+    scale: torch.Tensor  # buffer: s, registered in __init__
+
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__(context, params)
         bundle = context.bundle

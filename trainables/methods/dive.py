@@ -26,6 +26,7 @@ from trainables.data.reference_pairs import reference_pairs
 from trainables.methods._contrastive import ContrastiveFineTune
 from trainables.methods.base import TrialContext
 from trainables.methods.params.dive import DiveParams
+from trainables.models.heads import ClipEncoders
 from trainables.registry import register
 
 
@@ -49,6 +50,7 @@ class Dive(ContrastiveFineTune):
     Params = DiveParams
     params: DiveParams
     checkpoint_buffers = ("m",)
+    m: torch.Tensor  # buffer, registered in __init__: the EMA translation vector
 
     def __init__(self, context: TrialContext, params: DiveParams) -> None:
         super().__init__(context, params)
@@ -65,7 +67,7 @@ class Dive(ContrastiveFineTune):
         return self
 
     def _embed(
-        self, model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor
+        self, model: ClipEncoders, images: torch.Tensor, tokens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         normalize = self.params.normalize
         return model.encode_image(images, normalize=normalize), model.encode_text(tokens, normalize=normalize)

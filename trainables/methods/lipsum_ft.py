@@ -55,6 +55,7 @@ class LipsumFT(AnchoredClassifier):
     Params = LipsumParams
     params: LipsumParams
     checkpoint_buffers = ("bank",)
+    bank: torch.Tensor  # buffer, registered in __init__: the random-text features of text_bank
 
     def __init__(self, context: TrialContext, params: LipsumParams) -> None:
         super().__init__(context, params)

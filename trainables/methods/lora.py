@@ -27,6 +27,7 @@ count are left to the trial). After training the updates of both towers are merg
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,9 @@ from trainables.models.lora import LoRAAttention
 from trainables.registry import register
 
 
-def visual_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+# Typed Any: the model is open_clip's CLIP and the blocks its ResidualAttentionBlocks, which ship no
+# type information; these functions check the layout the LoRA methods rely on instead.
+def visual_blocks(model: Any) -> list[Any]:
     """The image tower's residual blocks; an InputError if they are not open_clip's plain ViT
     blocks (``attn`` an ``nn.MultiheadAttention`` with a packed in_proj, ``mlp.c_fc`` a Linear)."""
     try:
@@ -59,7 +62,7 @@ def visual_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     return blocks
 
 
-def text_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+def text_blocks(model: Any) -> list[Any]:
     """The text tower's residual blocks; an InputError unless each has open_clip's packed
     ``nn.MultiheadAttention`` (as the image tower's; the causal mask is a plain float mask)."""
     blocks = list(getattr(getattr(model, "transformer", None), "resblocks", None) or [])
@@ -84,7 +87,8 @@ class LowRankMethod(ImageClassifier, ABC):
     state whose flag is set merges this method first, so that the names match again.
     """
 
-    checkpoint_buffers = ("merged",)
+    checkpoint_buffers: ClassVar[tuple[str, ...]] = ("merged",)
+    merged: torch.Tensor  # buffer, registered in __init__: true once the updates are merged
 
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__(context, params)
@@ -147,6 +151,7 @@ class LoRA(LowRankMethod):
 
     Params = LoRAParams
     params: LoRAParams
+    class_tokens: torch.Tensor  # buffer, registered in __init__
 
     def __init__(self, context: TrialContext, params: LoRAParams) -> None:
         super().__init__(context, params)

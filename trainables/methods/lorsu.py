@@ -84,6 +84,10 @@ class LoRSU(LowRankMethod):
     Params = LoRSUParams
     params: LoRSUParams
     checkpoint_buffers = ("merged", "heads", "fc1_mask")
+    # Buffers registered in __init__ (annotated here: nn.Module's __getattr__ is untyped).
+    heads: torch.Tensor
+    fc1_mask: torch.Tensor
+    captions: torch.Tensor
 
     def __init__(self, context: TrialContext, params: LoRSUParams) -> None:
         super().__init__(context, params)
@@ -138,9 +142,9 @@ class LoRSU(LowRankMethod):
         if bool(self.merged):
             return
         for layer, block in enumerate(self.blocks):
-            lora_of(block.attn, "in_proj_weight").row_mask.copy_(
-                head_rows(self.heads[layer], self.num_heads, self.head_dim)
-            )
+            row_mask = lora_of(block.attn, "in_proj_weight").row_mask
+            assert row_mask is not None  # __init__ attached every in_proj update with a row mask
+            row_mask.copy_(head_rows(self.heads[layer], self.num_heads, self.head_dim))
 
     def contrastive_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         template = torch.randint(self.captions.shape[1], (len(labels),)).to(labels.device)
