@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from trainables.errors import InputError
 from trainables.methods.base import Evaluator, Method, TrialContext
-from trainables.methods.params._prompt import ModelSpec, PromptParams
+from trainables.methods.params._prompt import KDParams, ModelSpec, PromptParams
 from trainables.methods.params.base import MethodParams
 from trainables.models import zoo
 from trainables.models.heads import zero_shot_head
@@ -223,9 +223,14 @@ class PromptLearner(Method):
 
     def zero_shot_templates(self) -> Sequence[str]:
         """Templates of w^zs and of the zero-shot references; the source's without a KD term."""
-        if self.kd_field is None or self.params.kd_templates == "ensemble":
+        if self.kd_field is None:
             return self.context.templates
-        return [self.params.kd_template]
+        # A method with a KD term declares KDParams (KgCoOp, ContCoOp), which name its templates.
+        params = self.params
+        assert isinstance(params, KDParams), f"{self.name} has a KD term but no KDParams"
+        if params.kd_templates == "ensemble":
+            return self.context.templates
+        return [params.kd_template]
 
     def _zero_shot(self, bundle: ClipBundle) -> torch.Tensor:
         """Zero-shot class features [C, E] of ``bundle`` from the KD target's template set."""
