@@ -100,5 +100,3 @@ class TrialConfig(BaseModel):
         if unset:
             self.train = TrainConfig(**{**self.train.model_dump(exclude_unset=True), **unset})
         return self
-
-

@@ -44,8 +44,10 @@ def domain_metrics(
         if method.frozen_image_tower:
             key = f"{cache_prefix}/{domain}/{len(split)}"
             features = _cached_features(method, key, split, device, batch_size)
-            logits = [method.logits_from_features(features[i : i + batch_size].to(device)).float().cpu()
-                      for i in range(0, len(features), batch_size)]
+            logits = [
+                method.logits_from_features(features[i : i + batch_size].to(device)).float().cpu()
+                for i in range(0, len(features), batch_size)
+            ]
             labels = [split.labels]
         else:
             logits, labels = [], []
@@ -83,11 +85,15 @@ def validate(
     return summarise(per_domain, id_split.domain, prefixes=("val", "oodval"))
 
 
-def _cached_features(method: Method, key: str, split: DomainSplit, device: torch.device, batch_size: int) -> torch.Tensor:
+def _cached_features(
+    method: Method, key: str, split: DomainSplit, device: torch.device, batch_size: int
+) -> torch.Tensor:
     # The image tower is frozen, so a split's features are the same at every epoch: encode once.
     if key not in method.eval_feature_cache:
-        chunks = [method.eval_features(images.to(device)).float().cpu()
-                  for images, _ in eval_batches(split, method.context.bundle, batch_size)]
+        chunks = [
+            method.eval_features(images.to(device)).float().cpu()
+            for images, _ in eval_batches(split, method.context.bundle, batch_size)
+        ]
         method.eval_feature_cache[key] = torch.cat(chunks)
     return method.eval_feature_cache[key]
 
@@ -109,10 +115,16 @@ def retention_metrics(
         key = f"zs/{name}"
         features = method.eval_feature_cache.get(key)
         if features is None:
-            features = torch.cat([
-                method.retention_features(normalize_batch(task.images[i : i + batch_size], bundle.mean,
-                                                          bundle.std).to(device)).float().cpu()
-                for i in range(0, len(task.labels), batch_size)])
+            features = torch.cat(
+                [
+                    method.retention_features(
+                        normalize_batch(task.images[i : i + batch_size], bundle.mean, bundle.std).to(device)
+                    )
+                    .float()
+                    .cpu()
+                    for i in range(0, len(task.labels), batch_size)
+                ]
+            )
             if method.frozen_image_tower:  # the same at every epoch: keep them
                 method.eval_feature_cache[key] = features
         predicted = (features.to(device) @ head.float()).argmax(dim=1).cpu()

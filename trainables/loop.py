@@ -42,8 +42,13 @@ class Reporter(Protocol):
     """Receives each epoch's metrics and checkpoint writer; after the last epoch also the summary
     (the selected epoch's metrics, ``last/*`` and ``best_epoch``, see ``trainables.selection``)."""
 
-    def __call__(self, epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None,
-                 summary: dict[str, float] | None = None) -> None: ...
+    def __call__(
+        self,
+        epoch: int,
+        metrics: dict[str, float],
+        checkpoint: CheckpointWriter | None,
+        summary: dict[str, float] | None = None,
+    ) -> None: ...
 
 
 def _device(name: str) -> torch.device:
@@ -63,8 +68,10 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
     validation = {d: source.split(d, "val") for d in [config.data.id, *config.data.ood_val]}
     for domain, split in validation.items():
         if len(split) == 0:  # selection reads it every epoch: fail before training, not after
-            raise InputError("data.ood_val" if domain != config.data.id else "data.id",
-                             f"domain {domain!r} has no validation images (its val split is empty)")
+            raise InputError(
+                "data.ood_val" if domain != config.data.id else "data.id",
+                f"domain {domain!r} has no validation images (its val split is empty)",
+            )
     generator = torch.Generator().manual_seed(config.seed)
     # Prompts read "a photo of a aircraft carrier", not "aircraft_carrier", as CoOp's datasets do.
     classnames = [name.replace("_", " ") for name in source.classnames]
@@ -73,19 +80,27 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
     method = method_cls(context, params).to(device)
     tasks_of = getattr(source, "retention_tasks", None)
     tasks = tasks_of() if tasks_of is not None and config.data.retention else {}
-    return method, {"source": source, "eval": splits, "val": validation.pop(config.data.id),
-                    "ood_val": validation, "tasks": tasks}
+    return method, {
+        "source": source,
+        "eval": splits,
+        "val": validation.pop(config.data.id),
+        "ood_val": validation,
+        "tasks": tasks,
+    }
 
 
 def _evaluate(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
     """Test and validation metrics of ``method`` (also what post-hoc variants are scored with)."""
     with autocast(device, config.train.precision):
-        return {**validate(method, data["val"], data["ood_val"], device),
-                **evaluate(method, data["eval"], config.data.id, device)}
+        return {
+            **validate(method, data["val"], data["ood_val"], device),
+            **evaluate(method, data["eval"], config.data.id, device),
+        }
 
 
-def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch.device,
-                  id_only: bool = False) -> dict[str, float]:
+def _evaluate_all(
+    method: Method, data: dict, config: TrialConfig, device: torch.device, id_only: bool = False
+) -> dict[str, float]:
     if id_only:
         evaluation = {**data, "eval": {config.data.id: data["eval"][config.data.id]}}
         return _evaluate(method, evaluation, config, device)
@@ -96,8 +111,9 @@ def _evaluate_all(method: Method, data: dict, config: TrialConfig, device: torch
     return metrics
 
 
-def _finish(method: Method, data: dict, config: TrialConfig, device: torch.device,
-            artifacts: ArtifactSink | None) -> dict[str, float]:
+def _finish(
+    method: Method, data: dict, config: TrialConfig, device: torch.device, artifacts: ArtifactSink | None
+) -> dict[str, float]:
     """End-of-training extras: post-hoc metrics (WiSE-FT curve, compatibility) and artifacts."""
     final = method.posthoc_metrics(lambda m: _evaluate(m, data, config, device))
     if artifacts is not None:
@@ -107,8 +123,13 @@ def _finish(method: Method, data: dict, config: TrialConfig, device: torch.devic
 
 
 def train_step(
-    method: Method, images: torch.Tensor, labels: torch.Tensor, optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device, grad_clip: float | None = None,
+    method: Method,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    device: torch.device,
+    grad_clip: float | None = None,
     precision: Precision = "auto",
 ) -> dict[str, torch.Tensor]:
     """One optimisation step of ``method`` on a batch already on ``device``; returns its loss terms.
@@ -135,8 +156,9 @@ def _check_finite(totals: dict[str, torch.Tensor], epoch: int) -> None:
         raise NonFiniteLoss(f"non-finite loss in epoch {epoch}: {terms}")
 
 
-def _no_report(epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None,
-               summary: dict[str, float] | None = None) -> None:
+def _no_report(
+    epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None, summary: dict[str, float] | None = None
+) -> None:
     pass
 
 
@@ -165,8 +187,10 @@ def run(
     train = config.train
     split = data["source"].split(config.data.id, "train")
     bundle = method.context.bundle
-    augment = train_transform(bundle.image_size, bundle.mean, bundle.std,
-                              scale=tuple(train.crop_scale), ratio=tuple(train.crop_ratio))
+    scale, ratio = train.crop_scale, train.crop_ratio  # two values each (TrainConfig checks)
+    augment = train_transform(
+        bundle.image_size, bundle.mean, bundle.std, scale=(scale[0], scale[1]), ratio=(ratio[0], ratio[1])
+    )
     dataset = split_dataset(split, augment)
     loading = loader_options(split.images is not None, config.resources.cpu, device)
     steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
@@ -183,17 +207,27 @@ def run(
         best.load(state["best"])
         start_epoch = state["epoch"] + 1
     else:
-        method.prepare(eval_batches(split, bundle, train.batch_size), eval_batches(data["val"], bundle, train.batch_size))
+        method.prepare(
+            eval_batches(split, bundle, train.batch_size), eval_batches(data["val"], bundle, train.batch_size)
+        )
 
-    summary: dict[str, float] = {}
+    summary = {}  # typed where the untrained branch above assigns it
     for epoch in range(start_epoch, train.epochs):
         method.train()
         order = torch.Generator().manual_seed(config.seed * 10_007 + epoch)
         loader = DataLoader(dataset, batch_size=train.batch_size, shuffle=True, generator=order, **loading)
         totals: dict[str, torch.Tensor] = {}
         for images, labels in loader:
-            terms = train_step(method, images.to(device), labels.to(device), optimizer, scheduler, device,
-                               train.grad_clip, train.precision)
+            terms = train_step(
+                method,
+                images.to(device),
+                labels.to(device),
+                optimizer,
+                scheduler,
+                device,
+                train.grad_clip,
+                train.precision,
+            )
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().float()
         _check_finite(totals, epoch)
@@ -203,21 +237,24 @@ def run(
         complete = last or (epoch + 1) % train.eval_every == 0
         metrics = _evaluate_all(method, data, config, device, id_only=not complete)
         metrics.update({f"train/{k}": float(v) / steps_per_epoch for k, v in totals.items()})
-        metrics["train/lr"] = scheduler.get_last_lr()[0]
+        metrics["train/lr"] = float(scheduler.get_last_lr()[0])  # typed float | Tensor; a float here
         best.offer(epoch, metrics, complete and (last or not method.final_epoch_only))
         final = _finish(method, data, config, device, artifacts) if last else {}
         summary = best.summary(metrics, final) if last else {}
 
         def write_checkpoint(folder: Path, epoch: int = epoch) -> None:
-            torch.save({
-                "method": method.trainable_state(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "method_rng": method.context.generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "best": best.state(),
-                "epoch": epoch,
-            }, folder / STATE_FILE)
+            torch.save(
+                {
+                    "method": method.trainable_state(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "method_rng": method.context.generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "best": best.state(),
+                    "epoch": epoch,
+                },
+                folder / STATE_FILE,
+            )
 
         report(epoch, {**metrics, **final}, write_checkpoint, summary or None)
     return summary

@@ -39,8 +39,9 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[s
     }
 
 
-def summarise(per_domain: dict[str, dict[str, float]], id_domain: str,
-              prefixes: tuple[str, str] = ("id", "ood")) -> dict[str, float]:
+def summarise(
+    per_domain: dict[str, dict[str, float]], id_domain: str, prefixes: tuple[str, str] = ("id", "ood")
+) -> dict[str, float]:
     """Flatten per-domain metrics into the standard names, with OOD averages: ``id/*`` and
     ``ood/<domain>/*`` for test splits, ``prefixes=("val", "oodval")`` for validation splits."""
     id_name, ood_name = prefixes

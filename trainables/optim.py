@@ -29,8 +29,8 @@ def make_optimizer(groups: list[dict[str, Any]], train: TrainConfig) -> torch.op
 def warmup_steps(train: TrainConfig, steps_per_epoch: int) -> int:
     """Steps of warm-up: ``warmup_epochs`` epochs when set, else the fraction ``warmup`` of all steps."""
     if train.warmup_epochs is not None:
-        return int(round(train.warmup_epochs * steps_per_epoch))
-    return int(round(train.warmup * train.epochs * steps_per_epoch))
+        return round(train.warmup_epochs * steps_per_epoch)
+    return round(train.warmup * train.epochs * steps_per_epoch)
 
 
 def warmup_cosine(total_steps: int, warmup: int, constant: float | None = None) -> Callable[[int], float]:
@@ -46,13 +46,15 @@ def warmup_cosine(total_steps: int, warmup: int, constant: float | None = None) 
     return factor
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig,
-                  steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_schedule(
+    optimizer: torch.optim.Optimizer, train: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """The per-step warm-up + cosine schedule of ``train``."""
     total = train.epochs * steps_per_epoch
     constant = None if train.warmup_lr is None else train.warmup_lr / train.lr
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(total, min(total, warmup_steps(train, steps_per_epoch)), constant))
+        optimizer, warmup_cosine(total, min(total, warmup_steps(train, steps_per_epoch)), constant)
+    )
 
 
 def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float | None) -> None:

@@ -26,14 +26,32 @@ ZOO_PREFIX = "zoo/"
 
 BASE_RECIPES: dict[str, dict[str, Any]] = {
     "tiny": {
-        "epochs": 4, "batch_size": 128, "optimizer": "adamw", "lr": 3e-4, "momentum": 0.9, "weight_decay": 0.0,
-        "warmup": 0.1, "warmup_epochs": None, "warmup_lr": None, "grad_clip": None,
-        "crop_scale": [0.8, 1.0], "crop_ratio": [0.9, 1.1],
+        "epochs": 4,
+        "batch_size": 128,
+        "optimizer": "adamw",
+        "lr": 3e-4,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "warmup": 0.1,
+        "warmup_epochs": None,
+        "warmup_lr": None,
+        "grad_clip": None,
+        "crop_scale": [0.8, 1.0],
+        "crop_ratio": [0.9, 1.1],
     },
     "clip": {
-        "epochs": 10, "batch_size": 512, "optimizer": "adamw", "lr": 3e-5, "momentum": 0.9, "weight_decay": 0.1,
-        "warmup": 0.1, "warmup_epochs": None, "warmup_lr": None, "grad_clip": 1.0,
-        "crop_scale": [0.08, 1.0], "crop_ratio": [0.75, 4 / 3],
+        "epochs": 10,
+        "batch_size": 512,
+        "optimizer": "adamw",
+        "lr": 3e-5,
+        "momentum": 0.9,
+        "weight_decay": 0.1,
+        "warmup": 0.1,
+        "warmup_epochs": None,
+        "warmup_lr": None,
+        "grad_clip": 1.0,
+        "crop_scale": [0.08, 1.0],
+        "crop_ratio": [0.75, 4 / 3],
     },
 }
 
@@ -42,8 +60,13 @@ BASE_RECIPES: dict[str, dict[str, Any]] = {
 # decay 5e-4 at lr 2e-3, one warm-up epoch at a constant 1e-5, then cosine; random resized crop
 # (torchvision's default area 0.08-1) and flip. Shared by the prompt methods' recipes.
 PROMPT_SGD: dict[str, Any] = {
-    "optimizer": "sgd", "lr": 2e-3, "momentum": 0.9, "weight_decay": 5e-4,
-    "warmup_epochs": 1.0, "warmup_lr": 1e-5, "grad_clip": None,
+    "optimizer": "sgd",
+    "lr": 2e-3,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "warmup_epochs": 1.0,
+    "warmup_lr": 1e-5,
+    "grad_clip": None,
 }
 
 # The same optimiser on the tiny world, with the warm-up as a fraction of the few steps it trains

@@ -53,8 +53,10 @@ def register(name: str):
     def decorate(cls: M) -> M:
         declared = params(name)
         if cls.Params is not declared:
-            raise ValueError(f"method {name!r}: {cls.__name__}.Params must be {declared.__name__}, "
-                             f"its declaration in {declared.__module__}")
+            raise ValueError(
+                f"method {name!r}: {cls.__name__}.Params must be {declared.__name__}, "
+                f"its declaration in {declared.__module__}"
+            )
         if name in _METHODS and _METHODS[name] is not cls:
             raise ValueError(f"method {name!r} is registered twice")
         cls.name = name
@@ -91,8 +93,9 @@ def get(name: str, field: str = "method") -> type[Method]:
         module = declared.__module__.replace(f"{_PARAMS_PACKAGE}.", "trainables.methods.", 1)
         importlib.import_module(module)
         if name not in _METHODS:
-            raise LookupError(f"method {name!r} is declared in {declared.__module__} but {module} "
-                              f"registers no implementation of it")
+            raise LookupError(
+                f"method {name!r} is declared in {declared.__module__} but {module} registers no implementation of it"
+            )
     return _METHODS[name]
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from trainables.errors import InputError
 from trainables.config import TrialConfig
+from trainables.errors import InputError
 from trainables.loop import CheckpointWriter, run
 
 
@@ -48,8 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             epochs = sorted(args.checkpoint_dir.glob("epoch_*"), key=lambda p: int(p.name.split("_")[1]))
             resume = epochs[-1] if epochs else None
 
-        def reporter(epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None,
-                     summary: dict[str, float] | None = None) -> None:
+        def reporter(
+            epoch: int,
+            metrics: dict[str, float],
+            checkpoint: CheckpointWriter | None,
+            summary: dict[str, float] | None = None,
+        ) -> None:
             if checkpoint is not None and args.checkpoint_dir is not None:
                 folder = args.checkpoint_dir / f"epoch_{epoch}"
                 folder.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,11 @@ class DataSource(Protocol):
 
     classnames: tuple[str, ...]
     domains: tuple[str, ...]
-    templates: tuple[str, ...]  # prompt templates for the zero-shot head
     fingerprint: str
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        """Prompt templates for the zero-shot head (read-only: some sources compute them)."""
+        ...
 
     def split(self, domain: str, split: str) -> DomainSplit: ...

@@ -49,9 +49,7 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def caption(
-    domain: str, shape: str, colour: str, size: str, position: str, keep: list[bool], variant: int
-) -> str:
+def caption(domain: str, shape: str, colour: str, size: str, position: str, keep: list[bool], variant: int) -> str:
     """One caption; ``keep`` says whether style, size, colour and position are named."""
     keep_style, keep_size, keep_colour, keep_position = keep
     noun = " ".join(w for w, k in ((size, keep_size), (colour, keep_colour)) if k) + " " + shape
@@ -66,8 +64,13 @@ def caption(
 
 
 def captions_for(
-    scenes: Scenes, bucket: torch.Tensor, domain: str, size: int, gen: torch.Generator,
-    drop: float = 0.35, generic: float = 0.1,
+    scenes: Scenes,
+    bucket: torch.Tensor,
+    domain: str,
+    size: int,
+    gen: torch.Generator,
+    drop: float = 0.35,
+    generic: float = 0.1,
 ) -> list[str]:
     """Captions for a rendered batch. ``generic`` is the chance of saying "shape" for the shape."""
     # Imported here: the templates above serve sweep-file checks, which should not import torch.
@@ -84,8 +87,15 @@ def captions_for(
     for i in range(n):
         shape = ALL_SHAPES[scenes.shape[i]] if say_shape[i] else "shape"
         out.append(
-            caption(domain, shape, _COLOUR_NAMES[scenes.colour[i]], _SIZE_NAMES[bucket[i]],
-                    _FLAT_POSITIONS[where[i]], keep[i], variant[i])
+            caption(
+                domain,
+                shape,
+                _COLOUR_NAMES[scenes.colour[i]],
+                _SIZE_NAMES[bucket[i]],
+                _FLAT_POSITIONS[where[i]],
+                keep[i],
+                variant[i],
+            )
         )
     return out
 

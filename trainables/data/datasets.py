@@ -15,7 +15,7 @@ from trainables.data.base import DomainSplit
 Transform = Callable[[Any], torch.Tensor]
 
 
-def split_dataset(split: DomainSplit, transform: Transform | None) -> Dataset:
+def split_dataset(split: DomainSplit, transform: Transform | None) -> TensorImages | ImageFiles:
     """The split's images and labels as a dataset, each image passed through ``transform``."""
     if split.images is not None:
         return TensorImages(split.images, split.labels, transform)

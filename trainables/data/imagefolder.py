@@ -51,7 +51,9 @@ class DomainFolderSource:
         self.domains = tuple(domains or found)
         for domain in self.domains:
             if not (self.root / domain).is_dir():
-                raise InputError(field, f"domain folder {str(self.root / domain)!r} does not exist; found: {', '.join(found)}")
+                raise InputError(
+                    field, f"domain folder {str(self.root / domain)!r} does not exist; found: {', '.join(found)}"
+                )
         self.classnames = self._common_classes()
         self.fingerprint = f"folder-{digest(str(self.root.resolve()), self.domains, self.classnames)}"
 
@@ -89,7 +91,9 @@ class DomainFolderSource:
         import torch  # here, not at the top: checking a sweep file opens sources without torch
 
         if domain not in self.domains:
-            raise InputError("data.domain", f"unknown domain {domain!r} in {str(self.root)!r}; found: {', '.join(self.domains)}")
+            raise InputError(
+                "data.domain", f"unknown domain {domain!r} in {str(self.root)!r}; found: {', '.join(self.domains)}"
+            )
         if split not in SPLITS:
             raise InputError("data.split", f"unknown split {split!r}; known: {', '.join(SPLITS)}")
         index = {c: i for i, c in enumerate(self.classnames)}
@@ -105,10 +109,15 @@ class DomainFolderSource:
         for row in rows:
             parts = Path(row).parts
             if len(parts) < 3 or parts[-2] not in index:
-                raise InputError(self.field, f"split file line {row!r} is not <domain>/<class>/<file> with a known class")
+                raise InputError(
+                    self.field, f"split file line {row!r} is not <domain>/<class>/<file> with a known class"
+                )
             paths.append(self.root / row)
             labels.append(index[parts[-2]])
         return DomainSplit(
-            domain=domain, split=split, labels=torch.tensor(labels, dtype=torch.long), paths=paths,
+            domain=domain,
+            split=split,
+            labels=torch.tensor(labels, dtype=torch.long),
+            paths=paths,
             fingerprint=f"{self.fingerprint}-{domain}-{split}-{digest(rows)}",
         )

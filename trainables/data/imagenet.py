@@ -47,14 +47,18 @@ class ImageNetVariantsSource:
     def templates(self) -> tuple[str, ...]:
         return openai_templates()
 
-    def __init__(self, root: str | Path, folders: dict[str, str] | None = None, field: str = "data.imagefolder") -> None:
+    def __init__(
+        self, root: str | Path, folders: dict[str, str] | None = None, field: str = "data.imagefolder"
+    ) -> None:
         self.root = user_path(root, field)
         self.field = field
         if not self.root.is_dir():
             raise InputError(field, f"image folder {str(self.root)!r} does not exist")
         self.folders = {k: v for k, v in (folders or DEFAULT_FOLDERS).items() if (self.root / v).is_dir()}
         if not self.folders:
-            raise InputError(field, f"{str(self.root)!r} holds none of the ImageNet folders {sorted(DEFAULT_FOLDERS.values())}")
+            raise InputError(
+                field, f"{str(self.root)!r} holds none of the ImageNet folders {sorted(DEFAULT_FOLDERS.values())}"
+            )
         self.wnids = _synsets("imagenet_synsets.txt")
         from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
@@ -81,14 +85,17 @@ class ImageNetVariantsSource:
         import torch  # here, not at the top: checking a sweep file opens sources without torch
 
         if domain not in self.folders:
-            raise InputError("data.domain", f"unknown domain {domain!r}; found under {str(self.root)!r}: {', '.join(self.domains)}")
+            raise InputError(
+                "data.domain", f"unknown domain {domain!r}; found under {str(self.root)!r}: {', '.join(self.domains)}"
+            )
         if split == "test":
             folder = self.root / self.folders[domain]
         elif domain == "imagenet" and (self.root / TRAIN_FOLDER).is_dir():
             folder = self.root / TRAIN_FOLDER
         else:
             raise InputError(
-                "data.split", f"{domain!r} has no {split!r} split: ImageNet variants are test-only, and "
+                "data.split",
+                f"{domain!r} has no {split!r} split: ImageNet variants are test-only, and "
                 f"ImageNet's train/val come from {str(self.root / TRAIN_FOLDER)!r}",
             )
         paths, labels = [], []
@@ -103,6 +110,10 @@ class ImageNetVariantsSource:
             position = {w: i for i, w in enumerate(self.wnids)}
             subset = torch.tensor(sorted(position[w] for w in wanted), dtype=torch.long)
         return DomainSplit(
-            domain=domain, split=split, labels=torch.tensor(labels, dtype=torch.long), paths=paths,
-            class_subset=subset, fingerprint=f"{self.fingerprint}-{domain}-{split}-{digest([str(p) for p in paths])}",
+            domain=domain,
+            split=split,
+            labels=torch.tensor(labels, dtype=torch.long),
+            paths=paths,
+            class_subset=subset,
+            fingerprint=f"{self.fingerprint}-{domain}-{split}-{digest([str(p) for p in paths])}",
         )

@@ -73,9 +73,7 @@ def read_caption_file(path: str | Path, field: str, check_images: bool = True) -
 
 
 @lru_cache(maxsize=4)
-def _read_rows(
-    name: str, size: int, mtime_ns: int, field: str, check_images: bool
-) -> tuple[tuple[Path, str], ...]:
+def _read_rows(name: str, size: int, mtime_ns: int, field: str, check_images: bool) -> tuple[tuple[Path, str], ...]:
     file = Path(name)
     with file.open(newline="", encoding="utf-8") as handle:
         first = handle.readline()
@@ -114,8 +112,9 @@ def _read_rows(
 class CaptionFilePairs:
     """Pairs drawn uniformly, with replacement, from a user's caption file."""
 
-    def __init__(self, path: str | Path, image_size: int, mean: tuple[float, ...], std: tuple[float, ...],
-                 field: str) -> None:
+    def __init__(
+        self, path: str | Path, image_size: int, mean: tuple[float, ...], std: tuple[float, ...], field: str
+    ) -> None:
         self.rows = read_caption_file(path, field)
         self.transform = eval_transform(image_size, mean, std)
         self.field = field

@@ -17,6 +17,7 @@ from trainables.data.shapes_world import COLOURS, DOMAINS
 
 Tensor = torch.Tensor
 
+
 @dataclass
 class Scenes:
     """Per-image parameters of a batch; every tensor has the batch size as its first dimension."""
@@ -69,12 +70,12 @@ def _gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     radius = max(1, math.ceil(2 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
     weights = torch.exp(-(t**2) / (2 * sigma**2))
-    weights = (weights / weights.sum()).tolist()
+    taps = (weights / weights.sum()).tolist()
     h, w = images.shape[-2:]
     padded = F.pad(images, (radius, radius, 0, 0), mode="replicate")
-    images = sum(k * padded[..., :, i : i + w] for i, k in enumerate(weights))
+    images = sum(k * padded[..., :, i : i + w] for i, k in enumerate(taps))
     padded = F.pad(images, (0, 0, radius, radius), mode="replicate")
-    return sum(k * padded[..., i : i + h, :] for i, k in enumerate(weights))
+    return sum(k * padded[..., i : i + h, :] for i, k in enumerate(taps))
 
 
 def _over(background: Tensor, colour: Tensor, alpha: Tensor) -> Tensor:
@@ -154,9 +155,7 @@ def _render_infograph(sdf: Tensor, colour: Tensor, gen: torch.Generator, clutter
     return _over(image, torch.zeros_like(colour), _stroke(sdf, 0.8) * 0.6)
 
 
-def render(
-    scenes: Scenes, domain: str, shape_names: list[str], size: int, gen: torch.Generator
-) -> Tensor:
+def render(scenes: Scenes, domain: str, shape_names: list[str], size: int, gen: torch.Generator) -> Tensor:
     """Draw ``scenes`` in ``domain`` style; returns uint8 images [B, 3, size, size]."""
     sdf = _signed_distance(scenes, shape_names, size)
     colour = _object_colour(scenes, gen, jitter=0.06)

@@ -129,6 +129,20 @@ def tee(u: Tensor, v: Tensor) -> Tensor:
 
 SHAPE_SDFS: dict[str, SDF] = {
     fn.__name__: fn
-    for fn in (circle, square, triangle, star, cross, ring, heart, crescent, arrow, ellipse,
-               semicircle, hourglass, tee, pentagon)
+    for fn in (
+        circle,
+        square,
+        triangle,
+        star,
+        cross,
+        ring,
+        heart,
+        crescent,
+        arrow,
+        ellipse,
+        semicircle,
+        hourglass,
+        tee,
+        pentagon,
+    )
 }

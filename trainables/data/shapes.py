@@ -12,7 +12,15 @@ import torch
 
 from trainables.data.shape_render import Scenes, render
 from trainables.data.shapes_world import (
-    ALL_SHAPES, CLASSES, COLOURS, DOMAINS, HELD_OUT_SHAPES, MAX_ROTATION, SIZES, SPLITS, ShapesConfig,
+    ALL_SHAPES,
+    CLASSES,
+    COLOURS,
+    DOMAINS,
+    HELD_OUT_SHAPES,
+    MAX_ROTATION,
+    SIZES,
+    SPLITS,
+    ShapesConfig,
 )
 
 
@@ -21,9 +29,7 @@ def generator_for(config: ShapesConfig, *parts: object) -> torch.Generator:
     return torch.Generator().manual_seed(int(config.key(*parts), 16) % (2**63))
 
 
-def sample_scenes(
-    shape_ids: torch.Tensor, domain: str, size: int, gen: torch.Generator
-) -> tuple[Scenes, torch.Tensor]:
+def sample_scenes(shape_ids: torch.Tensor, domain: str, size: int, gen: torch.Generator) -> tuple[Scenes, torch.Tensor]:
     """Random colour, size, position and rotation for the given shapes; also the size bucket ids."""
     n = shape_ids.numel()
     colour = torch.randint(len(COLOURS), (n,), generator=gen)

@@ -49,9 +49,7 @@ class ShapesSource:
         return self.cache_dir / f"{domain}-{split}-{key}.safetensors"
 
     def _cached(self, name: str, make) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._cached_at(
-            self.cache_dir / f"{name}-{self.config.key(name, rendering_digest())}.safetensors", make
-        )
+        return self._cached_at(self.cache_dir / f"{name}-{self.config.key(name, rendering_digest())}.safetensors", make)
 
     @staticmethod
     def _cached_at(path: Path, make) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,6 +88,9 @@ class ShapesSource:
         path = self._cache_file(domain, split)
         images, labels = self._cached_at(path, lambda: make_split(self.config, domain, split))
         return DomainSplit(
-            domain=domain, split=split, labels=labels, images=images,
+            domain=domain,
+            split=split,
+            labels=labels,
+            images=images,
             fingerprint=f"{self.fingerprint}-{path.stem}",
         )

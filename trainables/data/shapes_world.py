@@ -24,7 +24,16 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 }
 
 CLASSES: tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "cross", "ring", "heart", "crescent", "arrow", "ellipse",
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "ring",
+    "heart",
+    "crescent",
+    "arrow",
+    "ellipse",
 )
 HELD_OUT_SHAPES: tuple[str, ...] = ("semicircle", "hourglass", "tee", "pentagon")
 ALL_SHAPES: tuple[str, ...] = CLASSES + HELD_OUT_SHAPES
@@ -49,13 +58,12 @@ class ShapesConfig:
 
     image_size: int = 32
     seed: int = 0
-    per_class: dict[str, int] = field(
-        default_factory=lambda: {"train": 500, "val": 100, "test": 200}
-    )
+    per_class: dict[str, int] = field(default_factory=lambda: {"train": 500, "val": 100, "test": 200})
 
     def key(self, *parts: object) -> str:
         text = repr((WORLD_VERSION, self.image_size, self.seed, *parts))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 TASK_CLASSNAMES: dict[str, tuple[str, ...]] = {
     "unseen_shapes": HELD_OUT_SHAPES,

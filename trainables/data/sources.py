@@ -30,16 +30,16 @@ def _shapes_config(options: Mapping[str, Any], field: str) -> ShapesConfig:
     per_class = dict(ShapesConfig().per_class)
     given = options.get("per_class") or {}
     if not isinstance(given, Mapping):
-        raise InputError(f"{field}.per_class", f"must be a mapping of split to count ({{train: 500, ...}}), got {given!r}")
+        raise InputError(
+            f"{field}.per_class", f"must be a mapping of split to count ({{train: 500, ...}}), got {given!r}"
+        )
     for split, count in given.items():
         if split not in per_class:
             raise InputError(f"{field}.per_class.{split}", "unknown split; allowed: train, val, test")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise InputError(f"{field}.per_class.{split}", f"must be an integer >= 1, got {count!r}")
         per_class[split] = count
-    return ShapesConfig(
-        image_size=options.get("image_size", 32), seed=options.get("seed", 0), per_class=per_class
-    )
+    return ShapesConfig(image_size=options.get("image_size", 32), seed=options.get("seed", 0), per_class=per_class)
 
 
 def open_source(source: str | Mapping[str, Any], field: str = "data.source") -> DataSource:
@@ -53,7 +53,9 @@ def open_source(source: str | Mapping[str, Any], field: str = "data.source") -> 
     if "imagefolder" in source:
         unknown = set(source) - {"imagefolder", "layout", "domains"}
         if unknown:
-            raise InputError(f"{field}.{sorted(unknown, key=str)[0]}", "unknown key; allowed: imagefolder, layout, domains")
+            raise InputError(
+                f"{field}.{sorted(unknown, key=str)[0]}", "unknown key; allowed: imagefolder, layout, domains"
+            )
         layout = source.get("layout", "domainnet")
         if layout == "domainnet":
             return DomainFolderSource(source["imagefolder"], source.get("domains"), f"{field}.imagefolder")

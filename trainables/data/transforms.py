@@ -15,20 +15,21 @@ if TYPE_CHECKING:
     from torchvision.transforms import v2
 
 
-
 def eval_transform(
     image_size: int, mean: Sequence[float] = OPENAI_MEAN, std: Sequence[float] = OPENAI_STD
 ) -> v2.Compose:
     """Resize the short side, centre-crop, scale to [0, 1] and normalise (CLIP's eval pipeline)."""
     from torchvision.transforms import InterpolationMode, v2
 
-    return v2.Compose([
-        v2.ToImage(),
-        v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
-        v2.CenterCrop(image_size),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(mean=list(mean), std=list(std)),
-    ])
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(mean), std=list(std)),
+        ]
+    )
 
 
 def train_transform(
@@ -46,7 +47,10 @@ def train_transform(
     steps: list[v2.Transform] = [
         v2.ToImage(),
         v2.RandomResizedCrop(
-            image_size, scale=scale, ratio=ratio, interpolation=InterpolationMode.BICUBIC,
+            image_size,
+            scale=scale,
+            ratio=ratio,
+            interpolation=InterpolationMode.BICUBIC,
             antialias=True,
         ),
     ]

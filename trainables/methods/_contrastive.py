@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +24,6 @@ from trainables.models.heads import zero_shot_head
 
 # open_clip is imported where it is used: its import takes seconds, which `sweeper validate` and
 # `sweeper methods` (they import this module) should not pay.
-if TYPE_CHECKING:
-    import open_clip
 
 # CLIP clamps its temperature at 100 during pretraining; we keep the same bound when fine-tuning
 # (the FLYP code does not clamp; with its lr of 1e-5 the bound is never reached in practice).
@@ -37,12 +35,10 @@ def class_captions(
 ) -> list[str]:
     """One caption per image: a template drawn uniformly (from ``generator``) filled with its class."""
     choice = torch.randint(len(templates), (len(labels),), generator=generator)
-    return [templates[j].format(classnames[c]) for c, j in zip(labels.tolist(), choice.tolist())]
+    return [templates[j].format(classnames[c]) for c, j in zip(labels.tolist(), choice.tolist(), strict=True)]
 
 
-def contrastive_loss(
-    image_features: torch.Tensor, text_features: torch.Tensor, scale: torch.Tensor
-) -> torch.Tensor:
+def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE over L2-normalised features, diagonal positives (open_clip ``ClipLoss``)."""
     import open_clip
 

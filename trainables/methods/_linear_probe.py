@@ -160,15 +160,18 @@ def validation_features(
 
 @torch.no_grad()
 def record_probe(
-    classifier: ImageClassifier, head: torch.Tensor, train: tuple[torch.Tensor, torch.Tensor],
-    validation: tuple[torch.Tensor, torch.Tensor] | None, C: float = math.nan,
+    classifier: ImageClassifier,
+    head: torch.Tensor,
+    train: tuple[torch.Tensor, torch.Tensor],
+    validation: tuple[torch.Tensor, torch.Tensor] | None,
+    C: float = math.nan,
 ) -> None:
     """Install the fitted head and fill the probe buffers (accuracies on un-augmented features)."""
     classifier.head.copy_(head)
-    classifier.lp_train_acc.fill_(head_accuracy(*train, head.to(train[0].device)))
+    classifier.get_buffer("lp_train_acc").fill_(head_accuracy(*train, head.to(train[0].device)))
     if validation is not None:
-        classifier.lp_val_acc.fill_(head_accuracy(*validation, head.to(validation[0].device)))
-    classifier.lp_C.fill_(C)
+        classifier.get_buffer("lp_val_acc").fill_(head_accuracy(*validation, head.to(validation[0].device)))
+    classifier.get_buffer("lp_C").fill_(C)
 
 
 def probe_metrics(classifier: ImageClassifier) -> dict[str, float]:

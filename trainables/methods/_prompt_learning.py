@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from trainables.errors import InputError
 from trainables.methods.base import Evaluator, Method, TrialContext
-from trainables.methods.params._prompt import ModelSpec, PromptParams
+from trainables.methods.params._prompt import KDParams, ModelSpec, PromptParams
 from trainables.methods.params.base import MethodParams
 from trainables.models import zoo
 from trainables.models.heads import zero_shot_head
@@ -41,6 +41,7 @@ from trainables.models.prompting import PromptTarget, build_target, encode_text_
 # `sweeper methods` (they import this module) should not pay.
 if TYPE_CHECKING:
     import open_clip
+
 
 def kd_loss(features: torch.Tensor, zero_shot: torch.Tensor) -> torch.Tensor:
     """KgCoOp's knowledge-guided term ``1 - mean_c cos(w_c, w_c^zs)`` for [C, E] features."""
@@ -72,6 +73,9 @@ class FixedHead(Method):
     """A model with fixed class features [C, E]: how prompts are evaluated on another model."""
 
     trains = False
+    # Buffers registered in __init__ (annotated here: nn.Module's __getattr__ is untyped).
+    features: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, context: TrialContext, params: MethodParams, features: torch.Tensor) -> None:
         super().__init__(context, params)
@@ -99,6 +103,7 @@ class PromptLearner(Method):
     params: PromptParams
     frozen_image_tower = True
     kd_field: ClassVar[str | None] = None  # name of the KD weight parameter, if the method has one
+    scale: torch.Tensor  # buffer: the frozen logit scale s, registered in __init__
 
     def __init__(self, context: TrialContext, params: PromptParams) -> None:
         super().__init__(context, params)
@@ -119,11 +124,15 @@ class PromptLearner(Method):
         """Raise ``InputError`` if a model with these text dimensions cannot take the prompts."""
         ours = self.target.prefix.shape[-1]
         if width != ours:
-            raise InputError(where, (
-                f"{name} has text token width {width}, but the prompts live in width {ours}: learned "
-                f"context vectors are points in the token-embedding space of the text tower, so they "
-                f"cannot be fed to a text tower of another width (a mapping between the two embedding "
-                f"tables would have to be fitted first)"))
+            raise InputError(
+                where,
+                (
+                    f"{name} has text token width {width}, but the prompts live in width {ours}: learned "
+                    f"context vectors are points in the token-embedding space of the text tower, so they "
+                    f"cannot be fed to a text tower of another width (a mapping between the two embedding "
+                    f"tables would have to be fitted first)"
+                ),
+            )
 
     def _initial_context(self, width: int) -> torch.Tensor:
         p, bundle = self.params, self.context.bundle
@@ -201,17 +210,27 @@ class PromptLearner(Method):
         v2 = evaluate(FixedHead(upgraded, self.params, prompts))
         v2_zs = evaluate(FixedHead(upgraded, self.params, self._zero_shot(bundle)))
         a, b = v1["id/acc"], v2["id/acc"]
-        out = {"compat/v1/acc": a, "compat/v2/acc": b, "compat/hmean": 2 * a * b / (a + b) if a + b else 0.0,
-               "compat/v1/zs_acc": v1_zs["id/acc"], "compat/v2/zs_acc": v2_zs["id/acc"]}
+        out = {
+            "compat/v1/acc": a,
+            "compat/v2/acc": b,
+            "compat/hmean": 2 * a * b / (a + b) if a + b else 0.0,
+            "compat/v1/zs_acc": v1_zs["id/acc"],
+            "compat/v2/zs_acc": v2_zs["id/acc"],
+        }
         if "ood/avg_acc" in v2:
             out.update({"compat/v2/ood_avg_acc": v2["ood/avg_acc"], "compat/v2/zs_ood_avg_acc": v2_zs["ood/avg_acc"]})
         return out
 
     def zero_shot_templates(self) -> Sequence[str]:
         """Templates of w^zs and of the zero-shot references; the source's without a KD term."""
-        if self.kd_field is None or self.params.kd_templates == "ensemble":
+        if self.kd_field is None:
             return self.context.templates
-        return [self.params.kd_template]
+        # A method with a KD term declares KDParams (KgCoOp, ContCoOp), which name its templates.
+        params = self.params
+        assert isinstance(params, KDParams), f"{self.name} has a KD term but no KDParams"
+        if params.kd_templates == "ensemble":
+            return self.context.templates
+        return [params.kd_template]
 
     def _zero_shot(self, bundle: ClipBundle) -> torch.Tensor:
         """Zero-shot class features [C, E] of ``bundle`` from the KD target's template set."""

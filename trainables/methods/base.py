@@ -1,14 +1,14 @@
 """The contract every fine-tuning method implements, and the shared image-classifier base.
 
-A method declares its hyperparameters (``Params``, a strict pydantic model with the papers'
-defaults and ranges, in ``trainables/methods/params/``, which imports without torch), what it trains (``parameter_groups``), its per-step loss terms
-(``training_loss``) and how it classifies at evaluation (``logits``). Optional hooks: a stage before
-training (``prepare``: an LP stage, importance scoring), a post-hoc step (``after_training``: weight
-interpolation, adapter merge), extra end-of-training metrics and artifacts (``posthoc_metrics``,
-``artifacts``: the WiSE-FT curve, model-update compatibility), and how it encodes images and
-class texts for the zero-shot retention metrics (``retention_features``, ``text_head``). Data,
-optimiser, schedule, evaluation, reporting and checkpointing belong to the loop, so every method
-is compared on identical terms.
+A method declares its hyperparameters (``Params``, a strict pydantic model with the papers' defaults
+and ranges, in ``trainables/methods/params/``, which imports without torch), what it trains
+(``parameter_groups``), its per-step loss terms (``training_loss``) and how it classifies at
+evaluation (``logits``). Optional hooks: a stage before training (``prepare``: an LP stage,
+importance scoring), a post-hoc step (``after_training``: weight interpolation, adapter merge),
+extra end-of-training metrics and artifacts (``posthoc_metrics``, ``artifacts``: the WiSE-FT curve,
+model-update compatibility), and how it encodes images and class texts for the zero-shot retention
+metrics (``retention_features``, ``text_head``). Data, optimiser, schedule, evaluation, reporting
+and checkpointing belong to the loop, so every method is compared on identical terms.
 """
 
 from __future__ import annotations
@@ -139,6 +139,8 @@ class ImageClassifier(Method):
     kept fixed (the Lipsum-FT reference fixes s = 100, CLIP's own value). The text tower is only
     used to build the head and is frozen; so is the logit scale.
     """
+
+    scale: torch.Tensor  # buffer: s, registered in __init__
 
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__(context, params)

@@ -48,6 +48,7 @@ class CarFt(AnchoredClassifier):
 
     Params = CarFtParams
     params: CarFtParams
+    context_weights: torch.Tensor  # buffer, registered in __init__: the context head [D, J]
 
     def __init__(self, context: TrialContext, params: CarFtParams) -> None:
         super().__init__(context, params)

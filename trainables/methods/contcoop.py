@@ -85,9 +85,13 @@ class ContCoOp(PromptLearner):
     def check_dims(self, where: str, name: str, width: int, embed_dim: int) -> None:
         super().check_dims(where, name, width, embed_dim)
         if self.params.class_embedding == "text_feature" and embed_dim != width:
-            raise InputError(where if where == "upgrade_model" else "class_embedding", (
-                f"class_embedding 'text_feature' feeds {name}'s text features (dimension {embed_dim}) "
-                f"to an attention over token embeddings (width {width}); use 'tokens'"))
+            raise InputError(
+                where if where == "upgrade_model" else "class_embedding",
+                (
+                    f"class_embedding 'text_feature' feeds {name}'s text features (dimension {embed_dim}) "
+                    f"to an attention over token embeddings (width {width}); use 'tokens'"
+                ),
+            )
 
     def class_inputs(self, target: PromptTarget) -> tuple[torch.Tensor, torch.Tensor]:
         """E_c [C, L, D] and its mask [C, L], from ``target``'s (the current model's) text side."""

@@ -26,12 +26,11 @@ from trainables.data.reference_pairs import reference_pairs
 from trainables.methods._contrastive import ContrastiveFineTune
 from trainables.methods.base import TrialContext
 from trainables.methods.params.dive import DiveParams
+from trainables.models.heads import ClipEncoders
 from trainables.registry import register
 
 
-def difference_vector_losses(
-    u: torch.Tensor, v: torch.Tensor, m: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def difference_vector_losses(u: torch.Tensor, v: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(AVL, PVL) of image-side ``u`` and text-side ``v`` difference vectors [B', D] and shift ``m`` [D]."""
     avl = ((u - m).pow(2).sum(dim=1) + (v - m).pow(2).sum(dim=1)).mean()
     pvl = (u - v).pow(2).sum(dim=1).mean()
@@ -51,6 +50,7 @@ class Dive(ContrastiveFineTune):
     Params = DiveParams
     params: DiveParams
     checkpoint_buffers = ("m",)
+    m: torch.Tensor  # buffer, registered in __init__: the EMA translation vector
 
     def __init__(self, context: TrialContext, params: DiveParams) -> None:
         super().__init__(context, params)
@@ -66,7 +66,9 @@ class Dive(ContrastiveFineTune):
         self.pretrained.eval()
         return self
 
-    def _embed(self, model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _embed(
+        self, model: ClipEncoders, images: torch.Tensor, tokens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         normalize = self.params.normalize
         return model.encode_image(images, normalize=normalize), model.encode_text(tokens, normalize=normalize)
 

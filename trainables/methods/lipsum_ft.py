@@ -39,9 +39,7 @@ def random_texts(count: int, length: int, context_length: int, generator: torch.
     return tokens
 
 
-def energy_gap(
-    v: torch.Tensor, v0: torch.Tensor, loss: str, tau: float = 1.0
-) -> torch.Tensor:
+def energy_gap(v: torch.Tensor, v0: torch.Tensor, loss: str, tau: float = 1.0) -> torch.Tensor:
     """Regulariser between energies ``v`` (fine-tuned) and ``v0`` (zero-shot), both [B, M]."""
     if loss == "mse":
         return ((v - v0) ** 2).sum(dim=1).div(2 * v.shape[1]).mean()
@@ -57,6 +55,7 @@ class LipsumFT(AnchoredClassifier):
     Params = LipsumParams
     params: LipsumParams
     checkpoint_buffers = ("bank",)
+    bank: torch.Tensor  # buffer, registered in __init__: the random-text features of text_bank
 
     def __init__(self, context: TrialContext, params: LipsumParams) -> None:
         super().__init__(context, params)
@@ -70,8 +69,10 @@ class LipsumFT(AnchoredClassifier):
 
     def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
         if self.params.text_bank:
-            chunks = [self.encode_random_texts(min(512, self.params.text_bank - start))
-                      for start in range(0, self.params.text_bank, 512)]
+            chunks = [
+                self.encode_random_texts(min(512, self.params.text_bank - start))
+                for start in range(0, self.params.text_bank, 512)
+            ]
             self.bank.copy_(torch.cat(chunks))
 
     def random_text_features(self) -> torch.Tensor:

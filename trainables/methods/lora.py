@@ -27,6 +27,7 @@ count are left to the trial). After training the updates of both towers are merg
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,9 @@ from trainables.models.lora import LoRAAttention
 from trainables.registry import register
 
 
-def visual_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+# Typed Any: the model is open_clip's CLIP and the blocks its ResidualAttentionBlocks, which ship no
+# type information; these functions check the layout the LoRA methods rely on instead.
+def visual_blocks(model: Any) -> list[Any]:
     """The image tower's residual blocks; an InputError if they are not open_clip's plain ViT
     blocks (``attn`` an ``nn.MultiheadAttention`` with a packed in_proj, ``mlp.c_fc`` a Linear)."""
     try:
@@ -51,20 +54,27 @@ def visual_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
         attn = getattr(block, "attn", None)
         ok = isinstance(attn, torch.nn.MultiheadAttention) and attn._qkv_same_embed_dim
         if not ok or not isinstance(getattr(getattr(block, "mlp", None), "c_fc", None), torch.nn.Linear):
-            raise InputError("model", "LoRA methods need blocks with nn.MultiheadAttention (packed "
-                             "in_proj_weight) and mlp.c_fc; this image tower has another layout")
+            raise InputError(
+                "model",
+                "LoRA methods need blocks with nn.MultiheadAttention (packed "
+                "in_proj_weight) and mlp.c_fc; this image tower has another layout",
+            )
     return blocks
 
 
-def text_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+def text_blocks(model: Any) -> list[Any]:
     """The text tower's residual blocks; an InputError unless each has open_clip's packed
     ``nn.MultiheadAttention`` (as the image tower's; the causal mask is a plain float mask)."""
     blocks = list(getattr(getattr(model, "transformer", None), "resblocks", None) or [])
-    packed = [isinstance(getattr(b, "attn", None), torch.nn.MultiheadAttention) and b.attn._qkv_same_embed_dim
-              for b in blocks]
+    packed = [
+        isinstance(getattr(b, "attn", None), torch.nn.MultiheadAttention) and b.attn._qkv_same_embed_dim for b in blocks
+    ]
     if not blocks or not all(packed):
-        raise InputError("towers", "LoRA on the text tower needs open_clip's text transformer with "
-                         "nn.MultiheadAttention blocks (packed in_proj_weight); use towers: image")
+        raise InputError(
+            "towers",
+            "LoRA on the text tower needs open_clip's text transformer with "
+            "nn.MultiheadAttention blocks (packed in_proj_weight); use towers: image",
+        )
     return blocks
 
 
@@ -77,7 +87,8 @@ class LowRankMethod(ImageClassifier, ABC):
     state whose flag is set merges this method first, so that the names match again.
     """
 
-    checkpoint_buffers = ("merged",)
+    checkpoint_buffers: ClassVar[tuple[str, ...]] = ("merged",)
+    merged: torch.Tensor  # buffer, registered in __init__: true once the updates are merged
 
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__(context, params)
@@ -140,6 +151,7 @@ class LoRA(LowRankMethod):
 
     Params = LoRAParams
     params: LoRAParams
+    class_tokens: torch.Tensor  # buffer, registered in __init__
 
     def __init__(self, context: TrialContext, params: LoRAParams) -> None:
         super().__init__(context, params)
@@ -151,8 +163,9 @@ class LoRA(LowRankMethod):
                 self.head.copy_(zero_shot_head(self.model, bundle.tokenizer, context.classnames, templates))
         for block in [*self.blocks, *self.text_resblocks]:
             # New modules: their factors require grad, everything of the base model stays frozen.
-            block.attn = LoRAAttention(block.attn, params.rank, params.alpha, params.dropout,
-                                       rank_stabilised=params.scaling == "sqrt_rank")
+            block.attn = LoRAAttention(
+                block.attn, params.rank, params.alpha, params.dropout, rank_stabilised=params.scaling == "sqrt_rank"
+            )
         self.head.requires_grad_(params.train_head)
         # The class prompts, tokenised once (not checkpointed: they follow from the task).
         tokens = class_prompt_tokens(bundle.tokenizer, context.classnames, templates)

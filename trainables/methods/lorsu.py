@@ -84,6 +84,10 @@ class LoRSU(LowRankMethod):
     Params = LoRSUParams
     params: LoRSUParams
     checkpoint_buffers = ("merged", "heads", "fc1_mask")
+    # Buffers registered in __init__ (annotated here: nn.Module's __getattr__ is untyped).
+    heads: torch.Tensor
+    fc1_mask: torch.Tensor
+    captions: torch.Tensor
 
     def __init__(self, context: TrialContext, params: LoRSUParams) -> None:
         super().__init__(context, params)
@@ -98,8 +102,13 @@ class LoRSU(LowRankMethod):
         self.register_buffer("fc1_mask", torch.zeros(layers, *fc1_shape, dtype=torch.bool, device=device))
         self.fc1_weights = [block.mlp.c_fc.weight for block in self.blocks]
         for layer, block in enumerate(self.blocks):
-            add_lora(block.attn, "in_proj_weight", params.rank, params.alpha,
-                     row_mask=torch.zeros(3 * self.width, dtype=torch.bool))
+            add_lora(
+                block.attn,
+                "in_proj_weight",
+                params.rank,
+                params.alpha,
+                row_mask=torch.zeros(3 * self.width, dtype=torch.bool),
+            )
             block.attn.in_proj_bias.requires_grad_(True)
             block.mlp.c_fc.bias.requires_grad_(True)
             weight = block.mlp.c_fc.weight.requires_grad_(True)
@@ -133,8 +142,9 @@ class LoRSU(LowRankMethod):
         if bool(self.merged):
             return
         for layer, block in enumerate(self.blocks):
-            lora_of(block.attn, "in_proj_weight").row_mask.copy_(
-                head_rows(self.heads[layer], self.num_heads, self.head_dim))
+            row_mask = lora_of(block.attn, "in_proj_weight").row_mask
+            assert row_mask is not None  # __init__ attached every in_proj update with a row mask
+            row_mask.copy_(head_rows(self.heads[layer], self.num_heads, self.head_dim))
 
     def contrastive_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         template = torch.randint(self.captions.shape[1], (len(labels),)).to(labels.device)
@@ -152,8 +162,12 @@ class LoRSU(LowRankMethod):
     def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
         """Mean CLIP-loss gradients over >= importance_samples images, then heads and fc1 masks."""
         in_proj = [block.attn.parametrizations.in_proj_weight.original for block in self.blocks]
-        targets = [*in_proj, *self.fc1_weights, *(b.mlp.c_fc.bias for b in self.blocks),
-                   self.model.visual.parametrizations.proj.original]
+        targets = [
+            *in_proj,
+            *self.fc1_weights,
+            *(b.mlp.c_fc.bias for b in self.blocks),
+            self.model.visual.parametrizations.proj.original,
+        ]
         flags = [t.requires_grad for t in targets]
         sums = [torch.zeros_like(t) for t in targets]
         seen, was_training = 0, self.training
@@ -164,14 +178,14 @@ class LoRSU(LowRankMethod):
             with torch.enable_grad():
                 for images, labels in batches:
                     loss = self.contrastive_loss(images.to(self.context.device), labels.to(self.context.device))
-                    for total, grad in zip(sums, torch.autograd.grad(loss, targets)):
+                    for total, grad in zip(sums, torch.autograd.grad(loss, targets), strict=True):
                         total.add_(grad, alpha=len(labels))  # the loss is a batch mean
                     seen += len(labels)
                     # The reference also waits until no accumulated entry is (near) zero.
                     if seen >= self.params.importance_samples and all(bool((s.abs() > 1e-10).all()) for s in sums):
                         break
         finally:
-            for t, flag in zip(targets, flags):
+            for t, flag in zip(targets, flags, strict=True):
                 t.requires_grad_(flag)
             self.train(was_training)
         if seen == 0:
@@ -199,5 +213,9 @@ class LoRSU(LowRankMethod):
         rows = 3 * p.k * self.head_dim
         embed = self.head.shape[0]
         biases = sum(b.attn.in_proj_bias.numel() + b.mlp.c_fc.bias.numel() for b in self.blocks)
-        return (layers * int(p.sparsity * fc1_entries) + layers * min(p.rank * (rows + width), rows * width)
-                + min(p.rank * (width + embed), width * embed) + biases)
+        return (
+            layers * int(p.sparsity * fc1_entries)
+            + layers * min(p.rank * (rows + width), rows * width)
+            + min(p.rank * (width + embed), width * embed)
+            + biases
+        )

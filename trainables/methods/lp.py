@@ -29,8 +29,14 @@ from typing import ClassVar
 import torch
 
 from trainables.methods._linear_probe import (
-    PROBE_BUFFERS, c_grid, cached_features, fit_logistic_head, probe_metrics, record_probe,
-    register_probe_buffers, validation_features,
+    PROBE_BUFFERS,
+    c_grid,
+    cached_features,
+    fit_logistic_head,
+    probe_metrics,
+    record_probe,
+    register_probe_buffers,
+    validation_features,
 )
 from trainables.methods.base import Batches, Evaluator, ImageClassifier, TrialContext
 from trainables.methods.params.lp import LPParams
@@ -61,8 +67,14 @@ class LinearProbe(ImageClassifier):
             return
         train = cached_features(self, batches)
         held_out = validation_features(self, validation)
-        fit = fit_logistic_head(*train, self.head.shape[1], self.scale, validation=held_out,
-                                grid=c_grid(p.C_min, p.C_max, p.C_steps), fixed_C=p.C)
+        fit = fit_logistic_head(
+            *train,
+            self.head.shape[1],
+            self.scale,
+            validation=held_out,
+            grid=c_grid(p.C_min, p.C_max, p.C_steps),
+            fixed_C=p.C,
+        )
         record_probe(self, fit.head, train, held_out, fit.C)
 
     def parameter_groups(self) -> list[dict]:

@@ -28,8 +28,15 @@ from __future__ import annotations
 from typing import ClassVar
 
 from trainables.methods._linear_probe import (
-    PROBE_BUFFERS, c_grid, cached_features, fit_linear_head, fit_logistic_head, probe_metrics,
-    record_probe, register_probe_buffers, validation_features,
+    PROBE_BUFFERS,
+    c_grid,
+    cached_features,
+    fit_linear_head,
+    fit_logistic_head,
+    probe_metrics,
+    record_probe,
+    register_probe_buffers,
+    validation_features,
 )
 from trainables.methods.base import Batches, Evaluator, ImageClassifier, TrialContext
 from trainables.methods.params.lp_ft import LPFTParams
@@ -53,14 +60,25 @@ class LinearProbeFineTune(ImageClassifier):
         held_out = validation_features(self, validation)
         p = self.params
         if p.lp_solver == "lbfgs":
-            fit = fit_logistic_head(*train, self.head.shape[1], self.scale, validation=held_out,
-                                    grid=c_grid(p.lp_C_min, p.lp_C_max, p.lp_C_steps), fixed_C=p.lp_C)
+            fit = fit_logistic_head(
+                *train,
+                self.head.shape[1],
+                self.scale,
+                validation=held_out,
+                grid=c_grid(p.lp_C_min, p.lp_C_max, p.lp_C_steps),
+                fixed_C=p.lp_C,
+            )
             record_probe(self, fit.head, train, held_out, fit.C)
             return
         head = fit_linear_head(
-            *train, self.head, self.scale,
-            epochs=p.lp_epochs, lr=p.lp_lr, weight_decay=p.lp_weight_decay,
-            batch_size=p.lp_batch_size, generator=self.context.generator,
+            *train,
+            self.head,
+            self.scale,
+            epochs=p.lp_epochs,
+            lr=p.lp_lr,
+            weight_decay=p.lp_weight_decay,
+            batch_size=p.lp_batch_size,
+            generator=self.context.generator,
         )
         record_probe(self, head, train, held_out)
 

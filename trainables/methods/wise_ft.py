@@ -87,10 +87,12 @@ class WiseFT(ImageClassifier):
                 self.interpolate(alpha)
                 result = evaluate(self)
                 metrics.update({f"wise/{format_alpha(alpha)}/{k}": v for k, v in result.items()})
-                self._curve.append({
-                    "alpha": alpha,
-                    **{c: result.get(c.replace("_", "/", 1), math.nan) for c in CURVE_COLUMNS[1:]},
-                })
+                self._curve.append(
+                    {
+                        "alpha": alpha,
+                        **{c: result.get(c.replace("_", "/", 1), math.nan) for c in CURVE_COLUMNS[1:]},
+                    }
+                )
         finally:
             self.interpolate(self.params.alpha)
         # The paper chooses alpha on held-out ID data: the curve's best val/acc (larger alpha on ties).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import html
 import importlib.util
+import itertools
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def pieces(word: str) -> int:
     never = len(ranks)
     symbols = [*word[:-1], word[-1] + END_OF_WORD]
     while len(symbols) > 1:
-        target = min(zip(symbols, symbols[1:]), key=lambda pair: ranks.get(pair, never))
+        target = min(itertools.pairwise(symbols), key=lambda pair: ranks.get(pair, never))
         if target not in ranks:
             break
         # Merge every occurrence of the best-ranked pair, left to right, without overlaps.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -10,9 +11,20 @@ import torch.nn.functional as F
 Tokenizer = Callable[[Sequence[str]], torch.Tensor]
 
 
+class ClipEncoders(Protocol):
+    """What these functions use of a model: open_clip's ``CLIP`` (which ships no type information,
+    so it is Any to the type checker) or any module with its two encoders."""
+
+    def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
+
+    def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
+
 @torch.no_grad()
 def zero_shot_head(
-    model: torch.nn.Module,
+    model: ClipEncoders,
     tokenizer: Tokenizer,
     classnames: Sequence[str],
     templates: Sequence[str],
@@ -32,7 +44,7 @@ def class_prompt_tokens(tokenizer: Tokenizer, classnames: Sequence[str], templat
     return tokenizer([t.format(c) for c in classnames for t in templates])
 
 
-def head_from_tokens(model: torch.nn.Module, tokens: torch.Tensor, num_classes: int) -> torch.Tensor:
+def head_from_tokens(model: ClipEncoders, tokens: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``zero_shot_head`` from ``class_prompt_tokens``, differentiable (a text tower in training)."""
     text = F.normalize(model.encode_text(tokens), dim=-1)
     text = text.view(num_classes, tokens.shape[0] // num_classes, -1).mean(dim=1)
@@ -41,7 +53,7 @@ def head_from_tokens(model: torch.nn.Module, tokens: torch.Tensor, num_classes: 
 
 @torch.no_grad()
 def context_head(
-    model: torch.nn.Module,
+    model: ClipEncoders,
     tokenizer: Tokenizer,
     classnames: Sequence[str],
     templates: Sequence[str],
@@ -56,7 +68,9 @@ def context_head(
 
 @torch.no_grad()
 def encode_images(
-    model: torch.nn.Module, images: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor],
+    model: ClipEncoders,
+    images: torch.Tensor,
+    transform: Callable[[torch.Tensor], torch.Tensor],
     batch_size: int = 512,
 ) -> torch.Tensor:
     """L2-normalised image features of a uint8 image tensor, in batches."""

@@ -84,7 +84,7 @@ def _load_file(model: torch.nn.Module, path: Path, field: str) -> None:
         raise InputError(field, f"checkpoint file {str(path)!r} does not exist")
     try:
         open_clip.load_checkpoint(model, str(path), strict=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here is the file's fault
+    except Exception as exc:  # any failure here is the file's fault
         text = str(exc)
         if "Error(s) in loading state_dict" in text:
             details = [line.strip() for line in text.splitlines()[1:] if line.strip()]
@@ -128,7 +128,10 @@ def resolve_hub_weights(arch: str, tag: str, cache_dir: str | None, field: str) 
         repo, filename = os.path.split(cfg["hf_hub"])
         filename = filename or "open_clip_pytorch_model.bin"
         stem = filename.rsplit(".", 1)[0]
-        candidates = ["open_clip_model.safetensors" if filename == "open_clip_pytorch_model.bin" else f"{stem}.safetensors", filename]
+        candidates = [
+            "open_clip_model.safetensors" if filename == "open_clip_pytorch_model.bin" else f"{stem}.safetensors",
+            filename,
+        ]
         for candidate in candidates:
             found = try_to_load_from_cache(repo, candidate, cache_dir=str(hub))
             if isinstance(found, str):
@@ -158,7 +161,7 @@ def load_clip(spec: str | Mapping[str, Any], device: str | torch.device = "cpu",
     if isinstance(spec, str):
         if not spec.startswith(ZOO_PREFIX):
             raise InputError(field, f"{spec!r} is not a zoo model; write zoo/<name> or {{arch: ..., pretrained: ...}}")
-        name = spec[len(ZOO_PREFIX):]
+        name = spec[len(ZOO_PREFIX) :]
         if name not in zoo.names():
             raise InputError(field, f"unknown zoo model {name!r}; shipped: {', '.join(zoo.names())}")
         arch, weights, origin = name, zoo.weights_path(name), spec

@@ -33,9 +33,17 @@ class LowRankDelta(nn.Module):
     row_mask: torch.Tensor | None
 
     def __init__(
-        self, rows: int, cols: int, rank: int, alpha: float, *,
-        zero: Literal["A", "B"] = "B", row_mask: torch.Tensor | None = None,
-        rank_stabilised: bool = False, device: torch.device | None = None, dtype: torch.dtype | None = None,
+        self,
+        rows: int,
+        cols: int,
+        rank: int,
+        alpha: float,
+        *,
+        zero: Literal["A", "B"] = "B",
+        row_mask: torch.Tensor | None = None,
+        rank_stabilised: bool = False,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if rank < 1:
@@ -69,16 +77,30 @@ class LowRankDelta(nn.Module):
 
 
 def add_lora(
-    module: nn.Module, name: str, rank: int, alpha: float, *,
-    zero: Literal["A", "B"] = "B", row_mask: torch.Tensor | None = None, rank_stabilised: bool = False,
+    module: nn.Module,
+    name: str,
+    rank: int,
+    alpha: float,
+    *,
+    zero: Literal["A", "B"] = "B",
+    row_mask: torch.Tensor | None = None,
+    rank_stabilised: bool = False,
 ) -> LowRankDelta:
     """Parametrize ``module.<name>`` (a 2-D parameter) as ``W + update``; returns the update module."""
     weight = getattr(module, name)
     if weight.dim() != 2:
         raise ValueError(f"LoRA needs a 2-D weight, {name} has shape {tuple(weight.shape)}")
+    rows, cols = weight.shape
     delta = LowRankDelta(
-        *weight.shape, rank, alpha, zero=zero, row_mask=row_mask, rank_stabilised=rank_stabilised,
-        device=weight.device, dtype=weight.dtype,
+        rows,
+        cols,
+        rank,
+        alpha,
+        zero=zero,
+        row_mask=row_mask,
+        rank_stabilised=rank_stabilised,
+        device=weight.device,
+        dtype=weight.dtype,
     )
     parametrize.register_parametrization(module, name, delta)
     return delta
@@ -86,7 +108,8 @@ def add_lora(
 
 def lora_of(module: nn.Module, name: str) -> LowRankDelta:
     """The update attached to ``module.<name>`` by ``add_lora``."""
-    delta = module.parametrizations[name][0]
+    # parametrize keeps the updates in ``module.parametrizations.<name>``, a ModuleList.
+    delta = module.get_submodule(f"parametrizations.{name}.0")
     assert isinstance(delta, LowRankDelta)
     return delta
 
@@ -104,7 +127,11 @@ class LoRAAttention(nn.Module):
     attention weights are not returned."""
 
     def __init__(
-        self, attention: nn.MultiheadAttention, rank: int, alpha: float, dropout: float,
+        self,
+        attention: nn.MultiheadAttention,
+        rank: int,
+        alpha: float,
+        dropout: float,
         rank_stabilised: bool = False,
     ) -> None:
         super().__init__()
@@ -114,16 +141,30 @@ class LoRAAttention(nn.Module):
         weight = attention.in_proj_weight
         width = attention.embed_dim
         self.q, self.k, self.v = (
-            LowRankDelta(width, width, rank, alpha, zero="A", rank_stabilised=rank_stabilised,
-                         device=weight.device, dtype=weight.dtype)
+            LowRankDelta(
+                width,
+                width,
+                rank,
+                alpha,
+                zero="A",
+                rank_stabilised=rank_stabilised,
+                device=weight.device,
+                dtype=weight.dtype,
+            )
             for _ in range(3)
         )
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-        key_padding_mask: torch.Tensor | None = None, need_weights: bool = False,
-        attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True, is_causal: bool = False,
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = False,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
     ) -> tuple[torch.Tensor, None]:
         mha = self.attention
         if key_padding_mask is not None or need_weights:
@@ -134,7 +175,7 @@ class LoRAAttention(nn.Module):
         biases = mha.in_proj_bias.chunk(3) if mha.in_proj_bias is not None else (None,) * 3
         q, k, v = (
             F.linear(x, w, b) + delta.project(self.dropout(x))
-            for x, w, b, delta in zip((query, key, value), weights, biases, (self.q, self.k, self.v))
+            for x, w, b, delta in zip((query, key, value), weights, biases, (self.q, self.k, self.v), strict=True)
         )
         batch, length, width = q.shape
         heads = mha.num_heads
@@ -148,7 +189,11 @@ class LoRAAttention(nn.Module):
             if attn_mask.dim() == 3:
                 attn_mask = attn_mask.view(batch, heads, length, -1)
         out = F.scaled_dot_product_attention(
-            split(q), split(k), split(v), attn_mask=attn_mask, is_causal=is_causal and attn_mask is None,
+            split(q),
+            split(k),
+            split(v),
+            attn_mask=attn_mask,
+            is_causal=is_causal and attn_mask is None,
             dropout_p=mha.dropout if self.training else 0.0,
         )
         out = mha.out_proj(out.transpose(1, 2).reshape(batch, length, width))

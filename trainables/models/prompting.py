@@ -86,10 +86,14 @@ def build_target(bundle: ClipBundle, classnames: Sequence[str], n_ctx: int) -> P
     eot = tokens.argmax(dim=1)
     dot = int(tokenize(["."])[0, 1])
     # A prompt cut by the context length loses its "." before the EOT the tokenizer forces in.
-    cut = [c for row, (c, i) in enumerate(zip(classnames, eot.tolist())) if tokens[row, i - 1] != dot]
+    cut = [c for row, (c, i) in enumerate(zip(classnames, eot.tolist(), strict=True)) if tokens[row, i - 1] != dot]
     if cut or (eot < n_ctx + 3).any():
-        raise InputError("n_ctx", f"{n_ctx} context tokens plus the class name {cut[:1] or classnames[:1]} "
-                         f"do not fit {bundle.name}'s text context of {tokens.shape[1]} tokens")
+        raise InputError(
+            "n_ctx",
+            f"{n_ctx} context tokens plus the class name {cut[:1] or classnames[:1]} "
+            f"do not fit {bundle.name}'s text context of {tokens.shape[1]} tokens",
+        )
     embeddings = model.token_embedding(tokens)
-    return PromptTarget(model, tokenize, list(classnames), tokens, embeddings[:, :1],
-                        embeddings[:, 1 + n_ctx:], eot - n_ctx - 2)
+    return PromptTarget(
+        model, tokenize, list(classnames), tokens, embeddings[:, :1], embeddings[:, 1 + n_ctx :], eot - n_ctx - 2
+    )

@@ -18,12 +18,21 @@ class PromptParams(MethodParams):
     """Learnable context vectors in front of the class names, optionally carried to another model."""
 
     n_ctx: int = Field(16, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("random", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        'embeddings initialise the context, e.g. "a photo of a"'))
-    upgrade_model: ModelSpec | None = Field(None, description=(
-        "model spec (zoo/<name> or {arch, pretrained}) to carry the learned prompts to after "
-        "training, for the compat/* metrics; it must have the same text width"))
+    ctx_init: str = Field(
+        "random",
+        min_length=1,
+        description=(
+            '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
+            'embeddings initialise the context, e.g. "a photo of a"'
+        ),
+    )
+    upgrade_model: ModelSpec | None = Field(
+        None,
+        description=(
+            "model spec (zoo/<name> or {arch, pretrained}) to carry the learned prompts to after "
+            "training, for the compat/* metrics; it must have the same text width"
+        ),
+    )
 
     def check_model(self, context_length: int) -> None:
         if self.n_ctx + 4 > context_length:  # SOS, context, >= 1 name token, ".", EOS
@@ -44,7 +53,7 @@ def check_upgrade_model(spec: ModelSpec) -> None:
     """Cheap local checks of ``upgrade_model`` at validation rather than after training; loading
     the model at the end of the trial repeats them."""
     if isinstance(spec, str):
-        if not spec.startswith("zoo/") or spec[len("zoo/"):] not in zoo.names():
+        if not spec.startswith("zoo/") or spec[len("zoo/") :] not in zoo.names():
             raise InputError("upgrade_model", f"{spec!r} is not a zoo model; shipped: {', '.join(zoo.names())}")
         return
     # A real open_clip architecture: its configs come with open_clip (and so torch).
@@ -68,11 +77,23 @@ class KDParams(PromptParams):
     """KgCoOp-style prompts: N = 4 context vectors initialised from "a photo of a", plus a KD target."""
 
     n_ctx: int = Field(4, ge=1, le=64, description="number of learnable context vectors N")
-    ctx_init: str = Field("a photo of a", min_length=1, description=(
-        '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
-        "embeddings initialise the context"))
-    kd_template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
-        "hand-written template of the zero-shot KD target w^zs (KgCoOp's CUSTOM_TEMPLATES)"))
-    kd_templates: Literal["single", "ensemble"] = Field("single", description=(
-        "template set of w^zs and of the compat zero-shot references: kd_template alone (KgCoOp's "
-        "code) or the data source's template ensemble [R]"))
+    ctx_init: str = Field(
+        "a photo of a",
+        min_length=1,
+        description=(
+            '"random": N(0, 0.02^2) vectors; otherwise a phrase of exactly n_ctx tokens whose token '
+            "embeddings initialise the context"
+        ),
+    )
+    kd_template: str = Field(
+        "a photo of a {}.",
+        pattern=r"^[^{}]*\{\}[^{}]*$",
+        description=("hand-written template of the zero-shot KD target w^zs (KgCoOp's CUSTOM_TEMPLATES)"),
+    )
+    kd_templates: Literal["single", "ensemble"] = Field(
+        "single",
+        description=(
+            "template set of w^zs and of the compat zero-shot references: kd_template alone (KgCoOp's "
+            "code) or the data source's template ensemble [R]"
+        ),
+    )

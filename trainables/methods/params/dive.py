@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -14,15 +15,24 @@ from trainables.registry import register_params
 class DiveParams(MethodParams):
     """FLYP with fine-tuning kept close to a rigid, modality-shared translation on reference pairs."""
 
-    paper = ("Suzuki et al. Difference Vector Equalization for Robust Fine-tuning of Vision-Language "
-             "Models. AAAI 2026 (arXiv 2511.09973)")
+    paper = (
+        "Suzuki et al. Difference Vector Equalization for Robust Fine-tuning of Vision-Language "
+        "Models. AAAI 2026 (arXiv 2511.09973)"
+    )
     # FLYP's recipe, which DiVE builds on [R]: AdamW lr 1e-5, wd 0.1, batch 512, 10 epochs.
-    recipes = {"tiny": {"weight_decay": 0.1}, "clip": {"lr": 1e-5, "weight_decay": 0.1, "warmup": 0.02}}
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"weight_decay": 0.1},
+        "clip": {"lr": 1e-5, "weight_decay": 0.1, "warmup": 0.02},
+    }
 
     lam: float = Field(1000.0, ge=0, description="weight of AVL + PVL (paper: 1000, from {100, 500, 1000, 2500, 5000})")
     alpha: float = Field(0.99, ge=0, lt=1, description="EMA momentum of the common difference vector m (0: batch mean)")
-    ref_batch_size: int = Field(64, ge=1, description="B', reference image-caption pairs per step [R: unknown in the paper]")
-    normalize: bool = Field(True, description="difference vectors of L2-normalised embeddings [R]; False: raw embeddings")
+    ref_batch_size: int = Field(
+        64, ge=1, description="B', reference image-caption pairs per step [R: unknown in the paper]"
+    )
+    normalize: bool = Field(
+        True, description="difference vectors of L2-normalised embeddings [R]; False: raw embeddings"
+    )
     reference: str | None = Field(
         None,
         description="reference pairs: null = the zoo model's own pretraining distribution; else a TSV/CSV "

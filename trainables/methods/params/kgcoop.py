@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from pydantic import Field
 
 from trainables.methods.params._prompt import KDParams
@@ -15,6 +17,9 @@ class KgCoOpParams(KDParams):
 
     paper = "Yao et al., CVPR 2023 (KgCoOp)"
     # KgCoOp's vit_b16_ep100_ctxv1 config [C]: SGD at lr 2e-3, batch 128, 100 epochs.
-    recipes = {"tiny": {**TINY_PROMPT_SGD, "batch_size": 128}, "clip": {**PROMPT_SGD, "batch_size": 128, "epochs": 100}}
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {**TINY_PROMPT_SGD, "batch_size": 128},
+        "clip": {**PROMPT_SGD, "batch_size": 128, "epochs": 100},
+    }
 
     W: float = Field(8.0, ge=0, description="weight of the knowledge-guided term 1 - mean_c cos(w_c, w_c^zs)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,8 +16,10 @@ class LoRAParams(MethodParams):
 
     paper = "Zanella and Ben Ayed, CVPRW 2024 (CLIP-LoRA, MaxZanella/CLIP-LoRA); Hu et al., ICLR 2022 (LoRA)"
     # CLIP-LoRA's AdamW recipe [C: run_utils.py]: lr 2e-4, wd 1e-2, batch 32, no clipping.
-    recipes = {"tiny": {"lr": 2e-4, "weight_decay": 0.01},
-               "clip": {"lr": 2e-4, "weight_decay": 0.01, "batch_size": 32, "grad_clip": None}}
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"lr": 2e-4, "weight_decay": 0.01},
+        "clip": {"lr": 2e-4, "weight_decay": 0.01, "batch_size": 32, "grad_clip": None},
+    }
 
     rank: int = Field(2, ge=1, le=1024, description="LoRA rank r of each q, k, v update")
     alpha: float = Field(1.0, gt=0, description="LoRA alpha; the update is scaled by alpha / r or alpha / sqrt(r)")
@@ -28,13 +30,20 @@ class LoRAParams(MethodParams):
     train_head: bool = Field(
         False, description="towers image: also train the zero-shot-initialised head (CLIP-LoRA trains no head)"
     )
-    towers: Literal["image", "both"] = Field("both", description=(
-        "LoRA on the q, k, v of every attention layer of both encoders, class weights from the "
-        "adapted text tower (CLIP-LoRA), or of the image tower only with the zero-shot head"))
-    templates: Literal["ensemble", "single"] = Field("ensemble", description=(
-        "templates of the class weights: the data source's ensemble [R], or the one template (CLIP-LoRA)"))
-    template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
-        "the template of templates: single"))
+    towers: Literal["image", "both"] = Field(
+        "both",
+        description=(
+            "LoRA on the q, k, v of every attention layer of both encoders, class weights from the "
+            "adapted text tower (CLIP-LoRA), or of the image tower only with the zero-shot head"
+        ),
+    )
+    templates: Literal["ensemble", "single"] = Field(
+        "ensemble",
+        description=("templates of the class weights: the data source's ensemble [R], or the one template (CLIP-LoRA)"),
+    )
+    template: str = Field(
+        "a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=("the template of templates: single")
+    )
 
     @model_validator(mode="after")
     def _head(self) -> LoRAParams:

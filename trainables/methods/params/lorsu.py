@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from pydantic import Field
 
 from trainables.methods.params.base import MethodParams
@@ -15,8 +17,10 @@ class LoRSUParams(MethodParams):
     paper = "Panos, Aljundi, Olmeda Reino and Turner, TMLR 2025 (LoRSU; arXiv 2502.04098, aresPanos/LoRSU)"
     # The reference optimises with plain Adam (AdamW at wd 0) [C]; its CL-5 command: lr 1e-5,
     # batch 16, 5 epochs per session [C: README].
-    recipes = {"tiny": {"weight_decay": 0.0},
-               "clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 16, "epochs": 5, "grad_clip": None}}
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"weight_decay": 0.0},
+        "clip": {"lr": 1e-5, "weight_decay": 0.0, "batch_size": 16, "epochs": 5, "grad_clip": None},
+    }
 
     rank: int = Field(8, ge=1, le=1024, description="LoRA rank r of the head and proj updates")
     alpha: float = Field(8.0, gt=0, description="LoRA alpha; updates are scaled by alpha / r")

@@ -17,7 +17,11 @@ class ZeroShotParams(MethodParams):
     paper = "Radford et al., ICML 2021 (CLIP)"
     trains = False
 
-    templates: Literal["ensemble", "single"] = Field("ensemble", description=(
-        "head from the data source's template ensemble (CLIP), or from the one template"))
-    template: str = Field("a photo of a {}.", pattern=r"^[^{}]*\{\}[^{}]*$", description=(
-        "the template of templates: single (the prompt methods' kd_template default)"))
+    templates: Literal["ensemble", "single"] = Field(
+        "ensemble", description=("head from the data source's template ensemble (CLIP), or from the one template")
+    )
+    template: str = Field(
+        "a photo of a {}.",
+        pattern=r"^[^{}]*\{\}[^{}]*$",
+        description=("the template of templates: single (the prompt methods' kd_template default)"),
+    )

@@ -39,20 +39,28 @@ class PretrainRecipe:
 # tokenizer and text width, so that text-side artefacts (prompts, heads) can be carried over.
 RECIPES: dict[str, PretrainRecipe] = {
     "tiny-clip-v1": PretrainRecipe(
-        seed=1, steps=2000, domain_weights=(0.03, 0.2425, 0.2425, 0.2425, 0.2425),
-        notes=("Width 128 with 4-pixel patches: at width 96 the features were too weak for fine-tuning "
-               "to move photo (+2 points after 3 epochs). 2,000 steps keep zero-shot in 0.52-0.69 on "
-               "every domain; photo is only 3% of pretraining images, so it is the domain the model "
-               "covers worst (0.52) and the one fine-tuning has most to gain on."),
+        seed=1,
+        steps=2000,
+        domain_weights=(0.03, 0.2425, 0.2425, 0.2425, 0.2425),
+        notes=(
+            "Width 128 with 4-pixel patches: at width 96 the features were too weak for fine-tuning "
+            "to move photo (+2 points after 3 epochs). 2,000 steps keep zero-shot in 0.52-0.69 on "
+            "every domain; photo is only 3% of pretraining images, so it is the domain the model "
+            "covers worst (0.52) and the one fine-tuning has most to gain on."
+        ),
     ),
     "tiny-clip-v2": PretrainRecipe(
-        seed=2, steps=2500, domain_weights=(0.0, 0.25, 0.25, 0.25, 0.25),
-        notes=("The upgrade of v1: another seed and 2,500 steps instead of 2,000; same architecture, "
-               "tokenizer and text width. The first v2 (4,000 steps, photo at 12%) was saturated at "
-               "0.85-0.97 on every domain; on a GPU, 3,000 steps with no photo images gave 0.56-0.84, "
-               "so 2,500 steps keep a margin below the 0.85 bar. Photo is left out of pretraining, so "
-               "v2's photo accuracy comes only from the other domains, and prompts learned on v1's "
-               "photo meet a model that has never been shown photos."),
+        seed=2,
+        steps=2500,
+        domain_weights=(0.0, 0.25, 0.25, 0.25, 0.25),
+        notes=(
+            "The upgrade of v1: another seed and 2,500 steps instead of 2,000; same architecture, "
+            "tokenizer and text width. The first v2 (4,000 steps, photo at 12%) was saturated at "
+            "0.85-0.97 on every domain; on a GPU, 3,000 steps with no photo images gave 0.56-0.84, "
+            "so 2,500 steps keep a margin below the 0.85 bar. Photo is left out of pretraining, so "
+            "v2's photo accuracy comes only from the other domains, and prompts learned on v1's "
+            "photo meet a model that has never been shown photos."
+        ),
     ),
 }
 

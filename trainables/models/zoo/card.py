@@ -82,7 +82,7 @@ def write_model(name: str, model: torch.nn.Module, wall: float, out_dir: Path | 
             "pretraining_shapes": list(CLASSES + HELD_OUT_SHAPES),
             "pretraining_images": recipe.steps * recipe.batch_size,
             "captions": "domain, colour, shape, size and position; each attribute but the shape "
-                        f"dropped with p={recipe.caption_drop}",
+            f"dropped with p={recipe.caption_drop}",
         },
         "evaluation": {
             "test_images_per_domain": len(CLASSES) * ShapesConfig().per_class["test"],

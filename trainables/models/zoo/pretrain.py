@@ -21,7 +21,11 @@ StepCallback = Callable[[int, float, torch.nn.Module], None]
 
 
 def caption_batch(
-    world: ShapesConfig, seed: int, step: int, batch_size: int, drop: float = 0.5,
+    world: ShapesConfig,
+    seed: int,
+    step: int,
+    batch_size: int,
+    drop: float = 0.5,
     domain_weights: tuple[float, ...] | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
     """Images (uint8) and captions of pretraining step ``step``, all domains and shapes mixed."""
@@ -37,7 +41,8 @@ def caption_batch(
             continue
         x, scenes, bucket = render_batch(shape_of[rows], domain, world.image_size, gen)
         images[rows] = x
-        for row, text in zip(rows.tolist(), captions_for(scenes, bucket, domain, world.image_size, gen, drop=drop)):
+        captions = captions_for(scenes, bucket, domain, world.image_size, gen, drop=drop)
+        for row, text in zip(rows.tolist(), captions, strict=True):
             texts[row] = text
     return images, texts
 
@@ -46,7 +51,7 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     # CLIP practice: no decay on gains, biases, embeddings of position/class, or the logit scale.
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if p.ndim < 2 or "logit_scale" in name or "embedding" in name and "token" not in name:
+        if p.ndim < 2 or "logit_scale" in name or ("embedding" in name and "token" not in name):
             no_decay.append(p)
         else:
             decay.append(p)
@@ -62,12 +67,16 @@ def lr_at(step: int, recipe: PretrainRecipe) -> float:
 
 
 def _train_steps(
-    model: torch.nn.Module, tokenizer, world: ShapesConfig, recipe: PretrainRecipe,
-    steps: range, lr: Callable[[int], float], weights: tuple[float, ...], on_step: StepCallback | None,
+    model: torch.nn.Module,
+    tokenizer,
+    world: ShapesConfig,
+    recipe: PretrainRecipe,
+    steps: range,
+    lr: Callable[[int], float],
+    weights: tuple[float, ...],
+    on_step: StepCallback | None,
 ) -> None:
-    optimizer = torch.optim.AdamW(
-        _param_groups(model, recipe.weight_decay), lr=lr(0), betas=(0.9, 0.98), eps=1e-6
-    )
+    optimizer = torch.optim.AdamW(_param_groups(model, recipe.weight_decay), lr=lr(0), betas=(0.9, 0.98), eps=1e-6)
     import open_clip  # here: its import takes seconds; the data sources import caption_batch only
 
     loss_fn = open_clip.ClipLoss()
@@ -82,14 +91,12 @@ def _train_steps(
         loss.backward()
         optimizer.step()
         with torch.no_grad():  # CLIP clamps the temperature at 100
-            model.logit_scale.clamp_(0, math.log(100))
+            model.get_parameter("logit_scale").clamp_(0, math.log(100))
         if on_step is not None:
             on_step(step, loss.item(), model)
 
 
-def pretrain(
-    name: str, recipe: PretrainRecipe, on_step: StepCallback | None = None
-) -> torch.nn.Module:
+def pretrain(name: str, recipe: PretrainRecipe, on_step: StepCallback | None = None) -> torch.nn.Module:
     """Train zoo model ``name`` from scratch following ``recipe``; returns it in eval mode."""
     import open_clip
 
@@ -98,6 +105,7 @@ def pretrain(
     model = open_clip.create_model(name, pretrained=None)
     tokenizer = open_clip.get_tokenizer(name)
     world = ShapesConfig(image_size=model.visual.image_size[0], seed=recipe.world_seed)
-    _train_steps(model, tokenizer, world, recipe, range(recipe.steps),
-                 lambda i: lr_at(i, recipe), recipe.domain_weights, on_step)
+    _train_steps(
+        model, tokenizer, world, recipe, range(recipe.steps), lambda i: lr_at(i, recipe), recipe.domain_weights, on_step
+    )
     return model.eval()
