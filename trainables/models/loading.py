@@ -84,7 +84,7 @@ def _load_file(model: torch.nn.Module, path: Path, field: str) -> None:
         raise InputError(field, f"checkpoint file {str(path)!r} does not exist")
     try:
         open_clip.load_checkpoint(model, str(path), strict=True)
-    except Exception as exc:  # any failure here is the file's fault
+    except Exception as exc:  # noqa: BLE001 - any failure here is the file's fault
         text = str(exc)
         if "Error(s) in loading state_dict" in text:
             details = [line.strip() for line in text.splitlines()[1:] if line.strip()]
