@@ -134,6 +134,39 @@ def report(*options: str) -> Maker:
     return lambda ctx: ["report", *options, "--tracking-uri", ctx.store()]
 
 
+def resume(name: str, state: Callable[[Ctx], dict[str, Any]] | None = None) -> Maker:
+    """``sweeper resume NAME`` from a storage folder in which ``NAME/sweeper.json`` holds ``state``
+    (when given). Resume imports Ray: first in its default auth mode (see ``ray_imported``)."""
+
+    def make(ctx: Ctx) -> list[str]:
+        ctx.request.getfixturevalue("ray_imported")
+        storage = ctx.tmp / "in" / "sweeps"
+        if state is not None:
+            (storage / name).mkdir(parents=True)
+            (storage / name / "sweeper.json").write_text(json.dumps(state(ctx)))
+        return ["resume", name, "--storage", str(storage)]
+
+    return make
+
+
+def launched_with_other_seeds(ctx: Ctx) -> dict[str, Any]:
+    """The resume state of BASE launched on seeds [0, 1], its file since edited back to BASE."""
+    launched = {**BASE, "seeds": [0, 1]}
+    return {"name": BASE["name"], "sweep_file": str(ctx.write(BASE)), "sweep_text": yaml.safe_dump(launched),
+            "config_hash": loading.from_mapping(launched).config_hash(), "total_trials": 4,
+            "tracking_uri": f"sqlite:///{ctx.tmp}/in/mlflow.db", "experiment_id": "1", "parent_run_id": "0" * 32}
+
+
+def confirm(*options: str) -> Maker:
+    """``sweeper confirm`` against the module's MLflow store (it imports Ray, see ``ray_imported``)."""
+
+    def make(ctx: Ctx) -> list[str]:
+        ctx.request.getfixturevalue("ray_imported")
+        return ["confirm", *options, "--tracking-uri", ctx.store()]
+
+    return make
+
+
 def imagefolder(ctx: Ctx, domains: tuple[str, ...] = ("photo", "sketch")) -> str:
     """A DomainNet-style folder with one (empty) class folder per domain."""
     root = ctx.tmp / "in" / "folders"
@@ -374,6 +407,10 @@ CASES: list[Bad] = [
     Bad("report-unknown-parent-run", report("tiny", "--parent-run", "0" * 32), ("--parent-run", "0" * 32)),
     # other commands
     Bad("status-unknown-sweep", lambda c: ["status", "nope", "--tracking-uri", c.store()], ("no sweep named 'nope'",)),
+    Bad("resume-unknown-sweep", resume("nope"), ("NAME", "no resumable sweep 'nope'")),
+    Bad("resume-changed-file", resume("bad-input", launched_with_other_seeds),
+        ("sweep.yaml", "changed since the sweep was launched")),
+    Bad("confirm-top-zero", confirm("tiny", "--top", "0"), ("--top", "at least 1")),
     Bad("status-unreachable-server", lambda c: ["status", "--tracking-uri", f"http://127.0.0.1:{free_port()}"],
         ("--tracking-uri", "unreachable")),
     Bad("methods-unknown-name", lambda c: ["methods", "lipsum"], ("NAME", "no method matches 'lipsum'", "lipsum_ft")),
