@@ -49,3 +49,29 @@ def test_cached_features_give_the_plain_metrics_and_encode_once(name: str, monke
     method.frozen_image_tower = False
     method.eval_feature_cache.clear()
     assert retention_metrics(method, data["tasks"], torch.device("cpu")) == pytest.approx(cached)
+
+
+def test_encode_split_caches_features_on_disk_per_model_and_refuses_a_random_transform(tmp_path) -> None:
+    # trainables.data.feature_cache, the disk cache that methods may use for frozen encoders.
+    from trainables.data.feature_cache import encode_split
+    from trainables.data.shapes_source import ShapesSource
+    from trainables.data.shapes_world import ShapesConfig
+    from trainables.data.transforms import eval_transform, train_transform
+
+    split = ShapesSource(ShapesConfig(per_class={"train": 2, "val": 1, "test": 2})).split("photo", "test")
+    transform = eval_transform(32)
+    encoded: list[int] = []
+
+    def encoder(images: torch.Tensor) -> torch.Tensor:
+        encoded.append(len(images))
+        return images.flatten(1)[:, :8]
+
+    features, labels = encode_split(encoder, "model-a", split, transform, batch_size=8, cache_dir=tmp_path)
+    expected = torch.stack([transform(image) for image in split.images]).flatten(1)[:, :8]
+    assert torch.allclose(features, expected) and torch.equal(labels, split.labels) and encoded == [8, 8, 4]
+    again, _ = encode_split(encoder, "model-a", split, transform, cache_dir=tmp_path)
+    assert torch.equal(again, features) and sum(encoded) == 20  # read back from disk, not encoded again
+    encode_split(encoder, "model-b", split, transform, cache_dir=tmp_path)
+    assert sum(encoded) == 40  # another model's features are another entry
+    with pytest.raises(ValueError, match="random"):
+        encode_split(encoder, "model-a", split, train_transform(32), cache_dir=tmp_path)
