@@ -42,8 +42,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The suite for every commit: every test not marked slow (unit and contract tests, no e2e sweep),
+# in TEST_JOBS processes (pytest-xdist; each runs torch on one thread). --dist loadscope keeps a
+# test module in one process, so its module-scoped fixtures are built once. Times: README, Tests.
+TEST_JOBS ?= 2
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_JOBS) --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_shapes.py
