@@ -38,8 +38,12 @@ def free_port() -> int:
 def compose_mlflow_command(host: str, port: int, artifacts: Path, workers: int = 1) -> list[str]:
     """The compose file's MLflow command, with this machine's address, port and folders."""
     command = list(yaml.safe_load(COMPOSE_FILE.read_text())["services"]["mlflow"]["command"])
-    replace = {"--host": host, "--port": str(port), "--artifacts-destination": str(artifacts),
-               "--workers": str(workers)}
+    replace = {
+        "--host": host,
+        "--port": str(port),
+        "--artifacts-destination": str(artifacts),
+        "--workers": str(workers),
+    }
     out = [str(Path(sys.executable).parent / "mlflow")]
     for arg in command[1:]:
         key = arg.split("=", 1)[0]
@@ -59,8 +63,9 @@ def mlflow_server(tmp_path: Path, backend_store_uri: str | None = None, timeout_
         stop_process_group(server)
 
 
-def start_mlflow_server(tmp_path: Path, port: int, backend_store_uri: str | None = None,
-                        timeout_s: float = 90) -> subprocess.Popen:
+def start_mlflow_server(
+    tmp_path: Path, port: int, backend_store_uri: str | None = None, timeout_s: float = 90
+) -> subprocess.Popen:
     """Start the server on ``port`` (again, after an outage) and wait until it answers /health."""
     # Through MLflow's own variable, as in the compose file: no password in the process list.
     backend = backend_store_uri or f"sqlite:///{tmp_path / 'server.db'}"
@@ -132,17 +137,29 @@ def postgres_server(user: str = "mlflow", database: str = "mlflow") -> Iterator[
 
     def pg(tool: str, *args: str) -> None:
         env = {**os.environ, "PGPASSWORD": password}
-        result = subprocess.run([*as_user, str(bindir / tool), *args], capture_output=True, text=True,
-                                env=env, timeout=120, cwd=folder)
+        result = subprocess.run(
+            [*as_user, str(bindir / tool), *args], capture_output=True, text=True, env=env, timeout=120, cwd=folder
+        )
         if result.returncode != 0:
             log = folder / "server.log"
-            raise AssertionError(f"{tool} failed: {result.stderr[-2000:]}"
-                                 f"{log.read_text()[-2000:] if log.exists() else ''}")
+            raise AssertionError(
+                f"{tool} failed: {result.stderr[-2000:]}{log.read_text()[-2000:] if log.exists() else ''}"
+            )
 
     started = False
     try:
-        pg("initdb", "-D", str(data), "-U", user, "--auth=scram-sha-256", f"--pwfile={folder / 'pwfile'}",
-           "-E", "UTF8", "--no-sync")
+        pg(
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            user,
+            "--auth=scram-sha-256",
+            f"--pwfile={folder / 'pwfile'}",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder} -c fsync=off"
         pg("pg_ctl", "-D", str(data), "-l", str(folder / "server.log"), "-o", options, "-w", "start")
         started = True

@@ -33,10 +33,19 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo",
-             "ood": ["clipart", "sketch"]}
-NODE_PORTS = ["--object-manager-port", "--node-manager-port", "--dashboard-agent-listen-port",
-              "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"]
+TINY_DATA = {
+    "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
+    "id": "photo",
+    "ood": ["clipart", "sketch"],
+}
+NODE_PORTS = [
+    "--object-manager-port",
+    "--node-manager-port",
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--runtime-env-agent-port",
+    "--metrics-export-port",
+]
 
 
 def free_ports(n: int) -> list[int]:
@@ -64,8 +73,17 @@ class Cluster:
     def sweepers(self, *commands: list[str], cwd: Path, timeout: float = 420) -> list[subprocess.CompletedProcess]:
         """Run ``sweeper`` commands side by side (each start imports torch: seconds on this box)."""
         env = {k: v for k, v in self.env.items() if k != "RAY_AUTH_MODE"}  # sweeper sets it itself
-        running = [subprocess.Popen([str(BIN / "sweeper"), *argv], cwd=cwd, env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for argv in commands]
+        running = [
+            subprocess.Popen(
+                [str(BIN / "sweeper"), *argv],
+                cwd=cwd,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for argv in commands
+        ]
         done = []
         for argv, process in zip(commands, running, strict=True):
             out, err = process.communicate(timeout=timeout)
@@ -90,13 +108,29 @@ class Cluster:
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("w") as out:
-        return subprocess.Popen([str(BIN / "ray"), "start", *args, "--block"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [str(BIN / "ray"), "start", *args, "--block"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _node(ip: str, temp: Path, ports: list[int]) -> list[str]:
-    args = ["--node-ip-address", ip, "--temp-dir", str(temp), "--num-cpus", "1", "--disable-usage-stats",
-            "--min-worker-port", "0", "--max-worker-port", "0"]  # 0: workers take ports the OS hands out
+    args = [
+        "--node-ip-address",
+        ip,
+        "--temp-dir",
+        str(temp),
+        "--num-cpus",
+        "1",
+        "--disable-usage-stats",
+        "--min-worker-port",
+        "0",
+        "--max-worker-port",
+        "0",
+    ]  # 0: workers take ports the OS hands out
     for flag, port in zip(NODE_PORTS, ports, strict=True):
         args += [flag, str(port)]
     return args
@@ -140,17 +174,38 @@ def two_nodes():
     root = Path(tempfile.mkdtemp(prefix="swr-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     token = secrets.token_hex(32)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-               RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=token,
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONUNBUFFERED="1",
+    )
     gcs, dashboard, client, *ports = free_ports(15)
     processes = []
     try:
         (root / "head").mkdir()
         (root / "worker").mkdir()
-        processes.append(_start(["--head", "--port", str(gcs), "--include-dashboard", "true",
-                                 "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-                                 "--ray-client-server-port", str(client), *_node(HEAD_IP, root / "head", ports[:6])],
-                                env, root / "head.log"))
+        processes.append(
+            _start(
+                [
+                    "--head",
+                    "--port",
+                    str(gcs),
+                    "--include-dashboard",
+                    "true",
+                    "--dashboard-host",
+                    "127.0.0.1",
+                    "--dashboard-port",
+                    str(dashboard),
+                    "--ray-client-server-port",
+                    str(client),
+                    *_node(HEAD_IP, root / "head", ports[:6]),
+                ],
+                env,
+                root / "head.log",
+            )
+        )
         cluster = Cluster(f"{HEAD_IP}:{gcs}", f"http://127.0.0.1:{dashboard}", token, env, root / "shared")
         cluster.shared.mkdir()
         deadline = time.monotonic() + 120
@@ -162,8 +217,11 @@ def two_nodes():
                 assert processes[0].poll() is None, (root / "head.log").read_text()
                 assert time.monotonic() < deadline, "the head node did not start"
                 time.sleep(0.5)
-        processes.append(_start(["--address", cluster.gcs, *_node(WORKER_IP, root / "worker", ports[6:12])],
-                                env, root / "worker.log"))
+        processes.append(
+            _start(
+                ["--address", cluster.gcs, *_node(WORKER_IP, root / "worker", ports[6:12])], env, root / "worker.log"
+            )
+        )
         cluster.worker = processes[-1]
         while True:
             try:
@@ -183,10 +241,17 @@ def two_nodes():
 
 def write_sweep(folder: Path, name: str, db: Path, **overrides) -> Path:
     sweep = {
-        "name": name, "method": "lipsum_ft", "model": "zoo/tiny-clip-v1", "data": TINY_DATA,
-        "train": {"epochs": 1, "batch_size": 40, "lr": 1e-4}, "fixed": {"M": 8},
-        "search": {"L": {"grid": [2, 4]}}, "seeds": [0], "resources": {"cpu": 1},
-        "tracking": {"uri": f"sqlite:///{db}"}, **overrides,
+        "name": name,
+        "method": "lipsum_ft",
+        "model": "zoo/tiny-clip-v1",
+        "data": TINY_DATA,
+        "train": {"epochs": 1, "batch_size": 40, "lr": 1e-4},
+        "fixed": {"M": 8},
+        "search": {"L": {"grid": [2, 4]}},
+        "seeds": [0],
+        "resources": {"cpu": 1},
+        "tracking": {"uri": f"sqlite:///{db}"},
+        **overrides,
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
@@ -196,10 +261,16 @@ def write_sweep(folder: Path, name: str, db: Path, **overrides) -> Path:
 
 def sweep_runs(db: Path, sweep: str) -> tuple[list, list]:
     client = MlflowClient(f"sqlite:///{db}")
-    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
-            if r.data.tags.get("sweeper.sweep") == sweep]
-    return ([r for r in runs if r.data.tags.get("sweeper.kind") == "sweep"],
-            [r for r in runs if r.data.tags.get("sweeper.kind") == "trial"])
+    runs = [
+        r
+        for e in client.search_experiments()
+        for r in client.search_runs([e.experiment_id])
+        if r.data.tags.get("sweeper.sweep") == sweep
+    ]
+    return (
+        [r for r in runs if r.data.tags.get("sweeper.kind") == "sweep"],
+        [r for r in runs if r.data.tags.get("sweeper.kind") == "trial"],
+    )
 
 
 def trial_nodes(experiment: Path) -> set[str]:
@@ -229,8 +300,16 @@ def test_a_local_storage_path_is_refused_on_two_nodes(two_nodes: Cluster, tmp_pa
 
 def test_address_runs_the_sweep_on_both_nodes(two_nodes: Cluster, tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "address-e2e", two_nodes.shared / "mlflow.db")
-    done = two_nodes.sweeper("launch", str(sweep), "--address", two_nodes.gcs,
-                             "--storage", str(two_nodes.shared / "sweeps"), "--shared-storage", cwd=tmp_path)
+    done = two_nodes.sweeper(
+        "launch",
+        str(sweep),
+        "--address",
+        two_nodes.gcs,
+        "--storage",
+        str(two_nodes.shared / "sweeps"),
+        "--shared-storage",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     check_finished(two_nodes, "address-e2e")
 
@@ -238,19 +317,31 @@ def test_address_runs_the_sweep_on_both_nodes(two_nodes: Cluster, tmp_path: Path
 def test_cluster_submits_a_ray_job_that_runs_on_both_nodes(two_nodes: Cluster, tmp_path: Path) -> None:
     project = tmp_path / "project"  # the folder sent with the job; Sweeper's code goes as py_modules
     write_sweep(project / "sweeps-in", "job-e2e", two_nodes.shared / "mlflow.db")
-    done = two_nodes.sweeper("launch", "sweeps-in/job-e2e.yaml", "--cluster", two_nodes.dashboard,
-                             "--storage", str(two_nodes.shared / "sweeps"), "--shared-storage", cwd=project)
+    done = two_nodes.sweeper(
+        "launch",
+        "sweeps-in/job-e2e.yaml",
+        "--cluster",
+        two_nodes.dashboard,
+        "--storage",
+        str(two_nodes.shared / "sweeps"),
+        "--shared-storage",
+        cwd=project,
+    )
     assert done.returncode == 0, done.stderr
     job = done.stdout.splitlines()[0]
     # The client has exited; the job goes on without it.
     assert two_nodes.job_status(job) in {"PENDING", "RUNNING", "SUCCEEDED"}
-    assert two_nodes.wait_job(job, {"SUCCEEDED", "FAILED", "STOPPED"}) == "SUCCEEDED", \
-        two_nodes.sweeper("logs", job, "--cluster", two_nodes.dashboard, cwd=tmp_path).stdout
+    assert two_nodes.wait_job(job, {"SUCCEEDED", "FAILED", "STOPPED"}) == "SUCCEEDED", two_nodes.sweeper(
+        "logs", job, "--cluster", two_nodes.dashboard, cwd=tmp_path
+    ).stdout
     check_finished(two_nodes, "job-e2e")
 
-    listed, logs, missing = two_nodes.sweepers(["status", "--cluster", two_nodes.dashboard, "--json"],
-                                               ["logs", job, "--cluster", two_nodes.dashboard],
-                                               ["logs", "no-such-job", "--cluster", two_nodes.dashboard], cwd=tmp_path)
+    listed, logs, missing = two_nodes.sweepers(
+        ["status", "--cluster", two_nodes.dashboard, "--json"],
+        ["logs", job, "--cluster", two_nodes.dashboard],
+        ["logs", "no-such-job", "--cluster", two_nodes.dashboard],
+        cwd=tmp_path,
+    )
     row = next(r for r in json.loads(listed.stdout) if r["job"] == job)
     assert row["status"] == "SUCCEEDED" and row["sweep"] == "job-e2e"
     assert row["entrypoint"].startswith("python -m sweeper.cli launch sweeps-in/job-e2e.yaml --address auto")
@@ -261,16 +352,30 @@ def test_cluster_submits_a_ray_job_that_runs_on_both_nodes(two_nodes: Cluster, t
 def test_stop_ends_a_running_job_and_closes_its_runs(two_nodes: Cluster, tmp_path: Path) -> None:
     db = two_nodes.shared / "mlflow.db"
     write_sweep(tmp_path, "stop-e2e", db, train={"epochs": 50, "batch_size": 40, "lr": 1e-4})
-    done = two_nodes.sweeper("launch", "stop-e2e.yaml", "--cluster", two_nodes.dashboard,
-                             "--storage", str(two_nodes.shared / "sweeps"), "--shared-storage", cwd=tmp_path)
+    done = two_nodes.sweeper(
+        "launch",
+        "stop-e2e.yaml",
+        "--cluster",
+        two_nodes.dashboard,
+        "--storage",
+        str(two_nodes.shared / "sweeps"),
+        "--shared-storage",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     job = done.stdout.splitlines()[0]
     deadline = time.monotonic() + 120
     while not sweep_runs(db, "stop-e2e")[0]:  # the driver has opened the sweep's parent run
         assert two_nodes.job_status(job) in {"PENDING", "RUNNING"} and time.monotonic() < deadline
         time.sleep(2)
-    follow = subprocess.Popen([str(BIN / "sweeper"), "logs", job, "--cluster", two_nodes.dashboard, "--follow"],
-                              cwd=tmp_path, env=two_nodes.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follow = subprocess.Popen(
+        [str(BIN / "sweeper"), "logs", job, "--cluster", two_nodes.dashboard, "--follow"],
+        cwd=tmp_path,
+        env=two_nodes.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stopped = two_nodes.sweeper("stop", job, "--cluster", two_nodes.dashboard, cwd=tmp_path)
     assert stopped.returncode == 0 and "stop requested" in stopped.stdout
     assert two_nodes.wait_job(job, {"STOPPED", "SUCCEEDED", "FAILED"}, timeout=60) == "STOPPED"
@@ -302,8 +407,9 @@ def cli_in_subprocess(args: list[str], cwd: Path) -> tuple[int, str]:
     other e2e tests) would then start in token mode too."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="unused")
-    done = subprocess.run([sys.executable, "-m", "sweeper.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeper.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     return done.returncode, done.stderr
 
 
@@ -311,7 +417,8 @@ def test_an_unreachable_cluster_url_exits_2_before_submitting(tmp_path: Path) ->
     write_sweep(tmp_path, "nowhere", tmp_path / "mlflow.db")
     (port,) = free_ports(1)
     code, error = cli_in_subprocess(
-        ["launch", "nowhere.yaml", "--cluster", f"http://127.0.0.1:{port}", "--storage", str(tmp_path / "s")], tmp_path)
+        ["launch", "nowhere.yaml", "--cluster", f"http://127.0.0.1:{port}", "--storage", str(tmp_path / "s")], tmp_path
+    )
     assert code == 2
     assert error.startswith("sweeper: error: --cluster: no Ray dashboard answers at") and error.count("\n") == 1
 
@@ -331,7 +438,8 @@ def test_cluster_needs_a_storage_and_tracking_the_cluster_can_keep(tmp_path: Pat
     assert code == 2 and "--storage: with --cluster" in error
     write_sweep(tmp_path, "defaults", tmp_path / "mlflow.db", tracking={"uri": None})
     code, error = cli_in_subprocess(
-        ["launch", "defaults.yaml", "--cluster", "http://127.0.0.1:1", "--storage", "/srv/sweeps"], tmp_path)
+        ["launch", "defaults.yaml", "--cluster", "http://127.0.0.1:1", "--storage", "/srv/sweeps"], tmp_path
+    )
     assert code == 2 and "tracking.uri: with --cluster" in error
 
 
@@ -343,9 +451,23 @@ def test_a_worker_node_killed_mid_sweep_loses_no_trial(two_nodes: Cluster, tmp_p
     db = two_nodes.shared / "mlflow.db"
     sweep = write_sweep(tmp_path, "node-loss", db, train={"epochs": 4, "batch_size": 40, "lr": 1e-4}, max_retries=3)
     env = {k: v for k, v in two_nodes.env.items() if k != "RAY_AUTH_MODE"}
-    driver = subprocess.Popen([str(BIN / "sweeper"), "launch", str(sweep), "--address", two_nodes.gcs,
-                               "--storage", str(two_nodes.shared / "sweeps"), "--shared-storage"],
-                              cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    driver = subprocess.Popen(
+        [
+            str(BIN / "sweeper"),
+            "launch",
+            str(sweep),
+            "--address",
+            two_nodes.gcs,
+            "--storage",
+            str(two_nodes.shared / "sweeps"),
+            "--shared-storage",
+        ],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     client = MlflowClient(f"sqlite:///{db}")
     deadline = time.monotonic() + 300
     while True:  # both trials running, one per node (one CPU each), each past its first epoch

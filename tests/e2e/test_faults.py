@@ -17,20 +17,37 @@ from sweeper.cli import main
 
 pytestmark = pytest.mark.slow
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]}
+TINY_DATA = {
+    "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
+    "id": "photo",
+    "ood": ["sketch"],
+}
 
 
 def sweep_runs(workdir: Path, sweep: str) -> tuple[list, list]:
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
-            if r.data.tags.get("sweeper.sweep") == sweep]
-    return ([r for r in runs if r.data.tags["sweeper.kind"] == "sweep"],
-            [r for r in runs if r.data.tags["sweeper.kind"] == "trial"])
+    runs = [
+        r
+        for e in client.search_experiments()
+        for r in client.search_runs([e.experiment_id])
+        if r.data.tags.get("sweeper.sweep") == sweep
+    ]
+    return (
+        [r for r in runs if r.data.tags["sweeper.kind"] == "sweep"],
+        [r for r in runs if r.data.tags["sweeper.kind"] == "trial"],
+    )
 
 
 def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(local_ray, workdir: Path) -> None:
-    sweep = {"name": "nan-e2e", "method": "ft", "data": TINY_DATA, "train": {"epochs": 2, "batch_size": 40},
-             "search": {"lr": {"grid": [1e-4, 1e30]}}, "seeds": [0], "max_retries": 2}
+    sweep = {
+        "name": "nan-e2e",
+        "method": "ft",
+        "data": TINY_DATA,
+        "train": {"epochs": 2, "batch_size": 40},
+        "search": {"lr": {"grid": [1e-4, 1e30]}},
+        "seeds": [0],
+        "max_retries": 2,
+    }
     path = workdir / "nan-e2e.yaml"
     path.write_text(yaml.safe_dump(sweep))
     assert main(["launch", str(path)]) == 1  # some trial failed
@@ -77,9 +94,16 @@ def test_an_mlflow_server_outage_mid_sweep_loses_no_metric(local_ray, workdir: P
         server[0] = start_mlflow_server(workdir, port)
         outage["up"] = time.monotonic()
 
-    sweep = {"name": "outage-e2e", "method": "ft", "data": TINY_DATA, "train": {"epochs": 3, "batch_size": 40},
-             "search": {"lr": {"grid": [1e-4, 3e-4]}}, "seeds": [0], "max_concurrent": 1,
-             "tracking": {"uri": f"http://127.0.0.1:{port}"}}
+    sweep = {
+        "name": "outage-e2e",
+        "method": "ft",
+        "data": TINY_DATA,
+        "train": {"epochs": 3, "batch_size": 40},
+        "search": {"lr": {"grid": [1e-4, 3e-4]}},
+        "seeds": [0],
+        "max_concurrent": 1,
+        "tracking": {"uri": f"http://127.0.0.1:{port}"},
+    }
     path = workdir / "outage-e2e.yaml"
     path.write_text(yaml.safe_dump(sweep))
     chaos = threading.Thread(target=take_the_server_down_and_back, daemon=True)
@@ -91,14 +115,19 @@ def test_an_mlflow_server_outage_mid_sweep_loses_no_metric(local_ray, workdir: P
         assert outage.get("up"), "the outage never happened or the server did not come back"
         assert finished_at > outage["up"], "the sweep ended before the server came back: no outage was tested"
         client = MlflowClient(f"http://127.0.0.1:{port}")
-        runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
-                if r.data.tags.get("sweeper.sweep") == "outage-e2e"]
+        runs = [
+            r
+            for e in client.search_experiments()
+            for r in client.search_runs([e.experiment_id])
+            if r.data.tags.get("sweeper.sweep") == "outage-e2e"
+        ]
         children = [r for r in runs if r.data.tags["sweeper.kind"] == "trial"]
         assert len(children) == 2 and "RUNNING" not in {r.info.status for r in runs}
         for child in children:  # finished with every epoch, or failed saying why: never lost silently
             steps = sorted({m.step for m in client.get_metric_history(child.info.run_id, "id/acc")})
-            assert (child.info.status == "FINISHED" and steps == [0, 1, 2, 3]) or \
-                (child.info.status == "FAILED" and child.data.tags.get("sweeper.failure")), (child.info.status, steps)
+            assert (child.info.status == "FINISHED" and steps == [0, 1, 2, 3]) or (
+                child.info.status == "FAILED" and child.data.tags.get("sweeper.failure")
+            ), (child.info.status, steps)
         assert status == 0 and {c.info.status for c in children} == {"FINISHED"}
     finally:
         stop_process_group(server[0])

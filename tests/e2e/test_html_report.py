@@ -36,23 +36,42 @@ from dashboards import report as html_report
 from dashboards.report_sections import table_html
 from servers import REQUIRE_SERVICES
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo",
-             "ood": ["clipart", "sketch"]}
+TINY_DATA = {
+    "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
+    "id": "photo",
+    "ood": ["clipart", "sketch"],
+}
 CHROMIUM = shutil.which("chromium")
 # Under .ci/run a missing browser is a failure, not a skip.
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and not REQUIRE_SERVICES, reason="the `chromium` binary is not on PATH (Debian: apt-get install -y chromium); "
-                             "the HTML report is rendered in headless Chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+    CHROMIUM is None and not REQUIRE_SERVICES,
+    reason="the `chromium` binary is not on PATH (Debian: apt-get install -y chromium); "
+    "the HTML report is rendered in headless Chromium",
+)
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
 
+
 def write_sweep(folder: Path, name: str, **fields) -> Path:
-    sweep = {"name": name, "model": "zoo/tiny-clip-v1", "data": TINY_DATA,
-             "train": {"epochs": 2, "batch_size": 40, "lr": 1e-4}, "seeds": [0], "resources": {"cpu": 1},
-             **fields}
+    sweep = {
+        "name": name,
+        "model": "zoo/tiny-clip-v1",
+        "data": TINY_DATA,
+        "train": {"epochs": 2, "batch_size": 40, "lr": 1e-4},
+        "seeds": [0],
+        "resources": {"cpu": 1},
+        **fields,
+    }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
     return path
@@ -76,16 +95,23 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
 def render_in_chromium(index: Path, tmp: Path) -> tuple[dict[str, str], list[str], Path]:
     """The ``<body>`` attributes after load, the page's console lines, and the screenshot path."""
     url = index.resolve().as_uri()
-    dumped = chromium(tmp / "profile-dom", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-                      "--dump-dom", url)
+    dumped = chromium(
+        tmp / "profile-dom", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", url
+    )
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     parser = _BodyAttributes()
     parser.feed(dumped.stdout)
     assert parser.body is not None, f"no <body> in Chromium's DOM dump: {dumped.stdout[:500]!r}"
     console = [line for line in dumped.stderr.splitlines() if ":CONSOLE" in line]
     screenshot = index.parent / "screenshot.png"
-    shot = chromium(tmp / "profile-shot", "--hide-scrollbars", "--window-size=1280,2000",
-                    "--virtual-time-budget=5000", f"--screenshot={screenshot}", url)
+    shot = chromium(
+        tmp / "profile-shot",
+        "--hide-scrollbars",
+        "--window-size=1280,2000",
+        "--virtual-time-budget=5000",
+        f"--screenshot={screenshot}",
+        url,
+    )
     assert shot.returncode == 0, shot.stderr[-2000:]
     return parser.body, console, screenshot
 
@@ -124,6 +150,7 @@ def check_in_browser(index: Path, tmp: Path, figures: int) -> None:
 
 # -- end to end ------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @needs_chromium
 def test_tpe_sweep_report_renders_in_chromium_with_importances(local_ray, workdir, capsys) -> None:
@@ -131,9 +158,17 @@ def test_tpe_sweep_report_renders_in_chromium_with_importances(local_ray, workdi
 
     # lr spans two decades so that the objective differs between configurations: on tiny data a
     # search over L alone can tie every trial, and importances of a flat objective are undefined.
-    path = write_sweep(workdir, "tpe-html", method="lipsum_ft", fixed={"M": 8}, searcher="tpe", num_samples=3,
-                       search_seed=3, search={"L": {"int": [1, 8]}, "lr": {"float": [1e-5, 1e-3], "log": True}},
-                       report={"rows": ["L"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]})
+    path = write_sweep(
+        workdir,
+        "tpe-html",
+        method="lipsum_ft",
+        fixed={"M": 8},
+        searcher="tpe",
+        num_samples=3,
+        search_seed=3,
+        search={"L": {"int": [1, 8]}, "lr": {"float": [1e-5, 1e-3], "log": True}},
+        report={"rows": ["L"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]},
+    )
     assert main(["launch", str(path)]) == 0
     capsys.readouterr()
 
@@ -145,8 +180,7 @@ def test_tpe_sweep_report_renders_in_chromium_with_importances(local_ray, workdi
 
     page = index.read_text(encoding="utf-8")
     names = check_self_contained(page, out / "figures")
-    assert names == ["param_L", "param_lr", "id_vs_ood", "param_importances", "optimization_history",
-                     "learning_curves"]
+    assert names == ["param_L", "param_lr", "id_vs_ood", "param_importances", "optimization_history", "learning_curves"]
     check_figures(out, names)
     assert "<table" in page and "id/acc (max)" in page and "id/ece (min)" in page
     assert "Grid sweep" not in page and "does not record" not in page  # searcher and dims come from the parent
@@ -158,9 +192,14 @@ def test_tpe_sweep_report_renders_in_chromium_with_importances(local_ray, workdi
 def test_grid_sweep_report_has_wise_curves_zero_shot_and_skips_optuna(local_ray, workdir) -> None:
     from sweeper.cli import main
 
-    path = write_sweep(workdir, "grid-html", method={"grid": ["zeroshot", "ft", "wise_ft"]},
-                       fixed={"curve_step": 0.25}, seeds=[0, 1],
-                       report={"rows": ["method"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]})
+    path = write_sweep(
+        workdir,
+        "grid-html",
+        method={"grid": ["zeroshot", "ft", "wise_ft"]},
+        fixed={"curve_step": 0.25},
+        seeds=[0, 1],
+        report={"rows": ["method"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]},
+    )
     assert main(["launch", str(path)]) == 0
 
     out = workdir / "report-html"
@@ -180,15 +219,29 @@ def test_grid_sweep_report_has_wise_curves_zero_shot_and_skips_optuna(local_ray,
 
 # -- fast: the pure pieces -------------------------------------------------------------------------
 
+
 def _trials() -> pd.DataFrame:
     """Three configurations of (L, loss, tau), two seeds each, one failed trial."""
     rows = []
     for k, (L, loss, tau, acc) in enumerate([(2, "mse", None, 0.50), (6, "kld", 1.5, 0.70), (4, "mse", None, 0.60)]):
         for seed in (0, 1):
-            rows.append({"run_id": f"r{k}{seed}", "trial_id": f"t{k}{seed}", "status": "FINISHED",
-                         "method": "lipsum_ft", "seed": seed, "config_hash": f"h{k}", "L": L, "loss": loss,
-                         "tau": tau, "lr": [1e-5, 1e-4, 1e-3][k], "id/acc": acc + 0.1 + 0.01 * seed,
-                         "ood/avg_acc": acc + 0.02 * seed, "id/ece": 0.1 - 0.01 * k})
+            rows.append(
+                {
+                    "run_id": f"r{k}{seed}",
+                    "trial_id": f"t{k}{seed}",
+                    "status": "FINISHED",
+                    "method": "lipsum_ft",
+                    "seed": seed,
+                    "config_hash": f"h{k}",
+                    "L": L,
+                    "loss": loss,
+                    "tau": tau,
+                    "lr": [1e-5, 1e-4, 1e-3][k],
+                    "id/acc": acc + 0.1 + 0.01 * seed,
+                    "ood/avg_acc": acc + 0.02 * seed,
+                    "id/ece": 0.1 - 0.01 * k,
+                }
+            )
     rows[-1]["status"] = "FAILED"
     frame = pd.DataFrame(rows)
     frame["tau"] = frame["tau"].astype("float64")
@@ -197,8 +250,11 @@ def _trials() -> pd.DataFrame:
 
 def test_rebuilt_study_has_one_trial_per_configuration_in_completion_order() -> None:
     df = html_report.with_config_labels(_trials(), ["L", "loss", "tau"])
-    dims = {"L": {"int": [1, 8]}, "loss": {"choice": ["mse", "kld"]},
-            "tau": {"float": [0.5, 4.0], "when": {"loss": "kld"}}}
+    dims = {
+        "L": {"int": [1, 8]},
+        "loss": {"choice": ["mse", "kld"]},
+        "tau": {"float": [0.5, 4.0], "when": {"loss": "kld"}},
+    }
     ends = {"r00": 30, "r01": 31, "r10": 10, "r11": 12, "r20": 20, "r21": 99}
     rebuilt = html_report.rebuild_study(df, ["L", "loss", "tau"], dims, "ood/avg_acc", "max", ends)
     trials = rebuilt.study.trials
@@ -221,8 +277,9 @@ def test_without_logged_dims_the_distributions_are_inferred_from_the_trials() ->
 
 def test_grid_sweeps_skip_the_optuna_section_with_a_note() -> None:
     df = html_report.with_config_labels(_trials(), ["L"])
-    section = html_report._optuna_section(None, df, "grid", None, ["L"], {"metric": "ood/avg_acc", "mode": "max"},
-                                          lambda: {})
+    section = html_report._optuna_section(
+        None, df, "grid", None, ["L"], {"metric": "ood/avg_acc", "mode": "max"}, lambda: {}
+    )
     assert section.figures == [] and section.notes[0].startswith("Grid sweep")
 
 
@@ -244,15 +301,26 @@ def test_every_plot_function_returns_a_figure_that_saves(tmp_path) -> None:
         df[f"wise/{alpha}/id/acc"] = 0.4 + shift
         df[f"wise/{alpha}/ood/avg_acc"] = 0.45 + shift / 2
     df.loc[0, "method"] = "zeroshot"
-    curves = pd.DataFrame({"config": ["a", "a", "b"], "metric": ["id/acc", "id/acc", "id/acc"],
-                           "step": [0, 1, 0], "mean": [0.5, 0.6, 0.4], "std": [0.01, 0.02, float("nan")],
-                           "n": [2, 2, 1]})
+    curves = pd.DataFrame(
+        {
+            "config": ["a", "a", "b"],
+            "metric": ["id/acc", "id/acc", "id/acc"],
+            "step": [0, 1, 0],
+            "mean": [0.5, 0.6, 0.4],
+            "std": [0.01, 0.02, float("nan")],
+            "n": [2, 2, 1],
+        }
+    )
     lr = plots.param_effects(df, "lr", ["id/acc", "ood/avg_acc"])
     assert lr.axes[0].get_xscale() == "log"
-    figures = [lr, plots.param_effects(df, "loss", ["id/acc"]),
-               plots.id_ood_scatter(df, "loss", wise_by="config_hash"),
-               plots.importances({"L": 0.7, "loss": 0.3}), plots.optimization_history([0.5, 0.4, 0.7], "max", "m"),
-               plots.learning_curves(curves, ["id/acc", "ood/avg_acc"])]
+    figures = [
+        lr,
+        plots.param_effects(df, "loss", ["id/acc"]),
+        plots.id_ood_scatter(df, "loss", wise_by="config_hash"),
+        plots.importances({"L": 0.7, "loss": 0.3}),
+        plots.optimization_history([0.5, 0.4, 0.7], "max", "m"),
+        plots.learning_curves(curves, ["id/acc", "ood/avg_acc"]),
+    ]
     assert [line.get_linestyle() for line in figures[5].axes[0].lines] == ["-", "--"]  # b: one step only
     scatter = figures[2].axes[0]
     assert len([line for line in scatter.lines if len(line.get_xdata()) == 3]) == 3  # one WiSE curve per config

@@ -22,8 +22,14 @@ from mlflow.tracking import MlflowClient
 pytestmark = pytest.mark.slow
 
 SWEEP = {
-    "name": "lifecycle", "method": "zeroshot", "model": "zoo/tiny-clip-v1",
-    "data": {"source": {"shapes": {"per_class": {"train": 10, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]},
+    "name": "lifecycle",
+    "method": "zeroshot",
+    "model": "zoo/tiny-clip-v1",
+    "data": {
+        "source": {"shapes": {"per_class": {"train": 10, "val": 10, "test": 10}}},
+        "id": "photo",
+        "ood": ["sketch"],
+    },
     "resources": {"cpu": 1},
 }
 
@@ -55,8 +61,13 @@ def start(workdir: Path) -> tuple[subprocess.Popen, MlflowClient]:
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     client.search_experiments()  # the store exists before the driver's: polling it never races its migrations
     log = (workdir / "driver.log").open("w")
-    driver = subprocess.Popen([sys.executable, "-m", "sweeper.cli", "launch", str(path)], cwd=workdir,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "sweeper.cli", "launch", str(path)],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     return driver, client
 

@@ -21,10 +21,18 @@ from sweeper.cli import main
 pytestmark = pytest.mark.slow
 
 SWEEP = {
-    "name": "pg-e2e", "method": "ft", "model": "zoo/tiny-clip-v1",
-    "data": {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]},
-    "train": {"epochs": 2, "batch_size": 40}, "search": {"lr": {"grid": [1e-4, 1e-3]}},
-    "seeds": [0], "resources": {"cpu": 1},
+    "name": "pg-e2e",
+    "method": "ft",
+    "model": "zoo/tiny-clip-v1",
+    "data": {
+        "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
+        "id": "photo",
+        "ood": ["sketch"],
+    },
+    "train": {"epochs": 2, "batch_size": 40},
+    "search": {"lr": {"grid": [1e-4, 1e-3]}},
+    "seeds": [0],
+    "resources": {"cpu": 1},
 }
 
 
@@ -45,12 +53,18 @@ def test_sweep_tracked_by_an_mlflow_server_on_postgresql(local_ray, workdir: Pat
 
         # The runs, their metric history and the sweep's parent live in PostgreSQL.
         with create_engine(database).connect() as sql:
-            statuses = dict(sql.execute(text(
-                "SELECT r.run_uuid, r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
-                "WHERE t.key = 'sweeper.sweep' AND t.value = 'pg-e2e'")).all())
+            statuses = dict(
+                sql.execute(
+                    text(
+                        "SELECT r.run_uuid, r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                        "WHERE t.key = 'sweeper.sweep' AND t.value = 'pg-e2e'"
+                    )
+                ).all()
+            )
             assert sorted(statuses.values()) == ["FINISHED"] * 3  # one parent, two trials
-            history = sql.execute(text(
-                "SELECT run_uuid, count(*) FROM metrics WHERE key = 'id/acc' GROUP BY run_uuid")).all()
+            history = sql.execute(
+                text("SELECT run_uuid, count(*) FROM metrics WHERE key = 'id/acc' GROUP BY run_uuid")
+            ).all()
             assert sorted(n for _, n in history) == [3, 3]  # one value per epoch and the summary, per trial
             assert {run for run, _ in history} == set(frame["run_id"])
 

@@ -14,15 +14,23 @@ from sweeper.cli import main
 
 pytestmark = pytest.mark.slow
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo",
-             "ood": ["clipart"]}
+TINY_DATA = {
+    "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
+    "id": "photo",
+    "ood": ["clipart"],
+}
 
 
 def write_sweep(folder: Path, name: str, **overrides) -> Path:
     sweep = {
-        "name": name, "method": "lipsum_ft", "data": TINY_DATA,
-        "train": {"epochs": 1, "batch_size": 40, "lr": 1e-4}, "fixed": {"M": 8, "lam": 2.0},
-        "search": {"L": {"grid": [2, 4]}}, "seeds": [0, 1], "resources": {"cpu": 1},
+        "name": name,
+        "method": "lipsum_ft",
+        "data": TINY_DATA,
+        "train": {"epochs": 1, "batch_size": 40, "lr": 1e-4},
+        "fixed": {"M": 8, "lam": 2.0},
+        "search": {"L": {"grid": [2, 4]}},
+        "seeds": [0, 1],
+        "resources": {"cpu": 1},
         "reference": ["zeroshot", "ft"],
         "report": {"metrics": ["id/acc", "ood/avg_acc"], "delta": {"reference": "ft"}},
         **overrides,

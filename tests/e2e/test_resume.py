@@ -24,10 +24,20 @@ from sweeper.cli import main
 pytestmark = pytest.mark.slow
 
 SWEEP = {
-    "name": "resume-e2e", "method": "lipsum_ft", "model": "zoo/tiny-clip-v1",
-    "data": {"source": {"shapes": {"per_class": {"train": 24, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]},
-    "train": {"epochs": 4, "batch_size": 40, "lr": 1e-4}, "fixed": {"M": 8},
-    "search": {"L": {"grid": [2, 4, 6]}}, "seeds": [0], "resources": {"cpu": 1}, "max_concurrent": 1,
+    "name": "resume-e2e",
+    "method": "lipsum_ft",
+    "model": "zoo/tiny-clip-v1",
+    "data": {
+        "source": {"shapes": {"per_class": {"train": 24, "val": 10, "test": 10}}},
+        "id": "photo",
+        "ood": ["sketch"],
+    },
+    "train": {"epochs": 4, "batch_size": 40, "lr": 1e-4},
+    "fixed": {"M": 8},
+    "search": {"L": {"grid": [2, 4, 6]}},
+    "seeds": [0],
+    "resources": {"cpu": 1},
+    "max_concurrent": 1,
 }
 
 
@@ -43,8 +53,11 @@ def kill_when_one_trial_finished_and_one_is_midway(driver: subprocess.Popen, cli
         with contextlib.suppress(Exception):  # the store may not exist yet
             children = [r for r in trial_runs(client) if r.data.tags["sweeper.kind"] == "trial"]
             finished = [r for r in children if r.info.status == "FINISHED"]
-            midway = [r for r in children if r.info.status == "RUNNING" and
-                      len(client.get_metric_history(r.info.run_id, "id/acc")) >= 2]
+            midway = [
+                r
+                for r in children
+                if r.info.status == "RUNNING" and len(client.get_metric_history(r.info.run_id, "id/acc")) >= 2
+            ]
             if finished and midway:
                 os.kill(driver.pid, signal.SIGKILL)
                 driver.wait(timeout=30)
@@ -61,8 +74,9 @@ def test_a_sigkilled_driver_is_resumed_without_rerunning_or_losing_trials(local_
     path.write_text(yaml.safe_dump(SWEEP, sort_keys=False))
     sweeper = Path(sys.executable).parent / "sweeper"
     log = (workdir / "driver.log").open("w")
-    driver = subprocess.Popen([str(sweeper), "launch", str(path)], cwd=workdir, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    driver = subprocess.Popen(
+        [str(sweeper), "launch", str(path)], cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     try:
         at_kill = kill_when_one_trial_finished_and_one_is_midway(driver, client)
@@ -82,7 +96,9 @@ def test_a_sigkilled_driver_is_resumed_without_rerunning_or_losing_trials(local_
     runs = trial_runs(client)
     parents = [r for r in runs if r.data.tags["sweeper.kind"] == "sweep"]
     children = [r for r in runs if r.data.tags["sweeper.kind"] == "trial"]
-    assert [p.info.status for p in parents] == ["FINISHED"] and parents[0].info.run_id == at_kill["midway"].data.tags["mlflow.parentRunId"]
+    assert [p.info.status for p in parents] == ["FINISHED"] and parents[0].info.run_id == at_kill["midway"].data.tags[
+        "mlflow.parentRunId"
+    ]
     assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}  # no duplicate run
     assert sorted(c.data.params["L"] for c in children) == ["2", "4", "6"]
     by_id = {c.info.run_id: c for c in children}

@@ -14,15 +14,24 @@ from sweeper.tables.ablation import ablation_table
 
 pytestmark = pytest.mark.slow
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo",
-             "ood": ["clipart", "sketch"]}
+TINY_DATA = {
+    "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
+    "id": "photo",
+    "ood": ["clipart", "sketch"],
+}
 
 
 def write_sweep(folder: Path, name: str, **overrides) -> Path:
     sweep = {
-        "name": name, "method": "lipsum_ft", "model": "zoo/tiny-clip-v1", "data": TINY_DATA,
-        "train": {"epochs": 2, "batch_size": 40, "lr": 1e-4}, "fixed": {"M": 8},
-        "search": {"L": {"grid": [2, 4]}}, "seeds": [0], "resources": {"cpu": 1},
+        "name": name,
+        "method": "lipsum_ft",
+        "model": "zoo/tiny-clip-v1",
+        "data": TINY_DATA,
+        "train": {"epochs": 2, "batch_size": 40, "lr": 1e-4},
+        "fixed": {"M": 8},
+        "search": {"L": {"grid": [2, 4]}},
+        "seeds": [0],
+        "resources": {"cpu": 1},
         **overrides,
     }
     path = folder / f"{name}.yaml"
@@ -47,7 +56,11 @@ def test_grid_sweep_tracks_one_parent_and_a_finished_child_per_trial(local_ray, 
     assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
     assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
     assert sorted((c.data.params["L"], c.data.params["seed"]) for c in children) == [
-        ("2", "0"), ("2", "1"), ("4", "0"), ("4", "1")]
+        ("2", "0"),
+        ("2", "1"),
+        ("4", "0"),
+        ("4", "1"),
+    ]
     for child in children:
         assert {"id/acc", "id/ece", "id/nll", "ood/avg_acc", "ood/clipart/acc", "train/reg"} <= set(child.data.metrics)
         history = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_metric_history(child.info.run_id, "id/acc")
@@ -70,9 +83,16 @@ def test_grid_sweep_tracks_one_parent_and_a_finished_child_per_trial(local_ray, 
 
 def test_tpe_sweep_samples_conditional_parameters(local_ray, workdir) -> None:
     path = write_sweep(
-        workdir, "tpe-e2e", searcher="tpe", num_samples=3, search_seed=3,
-        search={"L": {"int": [1, 8]}, "loss": {"choice": ["mse", "kld"]},
-                "tau": {"float": [0.5, 4.0], "when": {"loss": "kld"}}},
+        workdir,
+        "tpe-e2e",
+        searcher="tpe",
+        num_samples=3,
+        search_seed=3,
+        search={
+            "L": {"int": [1, 8]},
+            "loss": {"choice": ["mse", "kld"]},
+            "tau": {"float": [0.5, 4.0], "when": {"loss": "kld"}},
+        },
         report={"rows": ["loss"], "metrics": ["id/acc"]},
     )
     assert main(["launch", str(path)]) == 0
@@ -111,12 +131,15 @@ def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(local_r
     assert [c.info.status for c in children] == ["FAILED"]
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"search": {"L": {"grid": [0, 2]}}}, "search.L.grid[0]"),
-    ({"train": {"epochs": 0}}, "train.epochs"),
-    ({"method": "lipsum"}, "method"),
-    ({"tracking": {"uri": "http://127.0.0.1:9"}}, "tracking.uri"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"search": {"L": {"grid": [0, 2]}}}, "search.L.grid[0]"),
+        ({"train": {"epochs": 0}}, "train.epochs"),
+        ({"method": "lipsum"}, "method"),
+        ({"tracking": {"uri": "http://127.0.0.1:9"}}, "tracking.uri"),
+    ],
+)
 def test_bad_input_stops_launch_before_anything_starts(workdir, capsys, change, field) -> None:
     path = write_sweep(workdir, "bad-e2e", **change)
     assert main(["launch", str(path)]) == 2
@@ -126,10 +149,17 @@ def test_bad_input_stops_launch_before_anything_starts(workdir, capsys, change, 
 
 def test_tpe_across_methods_gives_each_trial_only_its_method_parameters(local_ray, workdir) -> None:
     path = write_sweep(
-        workdir, "methods-e2e", method={"choice": ["lipsum_ft", "lorsu"]}, searcher="tpe",
-        num_samples=4, search_seed=0, fixed={},
-        search={"L": {"int": [1, 8], "when": {"method": "lipsum_ft"}},
-                "rank": {"choice": [2, 4], "when": {"method": "lorsu"}}},
+        workdir,
+        "methods-e2e",
+        method={"choice": ["lipsum_ft", "lorsu"]},
+        searcher="tpe",
+        num_samples=4,
+        search_seed=0,
+        fixed={},
+        search={
+            "L": {"int": [1, 8], "when": {"method": "lipsum_ft"}},
+            "rank": {"choice": [2, 4], "when": {"method": "lorsu"}},
+        },
         train={"epochs": 1, "batch_size": 40, "lr": 1e-4},
         report={"rows": ["method"], "metrics": ["id/acc", "zs/colour/acc"]},
     )
@@ -145,9 +175,15 @@ def test_tpe_across_methods_gives_each_trial_only_its_method_parameters(local_ra
 
 def test_an_objective_computed_after_the_last_epoch_drives_a_sweep(local_ray, workdir) -> None:
     # compat/hmean exists only once training ends; Tune still needs an objective at every epoch.
-    path = write_sweep(workdir, "final-only-objective", method="contcoop", search={"lam": {"grid": [1.0, 8.0]}},
-                       fixed={"upgrade_model": "zoo/tiny-clip-v2"}, objective={"metric": "compat/hmean", "oracle": True},
-                       train={"epochs": 2, "batch_size": 40, "lr": 2e-3})
+    path = write_sweep(
+        workdir,
+        "final-only-objective",
+        method="contcoop",
+        search={"lam": {"grid": [1.0, 8.0]}},
+        fixed={"upgrade_model": "zoo/tiny-clip-v2"},
+        objective={"metric": "compat/hmean", "oracle": True},
+        train={"epochs": 2, "batch_size": 40, "lr": 2e-3},
+    )
     assert main(["launch", str(path)]) == 0
     _, children = runs_of(workdir, "final-only-objective")
     assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
@@ -155,4 +191,6 @@ def test_an_objective_computed_after_the_last_epoch_drives_a_sweep(local_ray, wo
     for child in children:  # the NaN padding went to Tune only: MLflow holds the one real value
         history = client.get_metric_history(child.info.run_id, "compat/hmean")
         # computed at the last epoch (step 1), repeated in the summary step (2); never NaN
-        assert [m.step for m in history] == [1, 2] and 0 < history[0].value <= 1 and history[1].value == history[0].value
+        assert (
+            [m.step for m in history] == [1, 2] and 0 < history[0].value <= 1 and history[1].value == history[0].value
+        )

@@ -36,11 +36,19 @@ from sweeper.spec import loading
 from sweeper.cli import main
 from trainables.errors import InputError
 
-TINY_DATA = {"source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}}, "id": "photo", "ood": ["sketch"]}
+TINY_DATA = {
+    "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
+    "id": "photo",
+    "ood": ["sketch"],
+}
 BASE: dict[str, Any] = {
-    "name": "bad-input", "method": "lipsum_ft", "data": TINY_DATA,
-    "train": {"epochs": 1, "batch_size": 16, "lr": 1.0e-4}, "fixed": {"M": 8},
-    "search": {"L": {"grid": [2, 4]}}, "seeds": [0],
+    "name": "bad-input",
+    "method": "lipsum_ft",
+    "data": TINY_DATA,
+    "train": {"epochs": 1, "batch_size": 16, "lr": 1.0e-4},
+    "fixed": {"M": 8},
+    "search": {"L": {"grid": [2, 4]}},
+    "seeds": [0],
 }
 TPE = {"searcher": "tpe", "num_samples": 2}
 NO_USER = "no-such-user-sweeper"  # ~NO_USER/... cannot be expanded
@@ -48,6 +56,7 @@ ENV_AUTH_MODE = os.environ.get("RAY_AUTH_MODE")  # as the session started (see r
 
 
 # -- the context a case builds its input in ----------------------------------------------------
+
 
 @dataclass
 class Ctx:
@@ -152,9 +161,16 @@ def resume(name: str, state: Callable[[Ctx], dict[str, Any]] | None = None) -> M
 def launched_with_other_seeds(ctx: Ctx) -> dict[str, Any]:
     """The resume state of BASE launched on seeds [0, 1], its file since edited back to BASE."""
     launched = {**BASE, "seeds": [0, 1]}
-    return {"name": BASE["name"], "sweep_file": str(ctx.write(BASE)), "sweep_text": yaml.safe_dump(launched),
-            "config_hash": loading.from_mapping(launched).config_hash(), "total_trials": 4,
-            "tracking_uri": f"sqlite:///{ctx.tmp}/in/mlflow.db", "experiment_id": "1", "parent_run_id": "0" * 32}
+    return {
+        "name": BASE["name"],
+        "sweep_file": str(ctx.write(BASE)),
+        "sweep_text": yaml.safe_dump(launched),
+        "config_hash": loading.from_mapping(launched).config_hash(),
+        "total_trials": 4,
+        "tracking_uri": f"sqlite:///{ctx.tmp}/in/mlflow.db",
+        "experiment_id": "1",
+        "parent_run_id": "0" * 32,
+    }
 
 
 def confirm(*options: str) -> Maker:
@@ -210,6 +226,7 @@ def on_cluster(maker: Maker) -> Maker:
 
 # -- the table -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Bad:
     id: str
@@ -222,11 +239,16 @@ CASES: list[Bad] = [
     # YAML that does not parse, or is not a mapping
     Bad("yaml-bad-indentation", text("name: x\n  method: ft\n data: {}\n"), ("malformed YAML at line",)),
     Bad("yaml-unclosed-bracket", text("name: x\nmethod: ft\ndata: {id: photo, ood: [sketch\n"), ("malformed YAML",)),
-    Bad("yaml-tab-indentation", text("name: x\nmethod: ft\ndata:\n\tid: photo\n"), ("malformed YAML at line 4", "'\\t'")),
+    Bad(
+        "yaml-tab-indentation", text("name: x\nmethod: ft\ndata:\n\tid: photo\n"), ("malformed YAML at line 4", "'\\t'")
+    ),
     Bad("yaml-unclosed-quote", text('name: "x\nmethod: ft\n'), ("malformed YAML",)),
     Bad("yaml-duplicate-key", text("name: x\nmethod: ft\nname: y\n"), ("duplicate key 'name'",)),
-    Bad("yaml-python-object-tag", text("name: !!python/object/apply:os.system [echo hi]\nmethod: ft\n"),
-        ("malformed YAML", "python/object")),
+    Bad(
+        "yaml-python-object-tag",
+        text("name: !!python/object/apply:os.system [echo hi]\nmethod: ft\n"),
+        ("malformed YAML", "python/object"),
+    ),
     Bad("not-utf8", text(b"name: \xff\xfe\n"), ("cannot read the sweep file",)),
     Bad("empty-file", text(""), ("empty",)),
     Bad("only-comments", text("# nothing here\n"), ("empty",)),
@@ -235,17 +257,37 @@ CASES: list[Bad] = [
     # unknown keys, at the top and in each section
     Bad("unknown-top-level-key", sweep(colour="red"), ("colour", "unknown key; allowed: name"), "colour"),
     Bad("unknown-train-key", section("train", nesterov=True), ("train.nesterov", "unknown key"), "train.nesterov"),
-    Bad("crop-scale-reversed", section("train", crop_scale=[1.0, 0.5]), ("train.crop_scale", "0 < low <= high"),
-        "train.crop_scale"),
-    Bad("unknown-optimizer", section("train", optimizer="lion"), ("train.optimizer", "'adamw' or 'sgd'"),
-        "train.optimizer"),
+    Bad(
+        "crop-scale-reversed",
+        section("train", crop_scale=[1.0, 0.5]),
+        ("train.crop_scale", "0 < low <= high"),
+        "train.crop_scale",
+    ),
+    Bad(
+        "unknown-optimizer",
+        section("train", optimizer="lion"),
+        ("train.optimizer", "'adamw' or 'sgd'"),
+        "train.optimizer",
+    ),
     Bad("unknown-data-key", data(domains=["photo"]), ("data.domains", "unknown key"), "data.domains"),
-    Bad("unknown-shapes-key", data(source={"shapes": {"size": 32}}), ("data.source.shapes.size", "unknown key"),
-        "data.source.shapes.size"),
-    Bad("unknown-objective-key", sweep(objective={"metric": "id/acc", "direction": "up"}),
-        ("objective.direction", "unknown key"), "objective.direction"),
-    Bad("unknown-resources-key", sweep(resources={"cpu": 1, "memory": "4G"}), ("resources.memory", "unknown key"),
-        "resources.memory"),
+    Bad(
+        "unknown-shapes-key",
+        data(source={"shapes": {"size": 32}}),
+        ("data.source.shapes.size", "unknown key"),
+        "data.source.shapes.size",
+    ),
+    Bad(
+        "unknown-objective-key",
+        sweep(objective={"metric": "id/acc", "direction": "up"}),
+        ("objective.direction", "unknown key"),
+        "objective.direction",
+    ),
+    Bad(
+        "unknown-resources-key",
+        sweep(resources={"cpu": 1, "memory": "4G"}),
+        ("resources.memory", "unknown key"),
+        "resources.memory",
+    ),
     Bad("unknown-tracking-key", sweep(tracking={"token": "x"}), ("tracking.token", "unknown key"), "tracking.token"),
     Bad("unknown-report-key", sweep(report={"title": "t"}), ("report.title", "unknown key"), "report.title"),
     Bad("missing-name", sweep(name=None), ("name", "required"), "name"),
@@ -257,169 +299,405 @@ CASES: list[Bad] = [
     Bad("name-with-spaces", sweep(name="two words"), ("name", "pattern"), "name"),
     Bad("negative-gpu", sweep(resources={"gpu": -1}), ("resources.gpu", "greater than or equal to 0"), "resources.gpu"),
     Bad("zero-cpu", sweep(resources={"cpu": 0}), ("resources.cpu", "greater than 0"), "resources.cpu"),
-    Bad("objective-mode", sweep(objective={"metric": "id/acc", "mode": "maximise"}), ("objective.mode", "'max' or 'min'"),
-        "objective.mode"),
+    Bad(
+        "objective-mode",
+        sweep(objective={"metric": "id/acc", "mode": "maximise"}),
+        ("objective.mode", "'max' or 'min'"),
+        "objective.mode",
+    ),
     # method and search space
     Bad("unknown-method", sweep(method="lipsum"), ("method", "unknown method 'lipsum'"), "method"),
-    Bad("unknown-distribution", sweep(search={"L": {"normal": [4, 1]}}), ("search.L.normal", "unknown key"),
-        "search.L.normal"),
+    Bad(
+        "unknown-distribution",
+        sweep(search={"L": {"normal": [4, 1]}}),
+        ("search.L.normal", "unknown key"),
+        "search.L.normal",
+    ),
     Bad("dim-without-values", sweep(search={"L": {"log": False}}), ("search.L", "exactly one of grid"), "search.L"),
     Bad("empty-search-space", sweep(**TPE, search={}), ("search", "needs at least one search dim"), "search"),
     Bad("empty-grid", sweep(search={"L": {"grid": []}}), ("search.L.grid", "at least 1 item"), "search.L.grid"),
-    Bad("empty-choice", sweep(search={"loss": {"choice": []}}), ("search.loss.choice", "at least 1 item"),
-        "search.loss.choice"),
-    Bad("empty-method-choice", sweep(method={"choice": []}), ("search.method.choice", "at least 1 item"),
-        "search.method.choice"),
+    Bad(
+        "empty-choice",
+        sweep(search={"loss": {"choice": []}}),
+        ("search.loss.choice", "at least 1 item"),
+        "search.loss.choice",
+    ),
+    Bad(
+        "empty-method-choice",
+        sweep(method={"choice": []}),
+        ("search.method.choice", "at least 1 item"),
+        "search.method.choice",
+    ),
     Bad("grid-over-fixed-key", sweep(fixed={"M": 8, "L": 2}), ("search.L", "both fixed and searched"), "search.L"),
     Bad("unknown-method-parameter", sweep(fixed={"M": 8, "K": 3}), ("fixed.K", "unknown parameter 'K'"), "fixed.K"),
-    Bad("unknown-searched-parameter", sweep(search={"rank": {"grid": [2]}}), ("search.rank", "unknown parameter"),
-        "search.rank"),
-    Bad("lipsum-L-over-context", sweep(search={"L": {"grid": [2, 31]}}), ("search.L.grid[1]", "context length 32"),
-        "search.L.grid[1]"),
-    Bad("lipsum-L-over-context-range", sweep(**TPE, search={"L": {"int": [1, 64]}}),
-        ("search.L.int[1]", "context length 32"), "search.L.int[1]"),
-    Bad("dive-negative-lam", sweep(method="dive", fixed={"lam": -1.0}, search={}),
-        ("fixed.lam", "greater than or equal to 0"), "fixed.lam"),
-    Bad("dive-missing-reference", sweep(method="dive", fixed=lambda c: {"reference": str(c.tmp / "no.tsv")}, search={}),
-        ("fixed.reference", "no.tsv"), "fixed.reference"),
-    Bad("dive-reference-not-text", sweep(method="dive", fixed=caption_file(b"\xff\xfe\x00\x81"), search={}),
-        ("fixed.reference", "cannot read caption file"), "fixed.reference"),
-    Bad("dive-reference-no-header", sweep(method="dive", fixed=caption_file(b"a,b\n1,2\n"), search={}),
-        ("fixed.reference", "header must name an image column"), "fixed.reference"),
-    Bad("when-method-never-holds", sweep(method={"choice": ["ft", "lipsum_ft"]}, fixed={},
-                                         search={"L": {"grid": [2], "when": {"method": "lorsu"}}}),
-        ("search.L.when.method", "never holds"), "search.L.when.method"),
-    Bad("upgrade-model-unknown-tag", sweep(method="coop", fixed={"upgrade_model": {"arch": "ViT-B-32", "pretrained": "x"}},
-                                           search={}), ("fixed.upgrade_model.pretrained", "no pretrained tag 'x'"),
-        "fixed.upgrade_model.pretrained"),
-    Bad("range-reversed", sweep(**TPE, search={"lam": {"float": [2.0, 1.0]}}), ("search.lam.float", "above the upper"),
-        "search.lam.float"),
-    Bad("range-under-grid-searcher", sweep(search={"lam": {"float": [0.1, 1.0]}}),
-        ("search.lam", "searcher grid enumerates"), "search.lam"),
+    Bad(
+        "unknown-searched-parameter",
+        sweep(search={"rank": {"grid": [2]}}),
+        ("search.rank", "unknown parameter"),
+        "search.rank",
+    ),
+    Bad(
+        "lipsum-L-over-context",
+        sweep(search={"L": {"grid": [2, 31]}}),
+        ("search.L.grid[1]", "context length 32"),
+        "search.L.grid[1]",
+    ),
+    Bad(
+        "lipsum-L-over-context-range",
+        sweep(**TPE, search={"L": {"int": [1, 64]}}),
+        ("search.L.int[1]", "context length 32"),
+        "search.L.int[1]",
+    ),
+    Bad(
+        "dive-negative-lam",
+        sweep(method="dive", fixed={"lam": -1.0}, search={}),
+        ("fixed.lam", "greater than or equal to 0"),
+        "fixed.lam",
+    ),
+    Bad(
+        "dive-missing-reference",
+        sweep(method="dive", fixed=lambda c: {"reference": str(c.tmp / "no.tsv")}, search={}),
+        ("fixed.reference", "no.tsv"),
+        "fixed.reference",
+    ),
+    Bad(
+        "dive-reference-not-text",
+        sweep(method="dive", fixed=caption_file(b"\xff\xfe\x00\x81"), search={}),
+        ("fixed.reference", "cannot read caption file"),
+        "fixed.reference",
+    ),
+    Bad(
+        "dive-reference-no-header",
+        sweep(method="dive", fixed=caption_file(b"a,b\n1,2\n"), search={}),
+        ("fixed.reference", "header must name an image column"),
+        "fixed.reference",
+    ),
+    Bad(
+        "when-method-never-holds",
+        sweep(
+            method={"choice": ["ft", "lipsum_ft"]}, fixed={}, search={"L": {"grid": [2], "when": {"method": "lorsu"}}}
+        ),
+        ("search.L.when.method", "never holds"),
+        "search.L.when.method",
+    ),
+    Bad(
+        "upgrade-model-unknown-tag",
+        sweep(method="coop", fixed={"upgrade_model": {"arch": "ViT-B-32", "pretrained": "x"}}, search={}),
+        ("fixed.upgrade_model.pretrained", "no pretrained tag 'x'"),
+        "fixed.upgrade_model.pretrained",
+    ),
+    Bad(
+        "range-reversed",
+        sweep(**TPE, search={"lam": {"float": [2.0, 1.0]}}),
+        ("search.lam.float", "above the upper"),
+        "search.lam.float",
+    ),
+    Bad(
+        "range-under-grid-searcher",
+        sweep(search={"lam": {"float": [0.1, 1.0]}}),
+        ("search.lam", "searcher grid enumerates"),
+        "search.lam",
+    ),
     # data
     Bad("unknown-id-domain", data(id="photograph"), ("data.id", "unknown domain 'photograph'"), "data.id"),
-    Bad("unknown-ood-domain", data(ood=["sketch", "cartoon"]), ("data.ood[1]", "unknown domain 'cartoon'"),
-        "data.ood[1]"),
+    Bad(
+        "unknown-ood-domain",
+        data(ood=["sketch", "cartoon"]),
+        ("data.ood[1]", "unknown domain 'cartoon'"),
+        "data.ood[1]",
+    ),
     Bad("id-also-in-ood", data(ood=["photo"]), ("data.ood[0]", "ID domain"), "data.ood[0]"),
     Bad("ood-listed-twice", data(ood=["sketch", "sketch"]), ("data.ood[1]", "listed twice"), "data.ood[1]"),
     Bad("unknown-data-source", data(source="cifar"), ("data.source", "unknown data source 'cifar'"), "data.source"),
-    Bad("shapes-options-not-a-mapping", data(source={"shapes": 5}), ("data.source.shapes", "must be a mapping"),
-        "data.source.shapes"),
-    Bad("per-class-not-a-mapping", data(source={"shapes": {"per_class": [16, 10]}}),
-        ("data.source.shapes.per_class", "must be a mapping"), "data.source.shapes.per_class"),
-    Bad("imagefolder-not-a-path", data(source={"imagefolder": 5}), ("data.source.imagefolder", "must be a path"),
-        "data.source.imagefolder"),
-    Bad("imagefolder-unknown-user", data(source={"imagefolder": f"~{NO_USER}/data"}),
-        ("data.source.imagefolder", "no such user"), "data.source.imagefolder"),
-    Bad("imagefolder-domains-not-a-list", data(source=lambda c: {"imagefolder": imagefolder(c), "domains": "photo"}),
-        ("data.source.domains", "must be a list"), "data.source.domains"),
-    Bad("missing-imagefolder", data(source=lambda c: {"imagefolder": str(c.tmp / "no-data")}),
-        ("data.source.imagefolder", "does not exist"), "data.source.imagefolder"),
-    Bad("imagefolder-missing-domain", data(source=lambda c: {"imagefolder": imagefolder(c, ("photo",))}),
-        ("data.ood[0]", "unknown domain 'sketch'"), "data.ood[0]"),
-    Bad("imagefolder-unknown-layout", data(source=lambda c: {"imagefolder": imagefolder(c), "layout": "coco"}),
-        ("data.source.layout", "unknown layout 'coco'"), "data.source.layout"),
+    Bad(
+        "shapes-options-not-a-mapping",
+        data(source={"shapes": 5}),
+        ("data.source.shapes", "must be a mapping"),
+        "data.source.shapes",
+    ),
+    Bad(
+        "per-class-not-a-mapping",
+        data(source={"shapes": {"per_class": [16, 10]}}),
+        ("data.source.shapes.per_class", "must be a mapping"),
+        "data.source.shapes.per_class",
+    ),
+    Bad(
+        "imagefolder-not-a-path",
+        data(source={"imagefolder": 5}),
+        ("data.source.imagefolder", "must be a path"),
+        "data.source.imagefolder",
+    ),
+    Bad(
+        "imagefolder-unknown-user",
+        data(source={"imagefolder": f"~{NO_USER}/data"}),
+        ("data.source.imagefolder", "no such user"),
+        "data.source.imagefolder",
+    ),
+    Bad(
+        "imagefolder-domains-not-a-list",
+        data(source=lambda c: {"imagefolder": imagefolder(c), "domains": "photo"}),
+        ("data.source.domains", "must be a list"),
+        "data.source.domains",
+    ),
+    Bad(
+        "missing-imagefolder",
+        data(source=lambda c: {"imagefolder": str(c.tmp / "no-data")}),
+        ("data.source.imagefolder", "does not exist"),
+        "data.source.imagefolder",
+    ),
+    Bad(
+        "imagefolder-missing-domain",
+        data(source=lambda c: {"imagefolder": imagefolder(c, ("photo",))}),
+        ("data.ood[0]", "unknown domain 'sketch'"),
+        "data.ood[0]",
+    ),
+    Bad(
+        "imagefolder-unknown-layout",
+        data(source=lambda c: {"imagefolder": imagefolder(c), "layout": "coco"}),
+        ("data.source.layout", "unknown layout 'coco'"),
+        "data.source.layout",
+    ),
     # model
     Bad("unknown-zoo-model", sweep(model="zoo/huge-clip"), ("model", "unknown zoo model 'huge-clip'"), "model"),
-    Bad("unknown-arch", sweep(model={"arch": "ViT-Q-99", "pretrained": "/x.pt"}), ("model.arch", "ViT-Q-99"),
-        "model.arch"),
-    Bad("missing-model-file", sweep(model=lambda c: {"arch": "tiny-clip-v1", "pretrained": str(c.tmp / "w.pt")}),
-        ("model.pretrained", "does not exist"), "model.pretrained"),
-    Bad("corrupt-checkpoint", sweep(model=corrupt_checkpoint), ("model.pretrained", "weights.safetensors"),
-        "model.pretrained"),
-    Bad("model-file-unknown-user", sweep(model={"arch": "tiny-clip-v1", "pretrained": f"~{NO_USER}/w.pt"}),
-        ("model.pretrained", "no such user"), "model.pretrained"),
-    Bad("model-cache-unknown-user", sweep(model={"arch": "ViT-B-32", "pretrained": "openai", "cache_dir": f"~{NO_USER}"}),
-        ("model.cache_dir", "no such user"), "model.cache_dir"),
-    Bad("truncated-checkpoint", sweep(model=truncated_checkpoint), ("model.pretrained", "short.safetensors"),
-        "model.pretrained"),
+    Bad(
+        "unknown-arch",
+        sweep(model={"arch": "ViT-Q-99", "pretrained": "/x.pt"}),
+        ("model.arch", "ViT-Q-99"),
+        "model.arch",
+    ),
+    Bad(
+        "missing-model-file",
+        sweep(model=lambda c: {"arch": "tiny-clip-v1", "pretrained": str(c.tmp / "w.pt")}),
+        ("model.pretrained", "does not exist"),
+        "model.pretrained",
+    ),
+    Bad(
+        "corrupt-checkpoint",
+        sweep(model=corrupt_checkpoint),
+        ("model.pretrained", "weights.safetensors"),
+        "model.pretrained",
+    ),
+    Bad(
+        "model-file-unknown-user",
+        sweep(model={"arch": "tiny-clip-v1", "pretrained": f"~{NO_USER}/w.pt"}),
+        ("model.pretrained", "no such user"),
+        "model.pretrained",
+    ),
+    Bad(
+        "model-cache-unknown-user",
+        sweep(model={"arch": "ViT-B-32", "pretrained": "openai", "cache_dir": f"~{NO_USER}"}),
+        ("model.cache_dir", "no such user"),
+        "model.cache_dir",
+    ),
+    Bad(
+        "truncated-checkpoint",
+        sweep(model=truncated_checkpoint),
+        ("model.pretrained", "short.safetensors"),
+        "model.pretrained",
+    ),
     # metrics
-    Bad("objective-unknown-metric", sweep(objective={"metric": "ood/mean_acc"}), ("objective.metric", "unknown metric"),
-        "objective.metric"),
-    Bad("objective-domain-not-evaluated", sweep(objective={"metric": "ood/painting/acc"}),
-        ("objective.metric", "'painting'", "not in data.ood"), "objective.metric"),
-    Bad("ctx-init-longer-than-n-ctx", sweep(method="contcoop", fixed={}, search={"n_ctx": {"grid": [2, 4]}}),
-        ("search.n_ctx.grid[0]", "'a photo of a' is 4 tokens, but n_ctx is 2"), "search.n_ctx.grid[0]"),
-    Bad("objective-on-test-data", sweep(objective={"metric": "ood/avg_acc"}),
-        ("objective", "is a test metric", "oracle: true"), "objective"),
-    Bad("objective-on-test-data-through-wise", sweep(objective={"metric": "wise/0.5/id/acc"}),
-        ("objective", "is a test metric"), "objective"),
-    Bad("oodval-objective-without-ood-val", sweep(objective={"metric": "oodval/avg_acc"}),
-        ("objective.metric", "needs at least one data.ood_val"), "objective.metric"),
-    Bad("ood-val-is-a-test-domain", data(ood_val=["sketch"]), ("data.ood_val[0]", "also in data.ood"),
-        "data.ood_val[0]"),
-    Bad("ood-val-unknown-domain", data(ood_val=["quickdraw"]), ("data.ood_val[0]", "unknown domain"),
-        "data.ood_val[0]"),
-    Bad("asha-on-a-final-only-objective", sweep(scheduler="asha", objective={"metric": "wise/0.5/val/acc"}),
-        ("scheduler", "asha needs the objective at every epoch", "after the last one"), "scheduler"),
-    Bad("report-section-unknown-metric", sweep(report={"metrics": ["id/acc", "id/f1"]}),
-        ("report.metrics[1]", "unknown metric 'id/f1'"), "report.metrics[1]"),
+    Bad(
+        "objective-unknown-metric",
+        sweep(objective={"metric": "ood/mean_acc"}),
+        ("objective.metric", "unknown metric"),
+        "objective.metric",
+    ),
+    Bad(
+        "objective-domain-not-evaluated",
+        sweep(objective={"metric": "ood/painting/acc"}),
+        ("objective.metric", "'painting'", "not in data.ood"),
+        "objective.metric",
+    ),
+    Bad(
+        "ctx-init-longer-than-n-ctx",
+        sweep(method="contcoop", fixed={}, search={"n_ctx": {"grid": [2, 4]}}),
+        ("search.n_ctx.grid[0]", "'a photo of a' is 4 tokens, but n_ctx is 2"),
+        "search.n_ctx.grid[0]",
+    ),
+    Bad(
+        "objective-on-test-data",
+        sweep(objective={"metric": "ood/avg_acc"}),
+        ("objective", "is a test metric", "oracle: true"),
+        "objective",
+    ),
+    Bad(
+        "objective-on-test-data-through-wise",
+        sweep(objective={"metric": "wise/0.5/id/acc"}),
+        ("objective", "is a test metric"),
+        "objective",
+    ),
+    Bad(
+        "oodval-objective-without-ood-val",
+        sweep(objective={"metric": "oodval/avg_acc"}),
+        ("objective.metric", "needs at least one data.ood_val"),
+        "objective.metric",
+    ),
+    Bad(
+        "ood-val-is-a-test-domain", data(ood_val=["sketch"]), ("data.ood_val[0]", "also in data.ood"), "data.ood_val[0]"
+    ),
+    Bad(
+        "ood-val-unknown-domain", data(ood_val=["quickdraw"]), ("data.ood_val[0]", "unknown domain"), "data.ood_val[0]"
+    ),
+    Bad(
+        "asha-on-a-final-only-objective",
+        sweep(scheduler="asha", objective={"metric": "wise/0.5/val/acc"}),
+        ("scheduler", "asha needs the objective at every epoch", "after the last one"),
+        "scheduler",
+    ),
+    Bad(
+        "report-section-unknown-metric",
+        sweep(report={"metrics": ["id/acc", "id/f1"]}),
+        ("report.metrics[1]", "unknown metric 'id/f1'"),
+        "report.metrics[1]",
+    ),
     # tracking
-    Bad("tracking-unreachable", sweep(tracking=lambda c: {"uri": f"http://127.0.0.1:{free_port()}"}),
-        ("tracking.uri", "unreachable"), "tracking.uri"),
-    Bad("tracking-file-store", sweep(tracking={"uri": "file:///tmp/mlruns"}), ("tracking.uri", "file store"),
-        "tracking.uri"),
+    Bad(
+        "tracking-unreachable",
+        sweep(tracking=lambda c: {"uri": f"http://127.0.0.1:{free_port()}"}),
+        ("tracking.uri", "unreachable"),
+        "tracking.uri",
+    ),
+    Bad(
+        "tracking-file-store",
+        sweep(tracking={"uri": "file:///tmp/mlruns"}),
+        ("tracking.uri", "file store"),
+        "tracking.uri",
+    ),
     Bad("tracking-bare-path", sweep(tracking={"uri": "./mlruns"}), ("tracking.uri", "file store"), "tracking.uri"),
-    Bad("tracking-unknown-scheme", sweep(tracking={"uri": "mysql://db/mlflow"}), ("tracking.uri", "'mysql'"),
-        "tracking.uri"),
-    Bad("tracking-port-typo", sweep(tracking={"uri": "http://127.0.0.1:50O0"}), ("tracking.uri", "nonnumeric port"),
-        "tracking.uri"),
-    Bad("tracking-sqlite-unknown-user", sweep(tracking={"uri": f"sqlite:///~{NO_USER}/mlflow.db"}), ("tracking.uri",),
-        "tracking.uri"),
-    Bad("tracking-sqlite-no-folder", sweep(tracking=lambda c: {"uri": f"sqlite:///{c.tmp}/none/mlflow.db"}),
-        ("tracking.uri", "does not exist"), "tracking.uri"),
+    Bad(
+        "tracking-unknown-scheme",
+        sweep(tracking={"uri": "mysql://db/mlflow"}),
+        ("tracking.uri", "'mysql'"),
+        "tracking.uri",
+    ),
+    Bad(
+        "tracking-port-typo",
+        sweep(tracking={"uri": "http://127.0.0.1:50O0"}),
+        ("tracking.uri", "nonnumeric port"),
+        "tracking.uri",
+    ),
+    Bad(
+        "tracking-sqlite-unknown-user",
+        sweep(tracking={"uri": f"sqlite:///~{NO_USER}/mlflow.db"}),
+        ("tracking.uri",),
+        "tracking.uri",
+    ),
+    Bad(
+        "tracking-sqlite-no-folder",
+        sweep(tracking=lambda c: {"uri": f"sqlite:///{c.tmp}/none/mlflow.db"}),
+        ("tracking.uri", "does not exist"),
+        "tracking.uri",
+    ),
     # the sweep-file path itself
     Bad("validate-missing-file", lambda c: ["validate", str(c.tmp / "absent.yaml")], ("absent.yaml", "does not exist")),
     Bad("validate-a-directory", lambda c: ["validate", str(c.tmp)], ("is not a file",)),
     Bad("launch-missing-file", lambda c: ["launch", str(c.tmp / "absent.yaml")], ("absent.yaml", "does not exist")),
     # launch: checks of the command line, before Ray or MLflow start
     Bad("launch-bad-file", launch(search={"L": {"grid": [0, 2]}}), ("search.L.grid[0]", "greater than or equal to 1")),
-    Bad("launch-unreachable-tracking", launch(tracking=lambda c: {"uri": f"http://127.0.0.1:{free_port()}"}),
-        ("tracking.uri", "unreachable")),
-    Bad("launch-working-dir-without-cluster", launch("--working-dir", "."), ("--working-dir", "only applies with --cluster")),
+    Bad(
+        "launch-unreachable-tracking",
+        launch(tracking=lambda c: {"uri": f"http://127.0.0.1:{free_port()}"}),
+        ("tracking.uri", "unreachable"),
+    ),
+    Bad(
+        "launch-working-dir-without-cluster",
+        launch("--working-dir", "."),
+        ("--working-dir", "only applies with --cluster"),
+    ),
     Bad("launch-cluster-without-storage", launch("--cluster", "http://127.0.0.1:{port}"), ("--storage",)),
-    Bad("launch-cluster-relative-storage", launch("--cluster", "http://127.0.0.1:{port}", "--storage", "sweeps"),
-        ("--storage", "relative")),
-    Bad("launch-cluster-default-tracking", launch("--cluster", "http://127.0.0.1:{port}", "--storage", "/shared/s"),
-        ("tracking.uri", "--cluster")),
-    Bad("launch-cluster-unreachable", on_cluster(launch(
-        "--cluster", "http://127.0.0.1:{port}", "--storage", "/shared/s",
-        tracking=lambda c: {"uri": f"sqlite:///{c.tmp}/in/mlflow.db"})), ("--cluster", "no Ray dashboard answers")),
-    Bad("launch-address-unreachable", on_cluster(launch("--address", "127.0.0.1:{port}")),
-        ("--address", "no Ray cluster answers")),
-    Bad("launch-address-is-a-url", on_cluster(launch("--address", "http://127.0.0.1:{port}")),
-        ("--address", "not a Ray GCS address")),
+    Bad(
+        "launch-cluster-relative-storage",
+        launch("--cluster", "http://127.0.0.1:{port}", "--storage", "sweeps"),
+        ("--storage", "relative"),
+    ),
+    Bad(
+        "launch-cluster-default-tracking",
+        launch("--cluster", "http://127.0.0.1:{port}", "--storage", "/shared/s"),
+        ("tracking.uri", "--cluster"),
+    ),
+    Bad(
+        "launch-cluster-unreachable",
+        on_cluster(
+            launch(
+                "--cluster",
+                "http://127.0.0.1:{port}",
+                "--storage",
+                "/shared/s",
+                tracking=lambda c: {"uri": f"sqlite:///{c.tmp}/in/mlflow.db"},
+            )
+        ),
+        ("--cluster", "no Ray dashboard answers"),
+    ),
+    Bad(
+        "launch-address-unreachable",
+        on_cluster(launch("--address", "127.0.0.1:{port}")),
+        ("--address", "no Ray cluster answers"),
+    ),
+    Bad(
+        "launch-address-is-a-url",
+        on_cluster(launch("--address", "http://127.0.0.1:{port}")),
+        ("--address", "not a Ray GCS address"),
+    ),
     # report
     Bad("report-unknown-sweep", report("nope"), ("sweep", "no sweep named 'nope'", "tiny")),
-    Bad("report-no-store", lambda c: ["report", "tiny", "--tracking-uri", f"sqlite:///{c.tmp}/fresh.db"],
-        ("--tracking-uri", "no MLflow store")),
-    Bad("report-file-store", lambda c: ["report", "tiny", "--tracking-uri", str(c.tmp)], ("--tracking-uri", "file store")),
+    Bad(
+        "report-no-store",
+        lambda c: ["report", "tiny", "--tracking-uri", f"sqlite:///{c.tmp}/fresh.db"],
+        ("--tracking-uri", "no MLflow store"),
+    ),
+    Bad(
+        "report-file-store",
+        lambda c: ["report", "tiny", "--tracking-uri", str(c.tmp)],
+        ("--tracking-uri", "file store"),
+    ),
     Bad("report-unknown-metric", report("tiny", "--metrics", "id/acc,id/f1"), ("--metrics", "id/f1")),
     Bad("report-unknown-row", report("tiny", "--rows", "Q"), ("--rows", "'Q'")),
     Bad("report-unknown-layout", report("tiny", "--layout", "grid"), ("--layout", "unknown layout 'grid'")),
     Bad("report-bad-delta", report("tiny", "--delta", "method"), ("--delta", "KEY=VALUE")),
     Bad("report-bad-precision", report("tiny", "--precision", "40"), ("--precision", "between 0 and 12")),
-    Bad("report-unreachable-server", lambda c: ["report", "tiny", "--tracking-uri", f"http://127.0.0.1:{free_port()}"],
-        ("--tracking-uri", "unreachable")),
-    Bad("report-port-typo", lambda c: ["report", "tiny", "--tracking-uri", "http://127.0.0.1:50O0"],
-        ("--tracking-uri", "nonnumeric port")),
+    Bad(
+        "report-unreachable-server",
+        lambda c: ["report", "tiny", "--tracking-uri", f"http://127.0.0.1:{free_port()}"],
+        ("--tracking-uri", "unreachable"),
+    ),
+    Bad(
+        "report-port-typo",
+        lambda c: ["report", "tiny", "--tracking-uri", "http://127.0.0.1:50O0"],
+        ("--tracking-uri", "nonnumeric port"),
+    ),
     Bad("report-unknown-experiment", report("tiny", "--experiment", "nope"), ("--experiment", "no experiment named")),
     Bad("report-unknown-parent-run", report("tiny", "--parent-run", "0" * 32), ("--parent-run", "0" * 32)),
     # other commands
     Bad("status-unknown-sweep", lambda c: ["status", "nope", "--tracking-uri", c.store()], ("no sweep named 'nope'",)),
     Bad("resume-unknown-sweep", resume("nope"), ("NAME", "no resumable sweep 'nope'")),
-    Bad("resume-changed-file", resume("bad-input", launched_with_other_seeds),
-        ("sweep.yaml", "changed since the sweep was launched")),
+    Bad(
+        "resume-changed-file",
+        resume("bad-input", launched_with_other_seeds),
+        ("sweep.yaml", "changed since the sweep was launched"),
+    ),
     Bad("confirm-top-zero", confirm("tiny", "--top", "0"), ("--top", "at least 1")),
-    Bad("status-unreachable-server", lambda c: ["status", "--tracking-uri", f"http://127.0.0.1:{free_port()}"],
-        ("--tracking-uri", "unreachable")),
+    Bad(
+        "status-unreachable-server",
+        lambda c: ["status", "--tracking-uri", f"http://127.0.0.1:{free_port()}"],
+        ("--tracking-uri", "unreachable"),
+    ),
     Bad("methods-unknown-name", lambda c: ["methods", "lipsum"], ("NAME", "no method matches 'lipsum'", "lipsum_ft")),
     Bad("ui-public-host", lambda c: ["ui", "--host", "0.0.0.0"], ("--host", "--allow-remote")),
-    Bad("logs-unreachable-cluster", on_cluster(lambda c: ["logs", "job1", "--cluster", f"http://127.0.0.1:{free_port()}"]),
-        ("--cluster", "no Ray dashboard answers")),
-    Bad("stop-unreachable-cluster", on_cluster(lambda c: ["stop", "job1", "--cluster", f"http://127.0.0.1:{free_port()}"]),
-        ("--cluster", "no Ray dashboard answers")),
-    Bad("status-cluster-not-a-url", on_cluster(lambda c: ["status", "--cluster", "ftp://head"]), ("--cluster", "not the URL")),
+    Bad(
+        "logs-unreachable-cluster",
+        on_cluster(lambda c: ["logs", "job1", "--cluster", f"http://127.0.0.1:{free_port()}"]),
+        ("--cluster", "no Ray dashboard answers"),
+    ),
+    Bad(
+        "stop-unreachable-cluster",
+        on_cluster(lambda c: ["stop", "job1", "--cluster", f"http://127.0.0.1:{free_port()}"]),
+        ("--cluster", "no Ray dashboard answers"),
+    ),
+    Bad(
+        "status-cluster-not-a-url",
+        on_cluster(lambda c: ["status", "--cluster", "ftp://head"]),
+        ("--cluster", "not the URL"),
+    ),
 ]
 BAD_INPUTS: list[str] = [case.id for case in CASES]
 
@@ -434,16 +712,35 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     exp = client.create_experiment("tiny", artifact_location=str(root / "artifacts"))
-    parent = client.create_run(exp, run_name="tiny", tags={
-        "sweeper.kind": "sweep", "sweeper.sweep": "tiny", "sweeper.search_keys": json.dumps(["L"]),
-        "sweeper.report": json.dumps({"rows": ["L"], "metrics": ["id/acc"]}),
-        "sweeper.objective": json.dumps({"metric": "id/acc", "mode": "max"})}).info.run_id
+    parent = client.create_run(
+        exp,
+        run_name="tiny",
+        tags={
+            "sweeper.kind": "sweep",
+            "sweeper.sweep": "tiny",
+            "sweeper.search_keys": json.dumps(["L"]),
+            "sweeper.report": json.dumps({"rows": ["L"], "metrics": ["id/acc"]}),
+            "sweeper.objective": json.dumps({"metric": "id/acc", "mode": "max"}),
+        },
+    ).info.run_id
     client.set_terminated(parent, "FINISHED")
-    child = client.create_run(exp, run_name="t0", tags={
-        "mlflow.parentRunId": parent, "sweeper.kind": "trial", "sweeper.sweep": "tiny", "sweeper.trial_id": "t0",
-        "sweeper.method": "lipsum_ft", "sweeper.seed": "0"}).info.run_id
-    client.log_batch(child, metrics=[Metric("id/acc", 0.5, 0, 0)],
-                     params=[Param("L", "2"), Param("method", "lipsum_ft"), Param("seed", "0")])
+    child = client.create_run(
+        exp,
+        run_name="t0",
+        tags={
+            "mlflow.parentRunId": parent,
+            "sweeper.kind": "trial",
+            "sweeper.sweep": "tiny",
+            "sweeper.trial_id": "t0",
+            "sweeper.method": "lipsum_ft",
+            "sweeper.seed": "0",
+        },
+    ).info.run_id
+    client.log_batch(
+        child,
+        metrics=[Metric("id/acc", 0.5, 0, 0)],
+        params=[Param("L", "2"), Param("method", "lipsum_ft"), Param("seed", "0")],
+    )
     client.set_terminated(child, "FINISHED")
     return uri
 
@@ -481,7 +778,10 @@ def test_the_suite_has_at_least_40_distinct_bad_inputs() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=BAD_INPUTS)
 def test_bad_input_exits_2_with_one_line_naming_the_problem(
-    case: Bad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+    case: Bad,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = case.make(Ctx(tmp_path, monkeypatch, request))
@@ -524,26 +824,103 @@ def test_a_real_checkpoint_passes_the_header_check() -> None:
 # Values are drawn from a pool that knows the loader's weak spots (paths, ~user, URIs, names the
 # checks look up) as well as arbitrary scalars, lists and mappings (keys of any type).
 
-WORDS = ["", "photo", "sketch", "shapes", "ft", "lipsum_ft", "dive", "coop", "grid", "tpe", "asha", "max", "mse",
-         "id/acc", "ood/sketch/acc", "zoo/tiny-clip-v1", "tiny-clip-v1", "openai", "L", "M", "method", "x.pt",
-         "w.safetensors", f"~{NO_USER}/x", "/", "/bin/sh", "a\x00b", "http://127.0.0.1:50O0", "sqlite:///x.db",
-         f"sqlite:///~{NO_USER}/x.db", "file:///tmp/mlruns"]
-scalars = (st.none() | st.booleans() | st.integers(-3, 70) | st.integers() | st.floats()
-           | st.sampled_from(WORDS) | st.text(max_size=8))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=6) | st.integers(), inner, max_size=3),
-                      max_leaves=12)
-FIELDS = [("name",), ("method",), ("model",), ("model", "arch"), ("model", "pretrained"), ("model", "cache_dir"),
-          ("data", "source"), ("data", "source", "shapes"), ("data", "source", "shapes", "per_class"),
-          ("data", "source", "imagefolder"), ("data", "source", "layout"), ("data", "source", "domains"),
-          ("data", "id"), ("data", "ood"), ("train",), ("train", "lr"), ("fixed",), ("fixed", "L"),
-          ("fixed", "reference"), ("fixed", "upgrade_model"), ("search",), ("search", "L"), ("search", "L", "grid"),
-          ("search", "L", "when"), ("search", "tau", "float"), ("seeds",), ("searcher",), ("num_samples",),
-          ("scheduler",), ("scheduler", "asha"), ("objective",), ("objective", "metric"), ("resources",),
-          ("max_concurrent",), ("tracking",), ("tracking", "uri"), ("report",), ("report", "rows")]
+WORDS = [
+    "",
+    "photo",
+    "sketch",
+    "shapes",
+    "ft",
+    "lipsum_ft",
+    "dive",
+    "coop",
+    "grid",
+    "tpe",
+    "asha",
+    "max",
+    "mse",
+    "id/acc",
+    "ood/sketch/acc",
+    "zoo/tiny-clip-v1",
+    "tiny-clip-v1",
+    "openai",
+    "L",
+    "M",
+    "method",
+    "x.pt",
+    "w.safetensors",
+    f"~{NO_USER}/x",
+    "/",
+    "/bin/sh",
+    "a\x00b",
+    "http://127.0.0.1:50O0",
+    "sqlite:///x.db",
+    f"sqlite:///~{NO_USER}/x.db",
+    "file:///tmp/mlruns",
+]
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 70)
+    | st.integers()
+    | st.floats()
+    | st.sampled_from(WORDS)
+    | st.text(max_size=8)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=6) | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+FIELDS = [
+    ("name",),
+    ("method",),
+    ("model",),
+    ("model", "arch"),
+    ("model", "pretrained"),
+    ("model", "cache_dir"),
+    ("data", "source"),
+    ("data", "source", "shapes"),
+    ("data", "source", "shapes", "per_class"),
+    ("data", "source", "imagefolder"),
+    ("data", "source", "layout"),
+    ("data", "source", "domains"),
+    ("data", "id"),
+    ("data", "ood"),
+    ("train",),
+    ("train", "lr"),
+    ("fixed",),
+    ("fixed", "L"),
+    ("fixed", "reference"),
+    ("fixed", "upgrade_model"),
+    ("search",),
+    ("search", "L"),
+    ("search", "L", "grid"),
+    ("search", "L", "when"),
+    ("search", "tau", "float"),
+    ("seeds",),
+    ("searcher",),
+    ("num_samples",),
+    ("scheduler",),
+    ("scheduler", "asha"),
+    ("objective",),
+    ("objective", "metric"),
+    ("resources",),
+    ("max_concurrent",),
+    ("tracking",),
+    ("tracking", "uri"),
+    ("report",),
+    ("report", "rows"),
+]
 METHODS = ["lipsum_ft", "dive", "coop", "contcoop", "lora", "lorsu", "lp_ft", "wise_ft", "car_ft", "ft"]
-FUZZ = settings(max_examples=200, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def loads_or_input_error(load: Callable[[], Any]) -> None:
@@ -565,7 +942,9 @@ def test_fuzz_any_structure_loads_or_raises_input_error(content: Any) -> None:
 
 
 @FUZZ
-@given(method=st.sampled_from(METHODS), edits=st.lists(st.tuples(st.sampled_from(FIELDS), values), min_size=1, max_size=3))
+@given(
+    method=st.sampled_from(METHODS), edits=st.lists(st.tuples(st.sampled_from(FIELDS), values), min_size=1, max_size=3)
+)
 def test_fuzz_broken_fields_load_or_raise_input_error(method: str, edits: list[tuple[tuple[str, ...], Any]]) -> None:
     """BASE (for one method) with up to three fields set to anything."""
     content = {**copy.deepcopy(BASE), "method": method}
@@ -582,9 +961,38 @@ def test_fuzz_broken_fields_load_or_raise_input_error(method: str, edits: list[t
 
 
 yaml_text = st.text(max_size=80) | st.lists(
-    st.sampled_from(["name: x", "method: ft", "data: {id: photo, ood: [sketch]}", "  - a", "[", "]", "{", "}", ":",
-                     "!!python/object:os.system", "&a", "*a", "? ", "\t", "'", '"', "--- ", "...", "%YAML 1.1",
-                     "seeds: [0, 0]", "<<: *a", "!!binary x", "? [a]: 1", "1e5", "0x1F", "~"]), max_size=8).map("\n".join)
+    st.sampled_from(
+        [
+            "name: x",
+            "method: ft",
+            "data: {id: photo, ood: [sketch]}",
+            "  - a",
+            "[",
+            "]",
+            "{",
+            "}",
+            ":",
+            "!!python/object:os.system",
+            "&a",
+            "*a",
+            "? ",
+            "\t",
+            "'",
+            '"',
+            "--- ",
+            "...",
+            "%YAML 1.1",
+            "seeds: [0, 0]",
+            "<<: *a",
+            "!!binary x",
+            "? [a]: 1",
+            "1e5",
+            "0x1F",
+            "~",
+        ]
+    ),
+    max_size=8,
+).map("\n".join)
 
 
 @FUZZ

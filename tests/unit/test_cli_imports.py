@@ -23,19 +23,23 @@ def _modules_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
-@pytest.mark.parametrize("code", [
-    "import sweeper.cli",
-    "from sweeper.cli import build_parser; build_parser()",
-    "from trainables.models import zoo; zoo.names(); zoo.read_card(zoo.names()[0])",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sweeper.cli",
+        "from sweeper.cli import build_parser; build_parser()",
+        "from trainables.models import zoo; zoo.names(); zoo.read_card(zoo.names()[0])",
+    ],
+)
 def test_no_heavy_import(code: str) -> None:
     loaded = _modules_after(code)
     assert not [name for name in HEAVY if name in loaded], code
 
 
 def test_help_prints_every_command() -> None:
-    out = subprocess.run([sys.executable, "-m", "sweeper.cli", "--help"], capture_output=True, text=True,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "sweeper.cli", "--help"], capture_output=True, text=True, check=True, timeout=120
+    )
     for command in ("launch", "validate", "methods", "status", "report", "confirm"):
         assert command in out.stdout
 
@@ -47,12 +51,15 @@ TRAINING_ONLY = ("torch", "open_clip", "torchvision", "torchmetrics", "sklearn",
 SPACES = "search_spaces"
 
 
-@pytest.mark.parametrize("code", [
-    f"from sweeper.cli import main; main(['validate', '{SPACES}/ablation-L.yaml'])",
-    f"from sweeper.cli import main; main(['validate', '{SPACES}/tpe-methods.yaml'])",
-    f"from sweeper.cli import main; main(['validate', '{SPACES}/compare-methods.yaml'])",  # prompt methods
-    "from sweeper.cli import main; main(['methods'])",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        f"from sweeper.cli import main; main(['validate', '{SPACES}/ablation-L.yaml'])",
+        f"from sweeper.cli import main; main(['validate', '{SPACES}/tpe-methods.yaml'])",
+        f"from sweeper.cli import main; main(['validate', '{SPACES}/compare-methods.yaml'])",  # prompt methods
+        "from sweeper.cli import main; main(['methods'])",
+    ],
+)
 def test_validate_and_methods_skip_what_only_training_imports(code: str) -> None:
     loaded = _modules_after(f"import os; os.chdir({str(ROOT)!r})\n{code}")
     assert not [name for name in TRAINING_ONLY if name in loaded], code

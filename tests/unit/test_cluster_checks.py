@@ -11,10 +11,19 @@ from sweeper.run import cluster
 from trainables.errors import InputError
 
 
-@pytest.mark.parametrize("location, uri", [
-    ("s3://bucket/sweeps", True), ("gs://b/x", True), ("hdfs://nn:8020/x", True),
-    ("file:///tmp/x", False), ("/mnt/nfs/sweeps", False), ("sweeps", False), (None, False), ("c:/x", False),
-])
+@pytest.mark.parametrize(
+    "location, uri",
+    [
+        ("s3://bucket/sweeps", True),
+        ("gs://b/x", True),
+        ("hdfs://nn:8020/x", True),
+        ("file:///tmp/x", False),
+        ("/mnt/nfs/sweeps", False),
+        ("sweeps", False),
+        (None, False),
+        ("c:/x", False),
+    ],
+)
 def test_a_uri_is_any_scheme_but_file(location, uri) -> None:
     assert cluster.is_uri(location) is uri
 
@@ -51,8 +60,17 @@ def test_the_job_carries_the_folder_and_runs_the_file_through_address_auto(tmp_p
     sweep = tmp_path / "spaces" / "a b.yaml"
     sweep.write_text("name: x\n")
     plan = cluster.submission_plan(sweep, tmp_path, "s3://bucket/sweeps", shared=False)
-    assert shlex.split(plan["entrypoint"]) == ["python", "-m", "sweeper.cli", "launch", "spaces/a b.yaml",
-                                               "--address", "auto", "--storage", "s3://bucket/sweeps"]
+    assert shlex.split(plan["entrypoint"]) == [
+        "python",
+        "-m",
+        "sweeper.cli",
+        "launch",
+        "spaces/a b.yaml",
+        "--address",
+        "auto",
+        "--storage",
+        "s3://bucket/sweeps",
+    ]
     env = plan["runtime_env"]
     assert env["working_dir"] == str(tmp_path.resolve())
     assert {".venv/", ".git/", "sweeps/", "mlruns/", "mlflow.db"} <= set(env["excludes"])
@@ -78,9 +96,14 @@ def test_a_sweep_file_outside_the_folder_is_refused(tmp_path: Path) -> None:
     assert "--working-dir" in error.value.message
 
 
-@pytest.mark.parametrize("address, field", [
-    ("ray://head:10001", "--address"), ("http://head:8265", "--address"), ("head:port", "--address"),
-])
+@pytest.mark.parametrize(
+    "address, field",
+    [
+        ("ray://head:10001", "--address"),
+        ("http://head:8265", "--address"),
+        ("head:port", "--address"),
+    ],
+)
 def test_addresses_that_are_not_a_gcs_address_are_refused(address, field, monkeypatch) -> None:
     monkeypatch.setenv("RAY_AUTH_TOKEN", "x")
     monkeypatch.setenv("RAY_AUTH_MODE", "token")

@@ -25,6 +25,7 @@ DOCKER = ROOT / "docker"
 
 # --------------------------------------------------------------------------- deployment files
 
+
 def _load(name: str) -> Any:
     return yaml.safe_load((DOCKER / name).read_text())
 
@@ -68,7 +69,9 @@ def test_dockerfile_pins_equal_pyproject_pins() -> None:
     constraints = _pins_in((DOCKER / "constraints.txt").read_text())
     for name, version in _pyproject_pins().items():
         assert in_dockerfile.get(name, version) == version, f"Dockerfile pins {name}=={in_dockerfile[name]}"
-        assert constraints.get(name) == version, f"constraints.txt: {name}=={constraints.get(name)}, pyproject {version}"
+        assert constraints.get(name) == version, (
+            f"constraints.txt: {name}=={constraints.get(name)}, pyproject {version}"
+        )
     for name in ("torch", "torchvision", "ray", "optuna", "mlflow", "open-clip-torch", "psycopg2-binary"):
         assert name in in_dockerfile
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -150,8 +153,9 @@ def test_compose_secrets_come_from_the_environment_and_token_auth_stays_on() -> 
     assert values["POSTGRES_PASSWORD"] == values["RAY_AUTH_TOKEN"] == "change-me"
 
 
-@pytest.mark.parametrize("name", ["docker-compose.yml", "cluster.yaml", "kuberay-raycluster.yaml", "Dockerfile",
-                                  ".env.example"])
+@pytest.mark.parametrize(
+    "name", ["docker-compose.yml", "cluster.yaml", "kuberay-raycluster.yaml", "Dockerfile", ".env.example"]
+)
 def test_no_file_disables_ray_token_auth(name: str) -> None:
     text = (DOCKER / name).read_text()
     assert not re.search(r"RAY_AUTH_MODE\s*[=:]\s*[\"']?(disabled|off|none|false|0)\b", text, re.I)
@@ -166,13 +170,25 @@ def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
     if probe.returncode != 0:
         pytest.skip(f"docker has no compose plugin: {probe.stderr.strip() or probe.stdout.strip()}")
     env = {**os.environ, "POSTGRES_PASSWORD": "test-only-pw", "RAY_AUTH_TOKEN": "test-only-token"}
-    result = subprocess.run([docker, "compose", "-f", str(DOCKER / "docker-compose.yml"), "config"],
-                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [docker, "compose", "-f", str(DOCKER / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "test-only-pw" in result.stdout and "127.0.0.1" in result.stdout
     unset = {k: v for k, v in env.items() if k not in ("POSTGRES_PASSWORD", "RAY_AUTH_TOKEN")}
-    refused = subprocess.run([docker, "compose", "-f", str(DOCKER / "docker-compose.yml"), "config"],
-                             capture_output=True, text=True, timeout=60, env=unset, cwd=tmp_path)
+    refused = subprocess.run(
+        [docker, "compose", "-f", str(DOCKER / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=unset,
+        cwd=tmp_path,
+    )
     assert refused.returncode != 0  # no secrets, no cluster
 
 
@@ -215,6 +231,7 @@ def test_kuberay_manifest_requests_gpus_and_takes_the_token_from_a_secret() -> N
 
 # --------------------------------------------------------------------------- MLflow as a server
 
+
 def test_an_unreachable_tracking_server_is_a_clear_error() -> None:
     from sweeper.tracking.uri import check_tracking_uri
 
@@ -226,8 +243,14 @@ def test_an_unreachable_tracking_server_is_a_clear_error() -> None:
 
 def test_compose_mlflow_command_is_the_one_the_server_test_runs(tmp_path: Path) -> None:
     command = compose_mlflow_command("127.0.0.1", 5999, tmp_path)
-    assert command[1:] == ["server", f"--artifacts-destination={tmp_path}", "--serve-artifacts",
-                           "--host=127.0.0.1", "--port=5999", "--workers=1"]
+    assert command[1:] == [
+        "server",
+        f"--artifacts-destination={tmp_path}",
+        "--serve-artifacts",
+        "--host=127.0.0.1",
+        "--port=5999",
+        "--workers=1",
+    ]
 
 
 @pytest.mark.slow
@@ -240,11 +263,21 @@ def test_sweep_runs_tracked_through_an_mlflow_server_read_back_as_a_table(tmp_pa
 
     with mlflow_server(tmp_path) as uri:
         check_tracking_uri(uri)
-        sweep = start_sweep("served", None, uri, tags={"sweeper.objective": '{"metric": "id/acc", "mode": "max"}'},
-                            sweep_file="name: served\nmethod: ft\n")
+        sweep = start_sweep(
+            "served",
+            None,
+            uri,
+            tags={"sweeper.objective": '{"metric": "id/acc", "mode": "max"}'},
+            sweep_file="name: served\nmethod: ft\n",
+        )
         for trial, lr in (("t0", 1e-3), ("t1", 1e-4)):
-            with TrialRun(sweep, trial, f"ft lr={lr} seed=0", {"lr": lr, "method": "ft", "seed": 0},
-                          {"sweeper.method": "ft", "sweeper.seed": "0"}) as run:
+            with TrialRun(
+                sweep,
+                trial,
+                f"ft lr={lr} seed=0",
+                {"lr": lr, "method": "ft", "seed": 0},
+                {"sweeper.method": "ft", "sweeper.seed": "0"},
+            ) as run:
                 run.log({"id/acc": 0.5}, step=0)
                 run.log({"id/acc": 0.6 if trial == "t0" else 0.7}, step=1)
                 run.log_text("curve.csv", "alpha,id_acc\n0.5,0.6\n")
@@ -260,4 +293,3 @@ def test_sweep_runs_tracked_through_an_mlflow_server_read_back_as_a_table(tmp_pa
         assert client.get_run(sweep.parent_run_id).info.status == "FINISHED"
     stored = list((tmp_path / "mlartifacts").rglob("curve.csv"))
     assert len(stored) == 2  # written by the server into its --artifacts-destination
-

@@ -24,6 +24,7 @@ CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
 # --------------------------------------------------------------------------- GPU sharing per trial
 
+
 @pytest.fixture()
 def fraction_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, Any]]:
     """Record torch.cuda.set_per_process_memory_fraction instead of calling it. Like torch, it
@@ -81,9 +82,17 @@ def test_bf16_precision_autocasts_on_the_cpu_and_fp32_never_does(monkeypatch: py
     assert isinstance(autocast(CUDA, "fp32"), contextlib.nullcontext)
 
 
-@pytest.mark.parametrize(("in_memory", "cpus", "workers"), [
-    (True, 8, 0), (False, 0.5, 0), (False, 1, 0), (False, 2, 1), (False, 4, 3), (False, 4.5, 3),
-])
+@pytest.mark.parametrize(
+    ("in_memory", "cpus", "workers"),
+    [
+        (True, 8, 0),
+        (False, 0.5, 0),
+        (False, 1, 0),
+        (False, 2, 1),
+        (False, 4, 3),
+        (False, 4.5, 3),
+    ],
+)
 def test_loading_workers_follow_the_trial_cpus(in_memory: bool, cpus: float, workers: int) -> None:
     assert loader_workers(in_memory, cpus) == workers
     assert loader_options(in_memory, cpus, CPU) == {"num_workers": workers, "pin_memory": False}
@@ -117,6 +126,7 @@ def test_the_loop_wires_share_autocast_and_workers(monkeypatch: pytest.MonkeyPat
         def wrapper(*args, **kwargs):
             seen[name].append(depth["now"])
             return fn(*args, **kwargs)
+
         return wrapper
 
     real_build, real_loader = loop.build_method, loop.DataLoader
@@ -137,8 +147,9 @@ def test_the_loop_wires_share_autocast_and_workers(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(loop, "evaluate", recording("eval", loop.evaluate))
     monkeypatch.setattr(loop, "retention_metrics", recording("eval", loop.retention_metrics))
     monkeypatch.setattr(method_cls, "training_loss", recording("train", method_cls.training_loss))
-    loop.run({"method": "ft", "data": TINY, "train": {"epochs": 1, "batch_size": 40},
-              "resources": {"cpu": 3, "gpu": 0.5}})
+    loop.run(
+        {"method": "ft", "data": TINY, "train": {"epochs": 1, "batch_size": 40}, "resources": {"cpu": 3, "gpu": 0.5}}
+    )
     assert seen["share"] == [("cpu", 0.5)]
     assert seen["train"] and all(d == 1 for d in seen["train"])
     assert seen["eval"] and all(d == 1 for d in seen["eval"])
@@ -175,7 +186,6 @@ def test_file_backed_training_data_uses_worker_processes(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(loop, "DataLoader", loader)
     data = {"source": {"imagefolder": str(tmp_path)}, "id": "real", "ood": ["sketch"]}
-    metrics = loop.run({"method": "ft", "data": data, "train": {"epochs": 1, "batch_size": 8},
-                        "resources": {"cpu": 2}})
+    metrics = loop.run({"method": "ft", "data": data, "train": {"epochs": 1, "batch_size": 8}, "resources": {"cpu": 2}})
     assert workers == [1]
     assert 0 <= metrics["id/acc"] <= 1 and metrics["train/loss"] > 0

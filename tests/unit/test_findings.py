@@ -13,11 +13,14 @@ def seeds(*values: float) -> pd.Series:
     return pd.Series(values, index=range(len(values)))
 
 
-@pytest.mark.parametrize(("a", "b", "verdict"), [
-    ((0.60, 0.61, 0.62), (0.50, 0.51, 0.52), f.HOLDS),     # +0.10 against a std of 0.01
-    ((0.50, 0.51, 0.52), (0.60, 0.61, 0.62), f.FAILS),     # the opposite, beyond noise
-    ((0.50, 0.55, 0.60), (0.49, 0.54, 0.61), f.UNSURE),    # +0.003 against a std of 0.05
-])
+@pytest.mark.parametrize(
+    ("a", "b", "verdict"),
+    [
+        ((0.60, 0.61, 0.62), (0.50, 0.51, 0.52), f.HOLDS),  # +0.10 against a std of 0.01
+        ((0.50, 0.51, 0.52), (0.60, 0.61, 0.62), f.FAILS),  # the opposite, beyond noise
+        ((0.50, 0.55, 0.60), (0.49, 0.54, 0.61), f.UNSURE),  # +0.003 against a std of 0.05
+    ],
+)
 def test_directional_claims_compare_the_effect_with_twice_the_seed_std(a, b, verdict) -> None:
     claim = f.directional("a > b", seeds(*a), seeds(*b))
     assert claim.verdict == verdict
@@ -47,9 +50,16 @@ def test_robustness_line_passes_through_chance_and_the_zero_shot_point() -> None
 
 
 def test_wise_alpha_is_chosen_on_id_validation_not_on_ood() -> None:
-    row = pd.Series({"wise/0.0/val/acc": 0.50, "wise/0.0/ood/avg_acc": 0.70,
-                     "wise/0.5/val/acc": 0.62, "wise/0.5/ood/avg_acc": 0.60,
-                     "wise/1.0/val/acc": 0.60, "wise/1.0/ood/avg_acc": 0.45})
+    row = pd.Series(
+        {
+            "wise/0.0/val/acc": 0.50,
+            "wise/0.0/ood/avg_acc": 0.70,
+            "wise/0.5/val/acc": 0.62,
+            "wise/0.5/ood/avg_acc": 0.60,
+            "wise/1.0/val/acc": 0.60,
+            "wise/1.0/ood/avg_acc": 0.45,
+        }
+    )
     assert f.wise_alpha(row) == "0.5"  # alpha 0 has the best OOD, but the worst validation
     assert f.wise_gain(row) == pytest.approx(0.15)
     row["wise/0.5/val/acc"] = 0.55
@@ -60,13 +70,22 @@ def test_wise_alpha_is_chosen_on_id_validation_not_on_ood() -> None:
 
 
 def test_forgetting_is_the_mean_drop_from_the_zeroshot_trials() -> None:
-    frame = pd.DataFrame({"method": ["zeroshot", "zeroshot", "ft", "ft"], "seed": [0, 1, 0, 1],
-                          "status": "FINISHED", "zs/a/acc": [0.9, 0.9, 0.7, 0.8], "zs/b/acc": [0.5, 0.5, 0.5, 0.3]})
+    frame = pd.DataFrame(
+        {
+            "method": ["zeroshot", "zeroshot", "ft", "ft"],
+            "seed": [0, 1, 0, 1],
+            "status": "FINISHED",
+            "zs/a/acc": [0.9, 0.9, 0.7, 0.8],
+            "zs/b/acc": [0.5, 0.5, 0.5, 0.3],
+        }
+    )
     assert list(f.forgetting(frame, "ft", ["zs/a/acc", "zs/b/acc"])) == pytest.approx([0.1, 0.15])
 
 
 def test_failed_trials_are_not_results() -> None:
-    frame = pd.DataFrame({"method": ["ft", "ft"], "seed": [0, 1], "status": ["FINISHED", "FAILED"], "id/acc": [0.6, 0.1]})
+    frame = pd.DataFrame(
+        {"method": ["ft", "ft"], "seed": [0, 1], "status": ["FINISHED", "FAILED"], "id/acc": [0.6, 0.1]}
+    )
     assert list(f.per_seed(frame, "id/acc", method="ft")) == [0.6]
     with pytest.raises(ValueError, match="no finished trial"):
         f.per_seed(frame, "id/acc", method="lorsu")
@@ -76,10 +95,40 @@ def test_lorsu_finding_reads_its_frame_end_to_end() -> None:
     rows = []
     for seed in range(3):
         rows += [
-            {"method": "zeroshot", "lr": 3e-4, "id/acc": 0.52, "ood/x/acc": 0.6, "zs/t/acc": 0.9, "params/visual_fraction": 0.0},
-            {"method": "ft", "lr": 3e-4, "id/acc": 0.70 + seed / 100, "ood/x/acc": 0.4, "zs/t/acc": 0.7, "params/visual_fraction": 1.0},
-            {"method": "lorsu", "lr": 1e-3, "id/acc": 0.68 + seed / 100, "val/acc": 0.66, "ood/x/acc": 0.55, "zs/t/acc": 0.88, "params/visual_fraction": 0.04},
-            {"method": "lorsu", "lr": 3e-3, "id/acc": 0.71, "val/acc": 0.60, "ood/x/acc": 0.2, "zs/t/acc": 0.5, "params/visual_fraction": 0.04},
+            {
+                "method": "zeroshot",
+                "lr": 3e-4,
+                "id/acc": 0.52,
+                "ood/x/acc": 0.6,
+                "zs/t/acc": 0.9,
+                "params/visual_fraction": 0.0,
+            },
+            {
+                "method": "ft",
+                "lr": 3e-4,
+                "id/acc": 0.70 + seed / 100,
+                "ood/x/acc": 0.4,
+                "zs/t/acc": 0.7,
+                "params/visual_fraction": 1.0,
+            },
+            {
+                "method": "lorsu",
+                "lr": 1e-3,
+                "id/acc": 0.68 + seed / 100,
+                "val/acc": 0.66,
+                "ood/x/acc": 0.55,
+                "zs/t/acc": 0.88,
+                "params/visual_fraction": 0.04,
+            },
+            {
+                "method": "lorsu",
+                "lr": 3e-3,
+                "id/acc": 0.71,
+                "val/acc": 0.60,
+                "ood/x/acc": 0.2,
+                "zs/t/acc": 0.5,
+                "params/visual_fraction": 0.04,
+            },
         ]
         for row in rows[-4:]:
             row.update(seed=seed, status="FINISHED")
@@ -93,8 +142,16 @@ def test_lorsu_finding_reads_its_frame_end_to_end() -> None:
 def test_lipsum_insensitivity_reads_the_default_value_from_the_main_sweep() -> None:
     from dashboards.paper_findings import with_default
 
-    main = pd.DataFrame({"method": ["ft", "lipsum_ft", "lipsum_ft"], "loss": [None, "mse", "kld"],
-                         "L": [None, 8, 8], "seed": [0, 0, 0], "status": "FINISHED", "ood/avg_acc": [0.4, 0.5, 0.45]})
+    main = pd.DataFrame(
+        {
+            "method": ["ft", "lipsum_ft", "lipsum_ft"],
+            "loss": [None, "mse", "kld"],
+            "L": [None, 8, 8],
+            "seed": [0, 0, 0],
+            "status": "FINISHED",
+            "ood/avg_acc": [0.4, 0.5, 0.45],
+        }
+    )
     axis = pd.DataFrame({"L": [2, 24], "seed": [0, 0], "status": "FINISHED", "ood/avg_acc": [0.49, 0.51]})
     pooled = with_default({"paper-lipsum": main, "paper-lipsum-L": axis}, "L")
     assert sorted(zip(pooled["L"], pooled["ood/avg_acc"])) == [(2, 0.49), (8, 0.5), (24, 0.51)]

@@ -27,9 +27,14 @@ TINY = {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}}
 
 
 def _build(method: str, **params):
-    config = TrialConfig.model_validate({
-        "method": method, "data": {"source": TINY, "id": "photo"}, "params": params, "seed": 0,
-    })
+    config = TrialConfig.model_validate(
+        {
+            "method": method,
+            "data": {"source": TINY, "id": "photo"},
+            "params": params,
+            "seed": 0,
+        }
+    )
     return build_method(config, torch.device("cpu"))[0]
 
 
@@ -53,6 +58,7 @@ def _steps(method, count: int, lr: float = 1e-3) -> list[dict[str, float]]:
 
 
 # -- DiVE's loss terms ---------------------------------------------------------------------------
+
 
 def test_avl_and_pvl_match_a_hand_computation() -> None:
     u = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
@@ -84,6 +90,7 @@ def test_ema_update_moves_m_towards_the_batch_mean_without_gradient() -> None:
 
 
 # -- CAR-FT's context KL -------------------------------------------------------------------------
+
 
 def test_context_kl_matches_explicit_sums_in_both_directions() -> None:
     v = torch.tensor([[1.0, 2.0, 0.0], [0.5, 0.0, -1.0]])  # fine-tuned
@@ -117,7 +124,6 @@ def test_car_ft_starts_at_zero_kl_and_trains_only_the_image_tower_and_head() -> 
     assert all(not p.requires_grad for p in method.visual_zero_shot.parameters())
 
 
-
 def _gradient_norms(method) -> tuple[float, float]:
     """Norms of the gradients of CE and of lam * KL w.r.t. the image tower, on one batch."""
     images, labels = _batch()
@@ -142,6 +148,7 @@ def test_car_ft_default_scale_is_the_models_so_the_kl_gradient_is_not_negligible
 
 
 # -- FLYP ------------------------------------------------------------------------------------------
+
 
 def test_class_captions_fill_a_seeded_random_template_with_each_class() -> None:
     labels = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1])
@@ -188,17 +195,24 @@ def test_flyp_evaluates_with_the_head_of_the_current_text_tower() -> None:
 def test_flyp_trial_reports_finite_metrics() -> None:
     config = {"method": "flyp", "data": {"source": TINY, "id": "photo"}}
     assert TrialConfig.model_validate(config).train.weight_decay == 0.1  # FLYP's recipe, unless set
-    metrics = run({
-        "method": "flyp",
-        "data": {"source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 5}}}, "id": "photo", "ood": ["sketch"]},
-        "train": {"epochs": 1, "batch_size": 20, "lr": 1e-4},
-    })
+    metrics = run(
+        {
+            "method": "flyp",
+            "data": {
+                "source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 5}}},
+                "id": "photo",
+                "ood": ["sketch"],
+            },
+            "train": {"epochs": 1, "batch_size": 20, "lr": 1e-4},
+        }
+    )
     for key in ("id/acc", "id/nll", "ood/sketch/acc", "zs/colour/acc", "zs/unseen_shapes/acc", "train/flyp"):
         assert math.isfinite(metrics[key]), key
     assert metrics["params/trainable_fraction"] == pytest.approx(1.0)
 
 
 # -- DiVE ------------------------------------------------------------------------------------------
+
 
 def _zoo_bundle(name: str = "zoo/tiny-clip-v1") -> SimpleNamespace:
     return SimpleNamespace(name=name, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -224,9 +238,13 @@ def test_dive_terms_start_at_zero_then_grow_and_m_is_checkpointed() -> None:
     method = _build("dive", ref_batch_size=8)
     frozen = {k: v.clone() for k, v in method.pretrained.state_dict().items()}
     history = _steps(method, 2, lr=1e-4)
-    assert history[0]["avl"] == pytest.approx(0.0, abs=1e-9) and history[0]["pvl"] == pytest.approx(0.0, abs=1e-9)  # same weights at init (float noise only)
+    assert history[0]["avl"] == pytest.approx(0.0, abs=1e-9) and history[0]["pvl"] == pytest.approx(
+        0.0, abs=1e-9
+    )  # same weights at init (float noise only)
     assert history[1]["avl"] > 0 and history[1]["pvl"] > 0
-    assert history[1]["loss"] == pytest.approx(history[1]["flyp"] + 1000 * (history[1]["avl"] + history[1]["pvl"]), rel=1e-4)
+    assert history[1]["loss"] == pytest.approx(
+        history[1]["flyp"] + 1000 * (history[1]["avl"] + history[1]["pvl"]), rel=1e-4
+    )
     assert method.m.abs().sum() > 0 and "m" in method.trainable_state()
     assert all(torch.equal(v, frozen[k]) for k, v in method.pretrained.state_dict().items())
     assert not any(k.startswith("pretrained.") for k in method.trainable_state())

@@ -87,8 +87,10 @@ def test_gpu_trial_trains_and_evaluates_in_bf16(monkeypatch: pytest.MonkeyPatch)
     assert {kind for kind, _, _ in on_gpu} == {"train", "eval"}
     assert all(enabled and dtype == torch.bfloat16 for _, enabled, dtype in on_gpu)
     assert all(v == v for v in gpu.values())  # no NaN in bf16
-    print(f"tiny trial on GPU (bf16, 0.5 share): {gpu_s:.1f} s, peak {peak:.0f} MiB; "
-          f"id/acc GPU {gpu['id/acc']:.3f} vs CPU fp32 {cpu['id/acc']:.3f}")
+    print(
+        f"tiny trial on GPU (bf16, 0.5 share): {gpu_s:.1f} s, peak {peak:.0f} MiB; "
+        f"id/acc GPU {gpu['id/acc']:.3f} vs CPU fp32 {cpu['id/acc']:.3f}"
+    )
     _print_bf16_speedup()
 
 
@@ -110,8 +112,10 @@ def _print_bf16_speedup() -> None:
             out.float().square().mean().backward()
         torch.cuda.synchronize()
         timings[name] = (time.perf_counter() - start) / 10
-    print(f"ViT-B-16 image tower, batch 64, fwd+bwd: fp32 {timings['fp32'] * 1e3:.1f} ms, "
-          f"bf16 {timings['bf16'] * 1e3:.1f} ms ({timings['fp32'] / timings['bf16']:.2f}x)")
+    print(
+        f"ViT-B-16 image tower, batch 64, fwd+bwd: fp32 {timings['fp32'] * 1e3:.1f} ms, "
+        f"bf16 {timings['bf16'] * 1e3:.1f} ms ({timings['fp32'] / timings['bf16']:.2f}x)"
+    )
 
 
 def _max_overlap(intervals: list[tuple[int, int]]) -> int:
@@ -140,12 +144,23 @@ def test_four_trial_processes_share_one_gpu_without_ray() -> None:
     """What Ray does with gpu: 0.25, done by hand: four trial processes at once on one GPU, each
     capped at a quarter of its memory; all finish, side by side, within their caps."""
     data = {**TINY, "source": {"shapes": {"per_class": {"train": 64, "val": 16, "test": 16}}}}
-    config = {"method": "ft", "data": data, "train": {"epochs": 3, "batch_size": 64},
-              "resources": {"cpu": 2, "gpu": 0.25}}
+    config = {
+        "method": "ft",
+        "data": data,
+        "train": {"epochs": 3, "batch_size": 64},
+        "resources": {"cpu": 2, "gpu": 0.25},
+    }
     start = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", TRIAL_PROCESS, json.dumps({**config, "seed": seed})],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for seed in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TRIAL_PROCESS, json.dumps({**config, "seed": seed})],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(4)
+    ]
     outputs = [proc.communicate(timeout=600) for proc in procs]
     wall = time.perf_counter() - start
     for proc, (_, err) in zip(procs, outputs):
@@ -153,9 +168,11 @@ def test_four_trial_processes_share_one_gpu_without_ray() -> None:
     trials = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     assert all(t["peak_mib"] <= t["cap_mib"] for t in trials)
     overlap = _max_overlap([(t["start"], t["end"]) for t in trials])
-    print(f"4 trial processes on one GPU at 0.25 each: {wall:.1f} s wall, up to {overlap} at once, "
-          f"peak {max(t['peak_mib'] for t in trials):.0f} MiB of a {trials[0]['cap_mib']:.0f} MiB cap, "
-          f"id/acc {[round(t['acc'], 3) for t in trials]}")
+    print(
+        f"4 trial processes on one GPU at 0.25 each: {wall:.1f} s wall, up to {overlap} at once, "
+        f"peak {max(t['peak_mib'] for t in trials):.0f} MiB of a {trials[0]['cap_mib']:.0f} MiB cap, "
+        f"id/acc {[round(t['acc'], 3) for t in trials]}"
+    )
     assert overlap >= 2
 
 
@@ -181,11 +198,18 @@ def test_four_trials_share_one_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         figures = {}
         for share in (0.25, 1.0):
             name = f"gpu-share-{share}"
-            spec = from_mapping({
-                "name": name, "method": "ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40},
-                "seeds": [0, 1, 2, 3], "resources": {"cpu": 1, "gpu": share}, "tracking": {"uri": uri},
-                "objective": {"metric": "id/acc", "mode": "max"},
-            })
+            spec = from_mapping(
+                {
+                    "name": name,
+                    "method": "ft",
+                    "data": TINY,
+                    "train": {"epochs": 2, "batch_size": 40},
+                    "seeds": [0, 1, 2, 3],
+                    "resources": {"cpu": 1, "gpu": share},
+                    "tracking": {"uri": uri},
+                    "objective": {"metric": "id/acc", "mode": "max"},
+                }
+            )
             start = time.perf_counter()
             assert launch(spec, storage=tmp_path / "sweeps", console=Console(quiet=True)) == 0
             wall = time.perf_counter() - start
@@ -194,12 +218,18 @@ def test_four_trials_share_one_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             client = MlflowClient(uri)
             runs = [client.get_run(r) for r in frame["run_id"]]
             overlap = _max_overlap([(r.info.start_time, r.info.end_time) for r in runs])
-            told = [yaml.safe_load(Path(client.download_artifacts(r.info.run_id, "trial.yaml", str(tmp_path)))
-                                   .read_text()).get("resources", {}) for r in runs]
+            told = [
+                yaml.safe_load(
+                    Path(client.download_artifacts(r.info.run_id, "trial.yaml", str(tmp_path))).read_text()
+                ).get("resources", {})
+                for r in runs
+            ]
             assert all(t.get("gpu") == share for t in told), told  # each trial capped itself at its share
             figures[share] = (wall, overlap)
-        print(f"4 trials on one GPU: at 0.25 {figures[0.25][0]:.1f} s, up to {figures[0.25][1]} at once; "
-              f"at 1.0 {figures[1.0][0]:.1f} s, up to {figures[1.0][1]} at once")
+        print(
+            f"4 trials on one GPU: at 0.25 {figures[0.25][0]:.1f} s, up to {figures[0.25][1]} at once; "
+            f"at 1.0 {figures[1.0][0]:.1f} s, up to {figures[1.0][1]} at once"
+        )
         assert figures[0.25][1] >= 2 and figures[1.0][1] == 1
     finally:
         ray.shutdown()

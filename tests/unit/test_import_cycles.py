@@ -35,8 +35,9 @@ def modules(root: Path, packages: Iterable[str]) -> dict[str, Path]:
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _runtime_imports(nodes: Iterable[ast.AST]) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -57,7 +58,7 @@ def _targets(statement: ast.Import | ast.ImportFrom, name: str, is_package: bool
     base = statement.module or ""
     if statement.level:  # relative: from the module's package, up level - 1 packages
         package = name.split(".") if is_package else name.split(".")[:-1]
-        package = package[:len(package) - (statement.level - 1)]
+        package = package[: len(package) - (statement.level - 1)]
         base = ".".join([*package, *([base] if base else [])])
     return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in statement.names]
 

@@ -78,9 +78,14 @@ def _built(**params) -> LipsumFT:
     from trainables.config import TrialConfig
     from trainables.loop import build_method
 
-    config = TrialConfig.model_validate({
-        "method": "lipsum_ft", "data": {"source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}},
-                                        "id": "photo"}, "params": params, "seed": 0})
+    config = TrialConfig.model_validate(
+        {
+            "method": "lipsum_ft",
+            "data": {"source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}}, "id": "photo"},
+            "params": params,
+            "seed": 0,
+        }
+    )
     return build_method(config, torch.device("cpu"))[0]
 
 

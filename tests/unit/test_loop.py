@@ -14,7 +14,11 @@ from trainables.optim import make_schedule, warmup_cosine
 from trainables.models import zoo
 from trainables.run import main as run_main
 
-TINY = {"source": {"shapes": {"per_class": {"train": 12, "val": 8, "test": 8}}}, "id": "photo", "ood": ["clipart", "sketch"]}
+TINY = {
+    "source": {"shapes": {"per_class": {"train": 12, "val": 8, "test": 8}}},
+    "id": "photo",
+    "ood": ["clipart", "sketch"],
+}
 
 
 def test_zero_shot_method_reproduces_the_zoo_zero_shot_table() -> None:
@@ -50,8 +54,13 @@ def test_constant_warmup_then_cosine_as_in_the_dassl_configs() -> None:
 
 
 def test_training_is_deterministic_and_reports_each_epoch() -> None:
-    config = {"method": "lipsum_ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40},
-              "params": {"M": 4, "L": 3}, "seed": 5}
+    config = {
+        "method": "lipsum_ft",
+        "data": TINY,
+        "train": {"epochs": 2, "batch_size": 40},
+        "params": {"M": 4, "L": 3},
+        "seed": 5,
+    }
     seen: list[tuple[int, dict]] = []
     first = run(config, lambda epoch, metrics, checkpoint, summary=None: seen.append((epoch, metrics)))
     second = run(config)
@@ -105,8 +114,15 @@ def test_epoch_loss_terms_summed_on_the_device_equal_the_per_step_values(monkeyp
         return terms
 
     monkeypatch.setattr(method_cls, "training_loss", recording_loss)
-    metrics = run({"method": "lipsum_ft", "data": TINY, "train": {"epochs": 1, "batch_size": 40},
-                   "params": {"M": 4, "L": 3}, "seed": 2})
+    metrics = run(
+        {
+            "method": "lipsum_ft",
+            "data": TINY,
+            "train": {"epochs": 1, "batch_size": 40},
+            "params": {"M": 4, "L": 3},
+            "seed": 2,
+        }
+    )
     assert len(steps) == 3  # 120 images, batches of 40
     for name in ("loss", "ce", "reg"):
         assert metrics[f"train/{name}"] == pytest.approx(sum(s[name] for s in steps) / len(steps), rel=1e-6)
@@ -117,16 +133,20 @@ def test_a_diverging_loss_fails_the_trial_before_the_epoch_is_reported() -> None
 
     reported: list[int] = []
     with pytest.raises(NonFiniteLoss, match=r"non-finite loss in epoch 0: .*train/loss=(nan|inf)"):
-        run({"method": "ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40, "lr": 1e30}},
-            lambda epoch, metrics, checkpoint, summary=None: reported.append(epoch))
+        run(
+            {"method": "ft", "data": TINY, "train": {"epochs": 2, "batch_size": 40, "lr": 1e30}},
+            lambda epoch, metrics, checkpoint, summary=None: reported.append(epoch),
+        )
     assert reported == []  # no metrics, no checkpoint of the diverged weights
 
 
 def test_eval_every_skips_ood_between_evaluations_and_changes_no_final_metric() -> None:
     config = {"method": "ft", "data": TINY, "train": {"epochs": 3, "batch_size": 40}, "seed": 4}
     seen: dict[int, dict] = {}
-    sparse = run({**config, "train": {**config["train"], "eval_every": 2}},
-                 lambda epoch, metrics, checkpoint, summary=None: seen.__setitem__(epoch, metrics))
+    sparse = run(
+        {**config, "train": {**config["train"], "eval_every": 2}},
+        lambda epoch, metrics, checkpoint, summary=None: seen.__setitem__(epoch, metrics),
+    )
     assert "id/acc" in seen[0] and not any(k.startswith(("ood/", "zs/")) for k in seen[0])
     assert "ood/avg_acc" in seen[1] and "zs/colour/acc" in seen[1]  # the 2nd epoch: an evaluation
     assert "ood/avg_acc" in seen[2]  # the last epoch always evaluates everything

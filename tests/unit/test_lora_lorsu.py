@@ -34,8 +34,9 @@ TEXT_LAYERS, TEXT_WIDTH = CONFIG["text_cfg"]["layers"], CONFIG["text_cfg"]["widt
 
 def _context() -> TrialContext:
     bundle = load_clip("zoo/tiny-clip-v1", torch.device("cpu"))
-    return TrialContext(bundle, SHAPES.classnames, SHAPES.templates, torch.Generator().manual_seed(0),
-                        torch.device("cpu"))
+    return TrialContext(
+        bundle, SHAPES.classnames, SHAPES.templates, torch.Generator().manual_seed(0), torch.device("cpu")
+    )
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,8 +106,9 @@ def test_lora_attention_equals_the_wrapped_module_and_merges() -> None:
                 torch.nn.init.normal_(delta.A)
             adapted = wrapped(x, x, x, attn_mask=causal)[0]
             assert (adapted - reference).abs().max() > 1e-3
-            torch.testing.assert_close(wrapped.merged()(x, x, x, need_weights=False, attn_mask=causal)[0],
-                                       adapted, rtol=0, atol=1e-5)
+            torch.testing.assert_close(
+                wrapped.merged()(x, x, x, need_weights=False, attn_mask=causal)[0], adapted, rtol=0, atol=1e-5
+            )
 
 
 @pytest.mark.parametrize("towers", ["image", "both"])
@@ -227,8 +229,10 @@ def test_lorsu_selects_heads_by_the_mean_clip_gradient_and_restores_from_checkpo
     grads = torch.autograd.grad(method.eval().contrastive_loss(images, labels), weights)
     for layer, grad in enumerate(grads):
         assert method.heads[layer].tolist() == sorted(head_scores(grad, WIDTH // 32).topk(2).indices.tolist())
-        assert torch.equal(lora_of(method.blocks[layer].attn, "in_proj_weight").row_mask,
-                           head_rows(method.heads[layer], WIDTH // 32, 32))
+        assert torch.equal(
+            lora_of(method.blocks[layer].attn, "in_proj_weight").row_mask,
+            head_rows(method.heads[layer], WIDTH // 32, 32),
+        )
     for w in weights:
         w.requires_grad_(False)
     # A fresh method restores heads, masks and trained values from the checkpointed state.
@@ -265,7 +269,9 @@ def test_lorsu_counts_effective_parameters_and_rejects_too_many_heads() -> None:
     assert metrics["params/trainable"] == expected
     model = _context().bundle.model
     assert metrics["params/trainable_fraction"] == pytest.approx(expected / sum(p.numel() for p in model.parameters()))
-    assert metrics["params/visual_fraction"] == pytest.approx(expected / sum(p.numel() for p in model.visual.parameters()))
+    assert metrics["params/visual_fraction"] == pytest.approx(
+        expected / sum(p.numel() for p in model.visual.parameters())
+    )
     with pytest.raises(InputError, match="heads") as error:
         LoRSU(_context(), LoRSUParams(k=WIDTH // 32 + 1))
     assert error.value.where == "k"
@@ -275,7 +281,12 @@ def test_lorsu_counts_effective_parameters_and_rejects_too_many_heads() -> None:
 
 def test_lora_trial_returns_finite_metrics() -> None:
     source = {"shapes": {"per_class": {"train": 4, "val": 1, "test": 5}}}
-    metrics = run({"method": "lora", "data": {"source": source, "id": "photo", "ood": ["sketch"]},
-                   "train": {"epochs": 1, "batch_size": 20}})
+    metrics = run(
+        {
+            "method": "lora",
+            "data": {"source": source, "id": "photo", "ood": ["sketch"]},
+            "train": {"epochs": 1, "batch_size": 20},
+        }
+    )
     assert metrics and all(math.isfinite(v) for v in metrics.values())
     assert metrics["params/trainable"] == 4 * 3 * 2 * 2 * WIDTH + TEXT_LAYERS * 3 * 2 * 2 * TEXT_WIDTH

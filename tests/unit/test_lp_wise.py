@@ -147,8 +147,11 @@ def _probe_data(train: int, val: int) -> tuple[Method, list, list]:
     config = TrialConfig.model_validate({"method": "lp_ft", "data": data, "seed": 0})
     method, built = build_method(config, CPU)
     source, bundle = built["source"], method.context.bundle
-    return (method, list(eval_batches(source.split("photo", "train"), bundle, 256)),
-            list(eval_batches(source.split("photo", "val"), bundle, 256)))
+    return (
+        method,
+        list(eval_batches(source.split("photo", "train"), bundle, 256)),
+        list(eval_batches(source.split("photo", "val"), bundle, 256)),
+    )
 
 
 def test_lbfgs_logistic_regression_beats_the_adamw_lp_stage_on_validation() -> None:
@@ -158,10 +161,24 @@ def test_lbfgs_logistic_regression_beats_the_adamw_lp_stage_on_validation() -> N
     p = LPFTParams()
     assert p.lp_solver == "lbfgs"
     features, held_out = cached_features(method, train), cached_features(method, validation)
-    fit = fit_logistic_head(*features, method.head.shape[1], method.scale, validation=held_out,
-                            grid=c_grid(p.lp_C_min, p.lp_C_max, p.lp_C_steps), fixed_C=p.lp_C)
-    adamw = fit_linear_head(*features, method.head, method.scale, epochs=10, lr=0.01, weight_decay=1e-4,
-                            batch_size=256, generator=torch.Generator().manual_seed(0))
+    fit = fit_logistic_head(
+        *features,
+        method.head.shape[1],
+        method.scale,
+        validation=held_out,
+        grid=c_grid(p.lp_C_min, p.lp_C_max, p.lp_C_steps),
+        fixed_C=p.lp_C,
+    )
+    adamw = fit_linear_head(
+        *features,
+        method.head,
+        method.scale,
+        epochs=10,
+        lr=0.01,
+        weight_decay=1e-4,
+        batch_size=256,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert fit.val_acc == pytest.approx(head_accuracy(*held_out, fit.head))
     assert fit.val_acc > head_accuracy(*held_out, adamw) + 0.02, (fit, head_accuracy(*held_out, adamw))
     assert fit.C in c_grid(p.lp_C_min, p.lp_C_max, p.lp_C_steps)

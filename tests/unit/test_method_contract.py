@@ -33,10 +33,15 @@ CONTRACT_PARAMS = {"dive": {"lam": 1.0}}
 
 
 def _config(method: str, **train) -> TrialConfig:
-    return TrialConfig.model_validate({
-        "method": method, "data": DATA, "train": {"epochs": 1, "batch_size": 20, **train}, "seed": 0,
-        "params": CONTRACT_PARAMS.get(method, {}),
-    })
+    return TrialConfig.model_validate(
+        {
+            "method": method,
+            "data": DATA,
+            "train": {"epochs": 1, "batch_size": 20, **train},
+            "seed": 0,
+            "params": CONTRACT_PARAMS.get(method, {}),
+        }
+    )
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,8 +54,22 @@ def _optimised_ids(method) -> set[int]:
 
 
 def test_every_paper_method_is_registered() -> None:
-    expected = {"zeroshot", "ft", "lipsum_ft", "lp", "lp_ft", "wise_ft", "flyp", "car_ft", "dive",
-                "coop", "kgcoop", "contcoop", "lora", "lorsu"}
+    expected = {
+        "zeroshot",
+        "ft",
+        "lipsum_ft",
+        "lp",
+        "lp_ft",
+        "wise_ft",
+        "flyp",
+        "car_ft",
+        "dive",
+        "coop",
+        "kgcoop",
+        "contcoop",
+        "lora",
+        "lorsu",
+    }
     assert expected <= set(registry.names())
 
 
@@ -103,8 +122,18 @@ def test_loss_is_finite_and_falls_and_only_declared_parameters_change(name: str)
 @pytest.mark.parametrize("name", registry.names())
 def test_trial_reports_the_standard_metrics(name: str) -> None:
     metrics = run(_config(name).model_dump())
-    for key in ("id/acc", "id/ece", "id/nll", "ood/sketch/acc", "ood/avg_acc", "ood/avg_ece",
-                "zs/unseen_shapes/acc", "zs/colour/acc", "params/trainable", "params/trainable_fraction"):
+    for key in (
+        "id/acc",
+        "id/ece",
+        "id/nll",
+        "ood/sketch/acc",
+        "ood/avg_acc",
+        "ood/avg_ece",
+        "zs/unseen_shapes/acc",
+        "zs/colour/acc",
+        "params/trainable",
+        "params/trainable_fraction",
+    ):
         assert key in metrics, key
         assert math.isfinite(metrics[key]), (key, metrics[key])
     assert 0.0 <= metrics["id/acc"] <= 1.0

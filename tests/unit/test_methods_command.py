@@ -16,8 +16,12 @@ def test_methods_json_lists_every_method_with_its_parameters(capsys: pytest.Capt
     assert set(data) == set(registry.names())
     lipsum = data["lipsum_ft"]
     assert lipsum["paper"] and lipsum["trains"] is True
-    assert lipsum["parameters"]["L"] == {"type": "int", "default": 8, "ge": 1,
-                                         "description": lipsum["parameters"]["L"]["description"]}
+    assert lipsum["parameters"]["L"] == {
+        "type": "int",
+        "default": 8,
+        "ge": 1,
+        "description": lipsum["parameters"]["L"]["description"],
+    }
     assert lipsum["parameters"]["loss"]["choices"] == ["mse", "kld"]
     assert data["zeroshot"]["trains"] is False and set(data["zeroshot"]["parameters"]) == {"templates", "template"}
 

@@ -28,12 +28,14 @@ def small() -> pd.DataFrame:
             b: .03 .05     -> mean .04, std .0141421
             c: .10
     """
-    frame = pd.DataFrame({
-        "method": ["a", "a", "a", "b", "b", "c"],
-        "seed": [0, 1, 2, 0, 1, 0],
-        "id/acc": [0.70, 0.72, 0.74, 0.80, 0.84, 0.60],
-        "id/ece": [0.05, 0.05, 0.08, 0.03, 0.05, 0.10],
-    })
+    frame = pd.DataFrame(
+        {
+            "method": ["a", "a", "a", "b", "b", "c"],
+            "seed": [0, 1, 2, 0, 1, 0],
+            "id/acc": [0.70, 0.72, 0.74, 0.80, 0.84, 0.60],
+            "id/ece": [0.05, 0.05, 0.08, 0.03, 0.05, 0.10],
+        }
+    )
     frame.attrs = {"params": ["method", "seed"], "metrics": ["id/acc", "id/ece"]}
     return frame
 
@@ -54,8 +56,16 @@ def test_t_table_is_the_student_t_quantile() -> None:
 
 def test_mean_std_ci_n_by_hand() -> None:
     table = ablation.ablation_table(small(), ["method"], ["id/acc", "id/ece"])
-    assert list(table.columns) == ["method", "id/acc mean", "id/acc std", "id/acc ci",
-                                   "id/ece mean", "id/ece std", "id/ece ci", "n"]
+    assert list(table.columns) == [
+        "method",
+        "id/acc mean",
+        "id/acc std",
+        "id/acc ci",
+        "id/ece mean",
+        "id/ece std",
+        "id/ece ci",
+        "n",
+    ]
     assert list(table["method"]) == ["a", "b", "c"] and list(table["n"]) == [3, 2, 1]
     assert table["id/acc mean"].tolist() == pytest.approx([0.72, 0.82, 0.60])
     assert table["id/acc std"].tolist()[:2] == pytest.approx([0.02, 0.0282843], abs=1e-6)
@@ -229,11 +239,21 @@ def domain_frame() -> pd.DataFrame:
     for method, shift in (("ft", 0.0), ("ours", 0.1), ("lp", -0.1)):
         for seed in (0, 1):
             e = 0.02 * seed  # seed 1 adds .02 to every accuracy: std of two seeds = .02 / sqrt(2)
-            row = {"method": method, "seed": seed, "lr": 1e-3,
-                   "id/acc": 0.80 + shift + e, "id/ece": 0.05 - shift / 10, "id/nll": 0.5,
-                   "ood/sketch/acc": 0.40 + shift + e, "ood/clipart/acc": 0.50 + shift + e,
-                   "ood/avg_acc": 0.45 + shift + e, "ood/avg_ece": 0.1,
-                   "compat/v1/acc": 0.7 + shift + e, "compat/v2/acc": 0.6 + shift + e, "compat/hmean": 0.65 + shift + e}
+            row = {
+                "method": method,
+                "seed": seed,
+                "lr": 1e-3,
+                "id/acc": 0.80 + shift + e,
+                "id/ece": 0.05 - shift / 10,
+                "id/nll": 0.5,
+                "ood/sketch/acc": 0.40 + shift + e,
+                "ood/clipart/acc": 0.50 + shift + e,
+                "ood/avg_acc": 0.45 + shift + e,
+                "ood/avg_ece": 0.1,
+                "compat/v1/acc": 0.7 + shift + e,
+                "compat/v2/acc": 0.6 + shift + e,
+                "compat/hmean": 0.65 + shift + e,
+            }
             if method != "lp":
                 for alpha, w in (("0.0", 0.0), ("0.5", 0.5), ("1.0", 1.0)):
                     # ID rises with alpha; OOD peaks in the middle: .40, .50, .45 (+ shift, + seed)

@@ -87,9 +87,14 @@ def test_kd_term_is_one_minus_mean_cosine() -> None:
     assert kd_loss(w, zs).item() == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize(("cls", "params"), [
-    (KgCoOp, {}), (ContCoOp, IDENTITY_START), (ContCoOp, {**IDENTITY_START, "class_embedding": "text_feature"}),
-])
+@pytest.mark.parametrize(
+    ("cls", "params"),
+    [
+        (KgCoOp, {}),
+        (ContCoOp, IDENTITY_START),
+        (ContCoOp, {**IDENTITY_START, "class_embedding": "text_feature"}),
+    ],
+)
 def test_initial_prompt_features_equal_the_hand_written_template(cls, params) -> None:
     method = make(cls, **params)  # ctx from "a photo of a"; ContCoOp's residual attention is zero
     bundle = method.context.bundle
@@ -102,9 +107,16 @@ def test_initial_prompt_features_equal_the_hand_written_template(cls, params) ->
     assert method.training_loss(images, labels)["kd"].item() == pytest.approx(0.0, abs=1e-5)
 
 
-@pytest.mark.parametrize(("cls", "params"), [
-    (CoOp, {}), (KgCoOp, {}), (ContCoOp, {}), (ContCoOp, {"class_embedding": "tokens"}), (ContCoOp, IDENTITY_START),
-])
+@pytest.mark.parametrize(
+    ("cls", "params"),
+    [
+        (CoOp, {}),
+        (KgCoOp, {}),
+        (ContCoOp, {}),
+        (ContCoOp, {"class_embedding": "tokens"}),
+        (ContCoOp, IDENTITY_START),
+    ],
+)
 def test_training_lowers_the_loss_and_leaves_the_towers_bitwise_unchanged(cls, params) -> None:
     method = make(cls, **params)
     before = {k: v.clone() for k, v in method.model.state_dict().items()}
@@ -151,7 +163,12 @@ def test_parameters_follow_the_papers_defaults_and_bad_inputs_are_rejected() -> 
     assert (KgCoOp.Params().n_ctx, KgCoOp.Params().ctx_init, KgCoOp.Params().W) == (4, "a photo of a", 8.0)
     cont = ContCoOp.Params()
     assert (cont.n_ctx, cont.lam, cont.class_embedding, cont.residual, cont.attention_init) == (
-        4, 8.0, "text_feature", False, "kaiming")
+        4,
+        8.0,
+        "text_feature",
+        False,
+        "kaiming",
+    )
     assert KgCoOp.Params().kd_templates == cont.kd_templates == "single"
     with pytest.raises(ValueError):
         ContCoOp.Params(attention_init="orthogonal")
@@ -205,8 +222,10 @@ def test_text_feature_class_embedding_needs_feature_dim_equal_to_token_width() -
 def test_kd_target_and_zero_shot_reference_share_the_template_set(cls) -> None:
     single, ensemble = make(cls), make(cls, kd_templates="ensemble")
     bundle = single.context.bundle
-    heads = {name: zero_shot_head(bundle.model, bundle.tokenizer, CLASSES, templates).T
-             for name, templates in (("single", ["a photo of a {}."]), ("ensemble", CLASS_TEMPLATES))}
+    heads = {
+        name: zero_shot_head(bundle.model, bundle.tokenizer, CLASSES, templates).T
+        for name, templates in (("single", ["a photo of a {}."]), ("ensemble", CLASS_TEMPLATES))
+    }
     assert len(CLASS_TEMPLATES) > 1 and (heads["single"] - heads["ensemble"]).abs().max() > 1e-3
     for method, name in ((single, "single"), (ensemble, "ensemble")):
         target = method.target.text(method.zero_shot_templates())  # w^zs of the KD term
@@ -236,12 +255,18 @@ def test_zeroshot_method_builds_its_head_from_the_chosen_template_set() -> None:
 
 
 def test_compat_metrics_after_a_trial_with_an_upgraded_model() -> None:
-    metrics = run({
-        "method": "contcoop",
-        "data": {"source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 5}}}, "id": "photo", "ood": ["sketch"]},
-        "train": {"epochs": 1, "batch_size": 20, "lr": 2e-3},
-        "params": {"upgrade_model": "zoo/tiny-clip-v2"},
-    })
+    metrics = run(
+        {
+            "method": "contcoop",
+            "data": {
+                "source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 5}}},
+                "id": "photo",
+                "ood": ["sketch"],
+            },
+            "train": {"epochs": 1, "batch_size": 20, "lr": 2e-3},
+            "params": {"upgrade_model": "zoo/tiny-clip-v2"},
+        }
+    )
     names = ["compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v1/zs_acc", "compat/v2/zs_acc"]
     assert all(0 <= metrics[n] <= 1 for n in names)
     assert metrics["compat/v1/acc"] == pytest.approx(metrics["id/acc"])

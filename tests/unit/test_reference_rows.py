@@ -26,10 +26,16 @@ def frame() -> pd.DataFrame:
     ood/avg_acc  L=1: .60 .62 -> .61      L=8: .64 .66 -> .65
                  ft:  .50 .52 -> .51      zeroshot: .55 .55 -> .55 (std 0)
     """
-    rows = [("lipsum_ft", 1, 0, None, 0.60, 0.80), ("lipsum_ft", 1, 1, None, 0.62, 0.82),
-            ("lipsum_ft", 8, 0, None, 0.64, 0.84), ("lipsum_ft", 8, 1, None, 0.66, 0.86),
-            ("ft", None, 0, "ft", 0.50, 0.90), ("ft", None, 1, "ft", 0.52, 0.92),
-            ("zeroshot", None, 0, "zeroshot", 0.55, 0.70), ("zeroshot", None, 1, "zeroshot", 0.55, 0.70)]
+    rows = [
+        ("lipsum_ft", 1, 0, None, 0.60, 0.80),
+        ("lipsum_ft", 1, 1, None, 0.62, 0.82),
+        ("lipsum_ft", 8, 0, None, 0.64, 0.84),
+        ("lipsum_ft", 8, 1, None, 0.66, 0.86),
+        ("ft", None, 0, "ft", 0.50, 0.90),
+        ("ft", None, 1, "ft", 0.52, 0.92),
+        ("zeroshot", None, 0, "zeroshot", 0.55, 0.70),
+        ("zeroshot", None, 1, "zeroshot", 0.55, 0.70),
+    ]
     df = pd.DataFrame(rows, columns=["method", "L", "seed", "reference", "ood/avg_acc", "id/acc"])
     df["L"] = df["L"].astype("Int64")
     df.attrs = {"params": ["method", "seed", "L"], "metrics": ["id/acc", "ood/avg_acc"]}
@@ -45,13 +51,16 @@ def test_reference_rows_come_first_in_the_given_order_with_labels() -> None:
     assert list(table["n"]) == [2, 2, 2, 2]
     assert table.attrs["references"] == ["zeroshot (reference)", "ft (reference)"]
     # without an order the references are sorted by name
-    assert list(ablation_with_references(frame(), ["L"], ["id/acc"])["L"])[:2] == ["ft (reference)",
-                                                                                 "zeroshot (reference)"]
+    assert list(ablation_with_references(frame(), ["L"], ["id/acc"])["L"])[:2] == [
+        "ft (reference)",
+        "zeroshot (reference)",
+    ]
 
 
 def test_delta_against_a_reference() -> None:
-    table = ablation_with_references(frame(), ["L"], ["ood/avg_acc", "id/acc"], delta={"reference": "ft"},
-                                     order=["zeroshot", "ft"])
+    table = ablation_with_references(
+        frame(), ["L"], ["ood/avg_acc", "id/acc"], delta={"reference": "ft"}, order=["zeroshot", "ft"]
+    )
     # zeroshot .55 - .51 = .04; ft itself none; L=1 .61 - .51 = .10; L=8 .65 - .51 = .14
     deltas = table["ood/avg_acc delta"].tolist()
     assert deltas[0] == pytest.approx(0.04) and math.isnan(deltas[1])
@@ -106,22 +115,26 @@ def write_sweep(folder: Path, extra: str) -> Path:
     path = folder / "sweep.yaml"
     path.write_text(
         "name: refs\nmethod: lipsum_ft\ndata: {id: photo, ood: [sketch]}\n"
-        "search: {L: {grid: [1, 8]}}\nseeds: [0, 1]\n" + extra, encoding="utf-8")
+        "search: {L: {grid: [1, 8]}}\nseeds: [0, 1]\n" + extra,
+        encoding="utf-8",
+    )
     return path
 
 
-@pytest.mark.parametrize(("extra", "where", "message"), [
-    ("reference: [nope]\n", "reference[0]", "unknown method 'nope'"),
-    ("reference: [ft, ft]\n", "reference[1]", "listed twice"),
-    ("reference: [lipsum_ft]\n", "reference[0]", "the sweep's own method"),
-    ("reference: ft\n", "reference", "valid list"),
-    ("reference: [ft]\nscheduler: asha\n", "reference", "asha would stop reference trials"),
-    ("reference: [ft]\nobjective: {metric: wise/alpha_val}\n", "reference[0]", "does not report the objective"),
-    ("reference: [ft]\nreport: {delta: {reference: zeroshot}}\n", "report.delta.reference", "not a reference"),
-    ("reference: [ft]\nreport: {delta: {M: 8}}\n", "report.delta.M", "not a report row"),
-])
-def test_bad_references_are_input_errors_naming_the_field(tmp_path: Path, extra: str, where: str,
-                                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "where", "message"),
+    [
+        ("reference: [nope]\n", "reference[0]", "unknown method 'nope'"),
+        ("reference: [ft, ft]\n", "reference[1]", "listed twice"),
+        ("reference: [lipsum_ft]\n", "reference[0]", "the sweep's own method"),
+        ("reference: ft\n", "reference", "valid list"),
+        ("reference: [ft]\nscheduler: asha\n", "reference", "asha would stop reference trials"),
+        ("reference: [ft]\nobjective: {metric: wise/alpha_val}\n", "reference[0]", "does not report the objective"),
+        ("reference: [ft]\nreport: {delta: {reference: zeroshot}}\n", "report.delta.reference", "not a reference"),
+        ("reference: [ft]\nreport: {delta: {M: 8}}\n", "report.delta.M", "not a report row"),
+    ],
+)
+def test_bad_references_are_input_errors_naming_the_field(tmp_path: Path, extra: str, where: str, message: str) -> None:
     from sweeper.spec import loading
 
     with pytest.raises(InputError, match=message) as error:
@@ -153,17 +166,22 @@ def test_validate_counts_reference_trials(tmp_path: Path) -> None:
 
 def test_grid_runs_reference_points_first_once_per_seed() -> None:
     references = [{"method": "ft", "reference": "ft"}]
-    _, space, num_samples, total = make_searcher("grid", [{"L": 1}, {"L": 8}], {"L": {"grid": [1, 8]}}, {}, [0, 1],
-                                                 1, "val/acc", "max", references=references)
+    _, space, num_samples, total = make_searcher(
+        "grid", [{"L": 1}, {"L": 8}], {"L": {"grid": [1, 8]}}, {}, [0, 1], 1, "val/acc", "max", references=references
+    )
     points = space[POINT]["grid_search"]
     assert total == 6 and num_samples == 1
-    assert points[:2] == [{"method": "ft", "reference": "ft", "seed": 0}, {"method": "ft", "reference": "ft", "seed": 1}]
+    assert points[:2] == [
+        {"method": "ft", "reference": "ft", "seed": 0},
+        {"method": "ft", "reference": "ft", "seed": 1},
+    ]
 
 
 def test_optuna_search_gets_no_reference_result(tmp_path: Path) -> None:
     references = [{"method": "ft", "reference": "ft"}]
-    searcher, _, num_samples, total = make_searcher("tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3,
-                                                    "val/acc", "max", references=references)
+    searcher, _, num_samples, total = make_searcher(
+        "tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3, "val/acc", "max", references=references
+    )
     assert isinstance(searcher, WithReferences) and total == num_samples == 3 * 2 + 2
     searcher.set_search_properties("val/acc", "max", {})
     first, second = searcher.suggest("r0"), searcher.suggest("r1")
@@ -178,8 +196,9 @@ def test_optuna_search_gets_no_reference_result(tmp_path: Path) -> None:
     assert seen == ["t0"]
     # a checkpoint keeps what was handed out, so a resumed sweep does not rerun the references
     searcher.save(str(tmp_path / "searcher.pkl"))
-    restored, *_ = make_searcher("tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3, "val/acc", "max",
-                                 references=references)
+    restored, *_ = make_searcher(
+        "tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3, "val/acc", "max", references=references
+    )
     restored.restore(str(tmp_path / "searcher.pkl"))
     assert restored.pending == [] and restored.reference_ids == {"r0", "r1"}
 
@@ -187,10 +206,18 @@ def test_optuna_search_gets_no_reference_result(tmp_path: Path) -> None:
 def test_reference_trial_runs_at_its_defaults() -> None:
     from sweeper.tracking.runs import SweepRun
 
-    context = SweepContext(tracking=SweepRun("sqlite:///x.db", "0", "p", "refs"), seeds=[0, 1], search_keys=["L"],
-                           base={"method": "lipsum_ft", "model": "zoo/tiny-clip-v1",
-                                 "data": {"id": "photo", "ood": ["sketch"]}, "train": {"epochs": 1},
-                                 "params": {"M": 40, "lam": 2.0}})
+    context = SweepContext(
+        tracking=SweepRun("sqlite:///x.db", "0", "p", "refs"),
+        seeds=[0, 1],
+        search_keys=["L"],
+        base={
+            "method": "lipsum_ft",
+            "model": "zoo/tiny-clip-v1",
+            "data": {"id": "photo", "ood": ["sketch"]},
+            "train": {"epochs": 1},
+            "params": {"M": 40, "lam": 2.0},
+        },
+    )
     config = {POINT: {"method": "ft", "reference": "ft", "seed": 1}}
     trial = trial_config(context, config)
     assert trial.method == "ft" and trial.params == {} and trial.seed == 1 and trial.train.epochs == 1

@@ -32,32 +32,68 @@ REPORT = {"rows": ["L"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]}
 def final(L: int, seed: int) -> dict[str, float]:
     """The last logged value of each metric of trial (L, seed); acc best at L=4, ece best at L=1."""
     k = math.log2(L)
-    return {"id/acc": 0.5 + 0.1 * k + 0.01 * seed, "ood/avg_acc": 0.3 + 0.05 * k - 0.02 * seed,
-            "id/ece": 0.05 + 0.02 * k + 0.004 * seed, "train/loss": 1.0 / L + 0.1 * seed}
+    return {
+        "id/acc": 0.5 + 0.1 * k + 0.01 * seed,
+        "ood/avg_acc": 0.3 + 0.05 * k - 0.02 * seed,
+        "id/ece": 0.05 + 0.02 * k + 0.004 * seed,
+        "train/loss": 1.0 / L + 0.1 * seed,
+    }
 
 
 def _parent(client: MlflowClient, exp: str, sweep: str, start: int) -> str:
-    tags = {"sweeper.kind": "sweep", "sweeper.sweep": sweep, "sweeper.config_hash": f"h-{sweep}",
-            "sweeper.report": json.dumps(REPORT), "sweeper.search_keys": json.dumps(["L"]),
-            "sweeper.objective": json.dumps({"metric": "ood/avg_acc", "mode": "max"})}
+    tags = {
+        "sweeper.kind": "sweep",
+        "sweeper.sweep": sweep,
+        "sweeper.config_hash": f"h-{sweep}",
+        "sweeper.report": json.dumps(REPORT),
+        "sweeper.search_keys": json.dumps(["L"]),
+        "sweeper.objective": json.dumps({"metric": "ood/avg_acc", "mode": "max"}),
+    }
     run_id = client.create_run(exp, start_time=start, tags=tags, run_name=sweep).info.run_id
     client.set_terminated(run_id, "FINISHED")
     return run_id
 
 
-def _child(client: MlflowClient, exp: str, sweep: str, parent: str, trial: str, L: int, seed: int,
-           status: str = "FINISHED", extra: dict | None = None) -> str:
-    tags = {"mlflow.parentRunId": parent, "sweeper.kind": "trial", "sweeper.sweep": sweep,
-            "sweeper.trial_id": trial, "sweeper.method": "lipsum_ft", "sweeper.seed": str(seed),
-            "sweeper.config_hash": f"c-{L}", "sweeper.git_sha": "abc", "sweeper.versions": "{}"}
+def _child(
+    client: MlflowClient,
+    exp: str,
+    sweep: str,
+    parent: str,
+    trial: str,
+    L: int,
+    seed: int,
+    status: str = "FINISHED",
+    extra: dict | None = None,
+) -> str:
+    tags = {
+        "mlflow.parentRunId": parent,
+        "sweeper.kind": "trial",
+        "sweeper.sweep": sweep,
+        "sweeper.trial_id": trial,
+        "sweeper.method": "lipsum_ft",
+        "sweeper.seed": str(seed),
+        "sweeper.config_hash": f"c-{L}",
+        "sweeper.git_sha": "abc",
+        "sweeper.versions": "{}",
+    }
     run_id = client.create_run(exp, tags=tags, run_name=trial).info.run_id
-    params = {"L": L, "M": 80, "loss": "mse", "lam": 1.0, "lr": 3e-4, "epochs": 2, "method": "lipsum_ft",
-              "seed": seed, **(extra or {})}
+    params = {
+        "L": L,
+        "M": 80,
+        "loss": "mse",
+        "lam": 1.0,
+        "lr": 3e-4,
+        "epochs": 2,
+        "method": "lipsum_ft",
+        "seed": seed,
+        **(extra or {}),
+    }
     now = int(time.time() * 1000)
     metrics = [Metric(k, v - 0.1, now, 0) for k, v in final(L, seed).items()]  # step 0: a worse value
     metrics += [Metric(k, v, now + 1, 1) for k, v in final(L, seed).items()]
-    client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()],
-                     tags=[RunTag("note", "x")])
+    client.log_batch(
+        run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()], tags=[RunTag("note", "x")]
+    )
     client.set_terminated(run_id, status)
     return run_id
 
@@ -89,8 +125,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def paper_metrics(method: str, seed: int) -> dict[str, float]:
     """Two OOD domains, compat and a 3-point WiSE curve; ours is .1 better, seed 1 adds .02."""
     s = (0.1 if method == "ours" else 0.0) + 0.02 * seed
-    out = {"id/acc": 0.8 + s, "id/ece": 0.05, "ood/clipart/acc": 0.5 + s, "ood/sketch/acc": 0.4 + s,
-           "ood/avg_acc": 0.45 + s, "compat/v1/acc": 0.7 + s, "compat/v2/acc": 0.6 + s, "compat/hmean": 0.65 + s}
+    out = {
+        "id/acc": 0.8 + s,
+        "id/ece": 0.05,
+        "ood/clipart/acc": 0.5 + s,
+        "ood/sketch/acc": 0.4 + s,
+        "ood/avg_acc": 0.45 + s,
+        "compat/v1/acc": 0.7 + s,
+        "compat/v2/acc": 0.6 + s,
+        "compat/hmean": 0.65 + s,
+    }
     for alpha, w in (("0.0", 0.0), ("0.5", 0.5), ("1.0", 1.0)):
         out[f"wise/{alpha}/id/acc"] = 0.6 + 0.2 * w + s
         out[f"wise/{alpha}/ood/avg_acc"] = 0.4 + 0.1 * w * (1 - w) * 4 + s
@@ -98,11 +142,19 @@ def paper_metrics(method: str, seed: int) -> dict[str, float]:
 
 
 def _paper_child(client: MlflowClient, exp: str, parent: str, method: str, seed: int) -> None:
-    tags = {"mlflow.parentRunId": parent, "sweeper.kind": "trial", "sweeper.sweep": "paper",
-            "sweeper.trial_id": f"{method}_{seed}", "sweeper.config_hash": f"c-{method}"}
+    tags = {
+        "mlflow.parentRunId": parent,
+        "sweeper.kind": "trial",
+        "sweeper.sweep": "paper",
+        "sweeper.trial_id": f"{method}_{seed}",
+        "sweeper.config_hash": f"c-{method}",
+    }
     run_id = client.create_run(exp, tags=tags, run_name=f"{method}_{seed}").info.run_id
-    client.log_batch(run_id, metrics=[Metric(k, v, 0, 0) for k, v in paper_metrics(method, seed).items()],
-                     params=[Param("method", method), Param("seed", str(seed)), Param("lr", "0.001")])
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, 0, 0) for k, v in paper_metrics(method, seed).items()],
+        params=[Param("method", method), Param("seed", str(seed)), Param("lr", "0.001")],
+    )
     client.set_terminated(run_id, "FINISHED")
 
 
@@ -113,8 +165,16 @@ def frame(store: dict) -> pd.DataFrame:
 
 def test_load_is_one_typed_row_per_trial_of_latest_launch(frame: pd.DataFrame, store: dict) -> None:
     assert len(frame) == 6 and frame.attrs["parent_run_id"] == store["new"]
-    assert list(frame.columns[:8]) == ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash",
-                                       "duration_s"]
+    assert list(frame.columns[:8]) == [
+        "sweep",
+        "run_id",
+        "trial_id",
+        "status",
+        "method",
+        "seed",
+        "config_hash",
+        "duration_s",
+    ]
     assert frame["L"].dtype == "int64" and frame["seed"].dtype == "int64" and frame["epochs"].dtype == "int64"
     assert frame["lr"].dtype == "float64" and frame["lr"].iloc[0] == pytest.approx(3e-4)
     assert set(frame["loss"]) == {"mse"} and set(frame["method"]) == {"lipsum_ft"}
@@ -182,8 +242,19 @@ def test_natural_types() -> None:
 
 def test_ablation_table_matches_hand_computation(frame: pd.DataFrame) -> None:
     table = ablation.ablation_table(frame, ["L"], REPORT["metrics"])
-    assert list(table.columns) == ["L", "id/acc mean", "id/acc std", "id/acc ci", "ood/avg_acc mean",
-                                   "ood/avg_acc std", "ood/avg_acc ci", "id/ece mean", "id/ece std", "id/ece ci", "n"]
+    assert list(table.columns) == [
+        "L",
+        "id/acc mean",
+        "id/acc std",
+        "id/acc ci",
+        "ood/avg_acc mean",
+        "ood/avg_acc std",
+        "ood/avg_acc ci",
+        "id/ece mean",
+        "id/ece std",
+        "id/ece ci",
+        "n",
+    ]
     assert list(table["L"]) == [1, 2, 4] and list(table["n"]) == [2, 2, 2]
     for i, L in enumerate((1, 2, 4)):
         for m in REPORT["metrics"]:
@@ -243,8 +314,9 @@ def test_renderings(frame: pd.DataFrame) -> None:
     assert back["id/acc mean"].tolist() == table["id/acc mean"].tolist()  # full precision survives
 
 
-def test_report_csv_on_stdout(store: dict, frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                              capsys: pytest.CaptureFixture) -> None:
+def test_report_csv_on_stdout(
+    store: dict, frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["report", "abl", "--tracking-uri", store["uri"], "--format", "csv"]) == 0
     out = capsys.readouterr().out
@@ -261,8 +333,26 @@ def test_report_writes_files_and_notes_unfinished(store: dict, tmp_path: Path, c
     assert "other" in captured.out and "1 FAILED" in captured.err
     assert {p.name for p in out_dir.iterdir()} == {"other.csv", "other.md", "other.tex", "other.html"}
     assert (out_dir / "other.csv").read_text().splitlines()[1].endswith(",2")
-    assert main(["report", "other", "--tracking-uri", store["uri"], "--out", str(out_dir),
-                 "--finished-only", "--rows", "", "--metrics", "id/acc", "--format", "markdown"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "other",
+                "--tracking-uri",
+                store["uri"],
+                "--out",
+                str(out_dir),
+                "--finished-only",
+                "--rows",
+                "",
+                "--metrics",
+                "id/acc",
+                "--format",
+                "markdown",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "| all " in captured.out and f"{final(1, 0)['id/acc']:.3f}" in captured.out
     assert "±" not in captured.out  # one seed left: no std
@@ -270,8 +360,9 @@ def test_report_writes_files_and_notes_unfinished(store: dict, tmp_path: Path, c
 
 
 def test_report_bad_metric_exits_2(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["report", "abl", "--tracking-uri", store["uri"], "--metrics", "id/acc,id/nope",
-                 "--out", str(tmp_path)])
+    code = main(
+        ["report", "abl", "--tracking-uri", store["uri"], "--metrics", "id/acc,id/nope", "--out", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--metrics" in err and "id/nope" in err and "ood/avg_acc" in err
     assert main(["report", "abl", "--tracking-uri", store["uri"], "--rows", "K", "--out", str(tmp_path)]) == 2
@@ -281,8 +372,18 @@ def test_report_bad_metric_exits_2(store: dict, tmp_path: Path, capsys: pytest.C
 
 def test_ui_command_and_remote_refusal(capsys: pytest.CaptureFixture) -> None:
     uri = "sqlite:////abs/mlflow.db"
-    assert ui_command(uri, "127.0.0.1", 5000) == [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
-                                                  uri, "--host", "127.0.0.1", "--port", "5000"]
+    assert ui_command(uri, "127.0.0.1", 5000) == [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "5000",
+    ]
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
     assert main(["ui", "--tracking-uri", uri, "--host", "0.0.0.0"]) == 2
@@ -300,8 +401,26 @@ def test_report_layouts_stats_and_deltas(store: dict, tmp_path: Path, capsys: py
     assert table["ood/sketch/acc ci"].tolist() == pytest.approx([12.7062 * 0.02 / 2] * 2)
     assert {p.name for p in tmp_path.iterdir()} >= {"paper_domains.csv", "paper_domains.tex", "paper_domains.html"}
 
-    assert main(["report", "paper", *common, "--layout", "compat", "--rows", "method", "--delta", "method=ft",
-                 "--format", "latex", "--stat", "ci"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "paper",
+                *common,
+                "--layout",
+                "compat",
+                "--rows",
+                "method",
+                "--delta",
+                "method=ft",
+                "--format",
+                "latex",
+                "--stat",
+                "ci",
+            ]
+        )
+        == 0
+    )
     latex = capsys.readouterr().out
     assert r"method & v1 & v2 & HM & n \\" in latex
     assert rf"\textbf{{0.760 $\pm$ {12.7062 * 0.02 / 2:.3f}}} ($+$0.100)" in latex
@@ -315,45 +434,86 @@ def test_report_layouts_stats_and_deltas(store: dict, tmp_path: Path, capsys: py
     pooled = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(pooled["n"]) == [4, 4, 4] and pooled["ood/avg_acc mean"].iloc[1] == pytest.approx(0.56)
 
-    assert main(["report", "abl", *common, "--rows", "", "--columns", "L", "--metrics", "id/acc",
-                 "--format", "html", "--delta", "L=1"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "abl",
+                *common,
+                "--rows",
+                "",
+                "--columns",
+                "L",
+                "--metrics",
+                "id/acc",
+                "--format",
+                "html",
+                "--delta",
+                "L=1",
+            ]
+        )
+        == 0
+    )
     html = capsys.readouterr().out
     assert html.startswith('<table class="sweeper-table">') and '<th colspan="1">L=4</th>' in html
-    delta = (final(4, 0)["id/acc"] - final(1, 0)["id/acc"])
+    delta = final(4, 0)["id/acc"] - final(1, 0)["id/acc"]
     assert f"<b>{final(4, 0)['id/acc'] + 0.005:.3f} &plusmn; " in html and f"(+{delta:.3f})" in html
 
 
-@pytest.mark.parametrize(("argv", "where"), [
-    (["--layout", "nope"], "--layout"),
-    (["--layout", "domains"], "--layout"),  # abl logs no ood/<domain>/acc
-    (["--layout", "wise", "--rows", "L"], "--rows"),
-    (["--layout", "compat", "--metrics", "id/acc"], "--metrics"),
-    (["--delta", "L=3"], "--delta"),
-    (["--delta", "nonsense"], "--delta"),
-    (["--columns", "K"], "--columns"),
-    (["--precision", "-1"], "--precision"),
-])
-def test_report_bad_layout_options_exit_2(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                          argv: list[str], where: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "where"),
+    [
+        (["--layout", "nope"], "--layout"),
+        (["--layout", "domains"], "--layout"),  # abl logs no ood/<domain>/acc
+        (["--layout", "wise", "--rows", "L"], "--rows"),
+        (["--layout", "compat", "--metrics", "id/acc"], "--metrics"),
+        (["--delta", "L=3"], "--delta"),
+        (["--delta", "nonsense"], "--delta"),
+        (["--columns", "K"], "--columns"),
+        (["--precision", "-1"], "--precision"),
+    ],
+)
+def test_report_bad_layout_options_exit_2(
+    store: dict, tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], where: str
+) -> None:
     assert main(["report", "abl", "--tracking-uri", store["uri"], "--out", str(tmp_path), *argv]) == 2
     assert f"sweeper: error: {where}:" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
-def test_report_html_calls_the_dashboard(store: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture) -> None:
+def test_report_html_calls_the_dashboard(
+    store: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     calls = []
 
-    def write_report(sweep: str, out_dir: Path, *, tracking_uri: str | None = None,
-                     experiment: str | None = None) -> Path:
+    def write_report(
+        sweep: str, out_dir: Path, *, tracking_uri: str | None = None, experiment: str | None = None
+    ) -> Path:
         calls.append((sweep, out_dir, tracking_uri, experiment))
         return Path(out_dir) / "index.html"
 
     fake = type(sys)("dashboards.report")
     fake.write_report = write_report
     monkeypatch.setitem(sys.modules, "dashboards.report", fake)
-    assert main(["report", "abl", "--tracking-uri", store["uri"], "--out", str(tmp_path / "t"),
-                 "--experiment", "abl", "--html", str(tmp_path / "h"), "--format", "csv"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "abl",
+                "--tracking-uri",
+                store["uri"],
+                "--out",
+                str(tmp_path / "t"),
+                "--experiment",
+                "abl",
+                "--html",
+                str(tmp_path / "h"),
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     assert calls == [("abl", tmp_path / "h", store["uri"], "abl")]
     captured = capsys.readouterr()
     assert f"wrote {tmp_path / 'h' / 'index.html'}" in captured.err and "index.html" not in captured.out
@@ -364,13 +524,45 @@ def test_every_calibration_and_likelihood_name_is_lower_is_better() -> None:
     # wise/<alpha>/ too): ECE, NLL, losses and parameter counts rank low; the rest high.
     from sweeper.tables.ablation import default_mode
 
-    lower = ["id/ece", "id/nll", "val/ece", "val/nll", "ood/avg_ece", "ood/sketch/ece", "ood/sketch/nll",
-             "oodval/avg_ece", "oodval/painting/ece", "oodval/painting/nll", "train/loss", "train/ce",
-             "params/trainable", "params/trainable_fraction", "params/visual_fraction", "last/id/ece",
-             "last/ood/avg_ece", "last/params/trainable", "wise/0.5/id/nll", "wise/0.5/ood/avg_ece"]
-    higher = ["id/acc", "val/acc", "ood/avg_acc", "ood/sketch/acc", "oodval/avg_acc", "oodval/painting/acc",
-              "zs/colour/acc", "compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v2/ood_avg_acc",
-              "lp/train_acc", "last/val/acc", "wise/0.5/id/acc", "wise/1.0/ood/avg_acc"]
+    lower = [
+        "id/ece",
+        "id/nll",
+        "val/ece",
+        "val/nll",
+        "ood/avg_ece",
+        "ood/sketch/ece",
+        "ood/sketch/nll",
+        "oodval/avg_ece",
+        "oodval/painting/ece",
+        "oodval/painting/nll",
+        "train/loss",
+        "train/ce",
+        "params/trainable",
+        "params/trainable_fraction",
+        "params/visual_fraction",
+        "last/id/ece",
+        "last/ood/avg_ece",
+        "last/params/trainable",
+        "wise/0.5/id/nll",
+        "wise/0.5/ood/avg_ece",
+    ]
+    higher = [
+        "id/acc",
+        "val/acc",
+        "ood/avg_acc",
+        "ood/sketch/acc",
+        "oodval/avg_acc",
+        "oodval/painting/acc",
+        "zs/colour/acc",
+        "compat/v1/acc",
+        "compat/v2/acc",
+        "compat/hmean",
+        "compat/v2/ood_avg_acc",
+        "lp/train_acc",
+        "last/val/acc",
+        "wise/0.5/id/acc",
+        "wise/1.0/ood/avg_acc",
+    ]
     assert {m: default_mode(m) for m in lower} == {m: "min" for m in lower}
     assert {m: default_mode(m) for m in higher} == {m: "max" for m in higher}
 
@@ -381,7 +573,9 @@ def test_report_marks_an_oracle_selected_sweep(tmp_path: Path, capsys: pytest.Ca
     exp = client.create_experiment("o", artifact_location=str(tmp_path / "artifacts"))
     for sweep, oracle in (("honest", False), ("oracle", True)):
         parent = _parent(client, exp, sweep, start=1_000)
-        client.set_tag(parent, "sweeper.objective", json.dumps({"metric": "ood/avg_acc", "mode": "max", "oracle": oracle}))
+        client.set_tag(
+            parent, "sweeper.objective", json.dumps({"metric": "ood/avg_acc", "mode": "max", "oracle": oracle})
+        )
         _child(client, exp, sweep, parent, f"{sweep}_0", L=1, seed=0)
     for sweep, oracle in (("honest", False), ("oracle", True)):
         assert main(["report", sweep, "--tracking-uri", uri, "--out", str(tmp_path / sweep)]) == 0

@@ -51,8 +51,9 @@ def build_store(uri: str) -> None:
 
     sweep = start_sweep("demo", "demo-exp", uri, tags, sweep_file="name: demo\n")
     for n, history in enumerate([[0.5, 0.7, 0.6], [0.8, 0.75]]):  # the latest step counts, not the best
-        with TrialRun(sweep, f"t{n}", f"ft lr={n} seed=0", {"lr": n, "method": "ft", "seed": 0},
-                      {"sweeper.method": "ft"}) as trial:
+        with TrialRun(
+            sweep, f"t{n}", f"ft lr={n} seed=0", {"lr": n, "method": "ft", "seed": 0}, {"sweeper.method": "ft"}
+        ) as trial:
             for step, value in enumerate(history):
                 trial.log({"ood/avg_acc": value, "id/acc": value / 2}, step=step)
     with pytest.raises(RuntimeError), TrialRun(sweep, "t2", "ft lr=2 seed=0", {"lr": 2}, {}) as trial:
@@ -66,9 +67,14 @@ def build_store(uri: str) -> None:
     deleted.log({"ood/avg_acc": 1.0}, step=0)
     client.delete_run(deleted.run_id)
     # A trial run without sweeper's tags (a missing kind counts as a trial; named by its run name).
-    bare = client.create_run(sweep.experiment_id, run_name="hand-made", tags={"mlflow.parentRunId": sweep.parent_run_id})
-    client.log_batch(bare.info.run_id, metrics=[Metric("ood/avg_acc", 0.2, 5, 3), Metric("ood/avg_acc", 0.3, 9, 1)],
-                     params=[Param("lr", "9")])
+    bare = client.create_run(
+        sweep.experiment_id, run_name="hand-made", tags={"mlflow.parentRunId": sweep.parent_run_id}
+    )
+    client.log_batch(
+        bare.info.run_id,
+        metrics=[Metric("ood/avg_acc", 0.2, 5, 3), Metric("ood/avg_acc", 0.3, 9, 1)],
+        params=[Param("lr", "9")],
+    )
     client.set_terminated(bare.info.run_id, "KILLED")
     # MLflow before 1.29 kept a run's name only in its mlflow.runName tag.
     from sqlalchemy import create_engine, text
@@ -76,8 +82,9 @@ def build_store(uri: str) -> None:
     with create_engine(uri).begin() as sql:
         sql.execute(text("UPDATE runs SET name = NULL WHERE run_uuid = :id"), {"id": bare.info.run_id})
     # A confirm sweep nests its parent under the sweep's: a child, but not a trial.
-    confirm = start_sweep("demo-confirm", "demo-exp", uri, {"mlflow.parentRunId": sweep.parent_run_id,
-                                                             "sweeper.objective": OBJECTIVE})
+    confirm = start_sweep(
+        "demo-confirm", "demo-exp", uri, {"mlflow.parentRunId": sweep.parent_run_id, "sweeper.objective": OBJECTIVE}
+    )
     with TrialRun(confirm, "c0", "ft lr=1 seed=1", {"lr": 1, "seed": 1}, {}) as trial:
         trial.log({"ood/avg_acc": 0.77}, step=0)
 
@@ -87,9 +94,12 @@ def build_store(uri: str) -> None:
     newer = start_sweep("demo", "gone", uri, tags)  # the newest launch of demo, but deleted with its experiment
     client.delete_experiment(newer.experiment_id)
     for _ in range(2):  # two launches in the same millisecond: the run id decides
-        client.create_run(other.experiment_id, start_time=5000, run_name="tie",
-                          tags={"sweeper.kind": "sweep", "sweeper.sweep": "tie"})
-    late = client.create_run(sweep.experiment_id, start_time=None, tags={"sweeper.kind": "sweep", "sweeper.sweep": "demo"})
+        client.create_run(
+            other.experiment_id, start_time=5000, run_name="tie", tags={"sweeper.kind": "sweep", "sweeper.sweep": "tie"}
+        )
+    late = client.create_run(
+        sweep.experiment_id, start_time=None, tags={"sweeper.kind": "sweep", "sweeper.sweep": "demo"}
+    )
     client.delete_run(late.info.run_id)  # a deleted launch is not the latest one
     client.log_batch(sweep.parent_run_id, tags=[RunTag("sweeper.extra", "")])
 
@@ -106,8 +116,17 @@ def view(run: Any) -> tuple:
     """What sweeper reads of a run, NaN made comparable."""
     metrics = {k: "nan" if math.isnan(v) else v for k, v in run.data.metrics.items()}
     info = run.info
-    return (info.run_id, info.run_name, info.experiment_id, info.status, info.start_time, info.end_time,
-            dict(run.data.tags), metrics, dict(run.data.params))
+    return (
+        info.run_id,
+        info.run_name,
+        info.experiment_id,
+        info.status,
+        info.start_time,
+        info.end_time,
+        dict(run.data.tags),
+        metrics,
+        dict(run.data.params),
+    )
 
 
 def finds_the_same(uri: str, mlflow_uri: str | None = None) -> None:
@@ -123,8 +142,13 @@ def finds_the_same(uri: str, mlflow_uri: str | None = None) -> None:
         found = sweep_runs.trial_runs(store, light)
         assert [view(r) for r in found] == [view(r) for r in expected]
         assert summarise(light, found, NOW_MS) == summarise(parent, expected, NOW_MS)
-    for sweep, experiment in [("demo", None), ("demo", "demo-exp"), ("tie", None), ("demo-confirm", None),
-                              ("other", "other")]:
+    for sweep, experiment in [
+        ("demo", None),
+        ("demo", "demo-exp"),
+        ("tie", None),
+        ("demo-confirm", None),
+        ("other", "other"),
+    ]:
         _, expected_parent = results.resolve_parent(sweep, mlflow_uri, experiment)
         _, parent = sweep_runs.resolve_parent(sweep, uri, experiment)
         assert view(parent) == view(expected_parent)
@@ -141,7 +165,12 @@ def test_the_store_holds_the_cases_the_reader_must_get_right(store: str) -> None
     trials = sweep_runs.trial_runs(store_, parent)
     by_id = {trial.data.tags.get("sweeper.trial_id", trial.info.run_name): trial for trial in trials}
     assert sorted(by_id) == ["hand-made", "t0", "t1", "t2", "t3", "t4"]  # not t5 (deleted), not the confirm sweep
-    assert [by_id[t].info.status for t in ("t0", "t2", "t3", "hand-made")] == ["FINISHED", "FAILED", "RUNNING", "KILLED"]
+    assert [by_id[t].info.status for t in ("t0", "t2", "t3", "hand-made")] == [
+        "FINISHED",
+        "FAILED",
+        "RUNNING",
+        "KILLED",
+    ]
     assert by_id["t0"].data.metrics == {"ood/avg_acc": 0.6, "id/acc": 0.3}  # the last step's values
     assert by_id["hand-made"].data.metrics == {"ood/avg_acc": 0.2}  # step 3 beats the later timestamp
     assert math.isnan(by_id["t3"].data.metrics["id/ece"]) and by_id["t3"].info.end_time is None
@@ -164,7 +193,10 @@ def test_status_prints_the_same_as_before(store: str, capsys: pytest.CaptureFixt
     assert printed == expected
     assert main(["status", "--tracking-uri", store, "--json"]) == 0
     listed = {s["sweep"]: s for s in json.loads(capsys.readouterr().out)}
-    assert sorted(listed) == ["demo", "demo-confirm", "other", "tie"] and listed["demo"]["parent_run_id"] == parent.info.run_id
+    assert (
+        sorted(listed) == ["demo", "demo-confirm", "other", "tie"]
+        and listed["demo"]["parent_run_id"] == parent.info.run_id
+    )
     assert main(["status", "demo", "--tracking-uri", store]) == 0
     assert "[ft lr=3 seed=0]" in capsys.readouterr().out  # the best trial's name, not eaten as markup
 
@@ -177,7 +209,9 @@ def _modules_after(code: str) -> set[str]:
 
 @pytest.mark.parametrize("args", [["demo"], [], ["demo", "--json"]], ids=["one", "all", "json"])
 def test_status_imports_no_heavy_module(store: str, args: list[str]) -> None:
-    loaded = _modules_after(f"from sweeper.cli import main\nassert main(['status', *{args!r}, '--tracking-uri', {store!r}]) == 0")
+    loaded = _modules_after(
+        f"from sweeper.cli import main\nassert main(['status', *{args!r}, '--tracking-uri', {store!r}]) == 0"
+    )
     assert "sqlalchemy" in loaded  # it did read the store
     assert not [name for name in HEAVY if name in loaded]
 
@@ -210,19 +244,23 @@ def test_a_missing_or_foreign_store_is_reported_and_left_alone(tmp_path: Path, c
     assert empty.read_bytes() == b""
 
 
-def test_default_store_is_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture) -> None:
+def test_default_store_is_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert f"no MLflow store at {tmp_path.resolve() / 'mlflow.db'}" in _fails(["status"], capsys)
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("uri, words", [
-    ("http://127.0.0.1:{port}", "unreachable"),
-    ("postgresql://u:s3cret@127.0.0.1:{port}/mlflow", "psycopg"),  # SQLAlchemy 2.1 wants psycopg 3 for this
-    ("postgresql+psycopg2://u:s3cret@127.0.0.1:{port}/mlflow", "Connection refused"),
-    ("databricks://profile", "unsupported scheme 'databricks'"),
-])
+@pytest.mark.parametrize(
+    "uri, words",
+    [
+        ("http://127.0.0.1:{port}", "unreachable"),
+        ("postgresql://u:s3cret@127.0.0.1:{port}/mlflow", "psycopg"),  # SQLAlchemy 2.1 wants psycopg 3 for this
+        ("postgresql+psycopg2://u:s3cret@127.0.0.1:{port}/mlflow", "Connection refused"),
+        ("databricks://profile", "unsupported scheme 'databricks'"),
+    ],
+)
 def test_unreadable_stores_exit_2_with_one_line(uri: str, words: str, capsys: pytest.CaptureFixture) -> None:
     line = _fails(["status", "demo", "--tracking-uri", uri.format(port=free_port())], capsys)
     assert "--tracking-uri" in line and words in line and "s3cret" not in line
@@ -257,7 +295,8 @@ def fake_server() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_rest_calls_carry_mlflows_credentials_and_never_print_them(
-        fake_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     uri, seen = fake_server
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):

@@ -15,8 +15,9 @@ from sweeper.cli import build_parser
 from trainables.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(p for folder in ("sweeper", "trainables", "dashboards", "bench", "tests")
-                 for p in (ROOT / folder).rglob("*.py"))
+SOURCES = sorted(
+    p for folder in ("sweeper", "trainables", "dashboards", "bench", "tests") for p in (ROOT / folder).rglob("*.py")
+)
 DEPLOYMENT = [*(ROOT / "docker").iterdir(), ROOT / "Makefile", ROOT / ".ci" / "run"]
 
 
@@ -63,22 +64,31 @@ def test_yaml_python_tags_are_refused_and_never_run(tmp_path: Path) -> None:
 
 def test_checkpoints_load_only_through_safetensors_or_weights_only() -> None:
     loads = calls("load")
-    torch_loads = [(p, c) for p, c in loads if isinstance(c.func, ast.Attribute)
-                   and getattr(c.func.value, "id", "") == "torch"]
+    torch_loads = [
+        (p, c) for p, c in loads if isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", "") == "torch"
+    ]
     assert torch_loads, "expected torch.load calls (trial resume, checkpoint files)"
     for path, call in torch_loads:
-        assert keyword(call, "weights_only") is True, f"{path.relative_to(ROOT)}:{call.lineno} torch.load without weights_only=True"
-    pickles = [(p, c) for p, c in loads if isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", "") == "pickle"]
+        assert keyword(call, "weights_only") is True, (
+            f"{path.relative_to(ROOT)}:{call.lineno} torch.load without weights_only=True"
+        )
+    pickles = [
+        (p, c) for p, c in loads if isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", "") == "pickle"
+    ]
     assert not pickles, [f"{p.relative_to(ROOT)}:{c.lineno}" for p, c in pickles]
 
 
 def test_no_subprocess_runs_through_a_shell() -> None:
-    offenders = [f"{path.relative_to(ROOT)}:{node.lineno}"
-                 for name in ("run", "Popen", "call", "check_call", "check_output")
-                 for path, node in calls(name) if keyword(node, "shell") is True]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for name in ("run", "Popen", "call", "check_call", "check_output")
+        for path, node in calls(name)
+        if keyword(node, "shell") is True
+    ]
     assert not offenders
-    assert not calls("system") or all(not isinstance(c.func, ast.Attribute) or getattr(c.func.value, "id", "") != "os"
-                                      for _, c in calls("system"))
+    assert not calls("system") or all(
+        not isinstance(c.func, ast.Attribute) or getattr(c.func.value, "id", "") != "os" for _, c in calls("system")
+    )
 
 
 def test_sweeper_never_turns_ray_token_auth_off() -> None:
@@ -94,7 +104,10 @@ def test_sweeper_never_turns_ray_token_auth_off() -> None:
 def test_error_messages_never_show_a_uri_password() -> None:
     from sweeper.tracking.uri import check_tracking_uri, redact_uri
 
-    assert redact_uri("postgresql+psycopg2://mlflow:s3cret@db:5432/mlflow") == "postgresql+psycopg2://mlflow:***@db:5432/mlflow"
+    assert (
+        redact_uri("postgresql+psycopg2://mlflow:s3cret@db:5432/mlflow")
+        == "postgresql+psycopg2://mlflow:***@db:5432/mlflow"
+    )
     assert redact_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
     with pytest.raises(InputError) as info:
         check_tracking_uri("http://user:s3cret@127.0.0.1:9")

@@ -9,8 +9,12 @@ import pytest
 from trainables.loop import run
 from trainables.selection import BestEpoch, Selection, selection_for
 
-TINY = {"source": {"shapes": {"per_class": {"train": 12, "val": 6, "test": 8}}}, "id": "photo",
-        "ood": ["clipart"], "ood_val": ["sketch"]}
+TINY = {
+    "source": {"shapes": {"per_class": {"train": 12, "val": 6, "test": 8}}},
+    "id": "photo",
+    "ood": ["clipart"],
+    "ood_val": ["sketch"],
+}
 
 
 def test_the_best_validation_epoch_is_reported_and_the_last_kept_as_last() -> None:

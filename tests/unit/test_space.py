@@ -18,7 +18,8 @@ SEARCH = {
 def test_grid_runs_every_point_once_per_seed() -> None:
     points = [{"L": 1}, {"L": 2}, {"L": 4}]
     searcher, space, num_samples, total = make_searcher(
-        "grid", points, {"L": {"grid": [1, 2, 4]}}, {}, [0, 1], 1, "ood/avg_acc", "max")
+        "grid", points, {"L": {"grid": [1, 2, 4]}}, {}, [0, 1], 1, "ood/avg_acc", "max"
+    )
     assert searcher is None and num_samples == 1 and total == 6
     grid = space[POINT]["grid_search"]
     assert sorted((p["L"], p["seed"]) for p in grid) == [(1, 0), (1, 1), (2, 0), (2, 1), (4, 0), (4, 1)]
@@ -39,7 +40,8 @@ def test_optuna_space_is_conditional_seeded_and_picklable() -> None:
         assert ("tau" in params) == (params["loss"] == "kld")
     assert {p["loss"] for p in first} == {"mse", "kld"}
     searcher, space, num_samples, total = make_searcher(
-        "tpe", [], SEARCH, {}, [0, 1, 2], 4, "ood/avg_acc", "max", search_seed=1)
+        "tpe", [], SEARCH, {}, [0, 1, 2], 4, "ood/avg_acc", "max", search_seed=1
+    )
     assert space == {} and num_samples == total == 12
     pickle.loads(pickle.dumps(searcher))  # Tune snapshots the searcher with plain pickle
 
@@ -53,8 +55,18 @@ def test_an_asha_grid_runs_in_a_seeded_shuffled_order() -> None:
     points = [{"L": L} for L in (1, 2, 4, 8, 16)]
 
     def order(seed: int, shuffle: bool) -> list[tuple[int, int]]:
-        _, space, _, _ = make_searcher("grid", points, {"L": {"grid": [1, 2, 4, 8, 16]}}, {}, [0, 1], 1,
-                                       "ood/avg_acc", "max", search_seed=seed, shuffle_grid=shuffle)
+        _, space, _, _ = make_searcher(
+            "grid",
+            points,
+            {"L": {"grid": [1, 2, 4, 8, 16]}},
+            {},
+            [0, 1],
+            1,
+            "ood/avg_acc",
+            "max",
+            search_seed=seed,
+            shuffle_grid=shuffle,
+        )
         return [(p["L"], p["seed"]) for p in space[POINT]["grid_search"]]
 
     file_order = order(0, shuffle=False)

@@ -65,6 +65,7 @@ def validate(path: Path, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
 
 # -- valid files ---------------------------------------------------------------------------------
 
+
 def test_minimal_file_is_valid_with_defaults(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = write(tmp_path, MINIMAL)
     code, out, err = validate(path, capsys)
@@ -73,7 +74,12 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path, capsys: pytest.Capt
     spec = load(path)
     assert spec.model == "zoo/tiny-clip-v1" and spec.context_length == 32
     assert spec.train == TrainSpec() and spec.seeds == [0] and spec.scheduler.kind == "fifo"
-    assert spec.objective.metric == "val/acc" and not spec.objective.oracle and spec.max_retries == 2 and spec.tracking.uri is None
+    assert (
+        spec.objective.metric == "val/acc"
+        and not spec.objective.oracle
+        and spec.max_retries == 2
+        and spec.tracking.uri is None
+    )
     assert spec.path == path and spec.search_keys == [] and grid_points(spec) == [{}]
 
 
@@ -91,8 +97,13 @@ def test_full_file_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
 
 
 def test_conditional_dim_counts_only_where_its_condition_holds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    content = {**FULL, "seeds": [0, 1], "fixed": {"M": 8}, "report": {"rows": ["loss", "tau"]},
-               "search": {"loss": {"grid": ["mse", "kld"]}, "tau": {"grid": [1.0, 2.0], "when": {"loss": "kld"}}}}
+    content = {
+        **FULL,
+        "seeds": [0, 1],
+        "fixed": {"M": 8},
+        "report": {"rows": ["loss", "tau"]},
+        "search": {"loss": {"grid": ["mse", "kld"]}, "tau": {"grid": [1.0, 2.0], "when": {"loss": "kld"}}},
+    }
     path = write(tmp_path, content)
     spec = load(path)
     assert grid_points(spec) == [{"loss": "mse"}, {"loss": "kld", "tau": 1.0}, {"loss": "kld", "tau": 2.0}]
@@ -101,8 +112,11 @@ def test_conditional_dim_counts_only_where_its_condition_holds(tmp_path: Path, c
 
 
 def test_grid_order_is_file_order_first_key_slowest(tmp_path: Path) -> None:
-    content = {**MINIMAL, "method": "lipsum_ft",
-               "search": {"M": {"choice": [4, 8]}, "L": {"grid": [1, 2]}, "lr": {"grid": [1e-4]}}}
+    content = {
+        **MINIMAL,
+        "method": "lipsum_ft",
+        "search": {"M": {"choice": [4, 8]}, "L": {"grid": [1, 2]}, "lr": {"grid": [1e-4]}},
+    }
     spec = load(write(tmp_path, content))
     assert spec.search_keys == ["M", "L", "lr"]
     assert [(p["M"], p["L"]) for p in grid_points(spec)] == [(4, 1), (4, 2), (8, 1), (8, 2)]
@@ -110,9 +124,19 @@ def test_grid_order_is_file_order_first_key_slowest(tmp_path: Path) -> None:
 
 
 def test_tpe_counts_samples_times_seeds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    content = {**FULL, "searcher": "tpe", "num_samples": 6, "scheduler": "asha", "report": {}, "fixed": {"M": 8},
-               "search": {"L": {"int": [1, 16], "log": True}, "lam": {"float": [0.1, 10.0], "log": True},
-                          "lr": {"float": [1e-5, 1e-3]}}}
+    content = {
+        **FULL,
+        "searcher": "tpe",
+        "num_samples": 6,
+        "scheduler": "asha",
+        "report": {},
+        "fixed": {"M": 8},
+        "search": {
+            "L": {"int": [1, 16], "log": True},
+            "lam": {"float": [0.1, 10.0], "log": True},
+            "lr": {"float": [1e-5, 1e-3]},
+        },
+    }
     code, out, _ = validate(write(tmp_path, content), capsys)
     assert code == 0 and "searcher tpe, 18 trials" in out
 
@@ -143,9 +167,12 @@ def test_real_paths_that_exist_are_accepted(tmp_path: Path) -> None:
         (tmp_path / "folders" / domain / "cat").mkdir(parents=True)
     database = tmp_path / "db" / "mlflow.db"
     database.parent.mkdir()
-    content = {**MINIMAL, "model": {"arch": "tiny-clip-v1", "pretrained": str(checkpoint)},
-               "data": {"source": {"imagefolder": str(tmp_path / "folders")}, "id": "photo", "ood": ["sketch"]},
-               "tracking": {"uri": f"sqlite:///{database}"}}
+    content = {
+        **MINIMAL,
+        "model": {"arch": "tiny-clip-v1", "pretrained": str(checkpoint)},
+        "data": {"source": {"imagefolder": str(tmp_path / "folders")}, "id": "photo", "ood": ["sketch"]},
+        "tracking": {"uri": f"sqlite:///{database}"},
+    }
     spec = load(write(tmp_path, content))
     assert spec.model.pretrained == str(checkpoint) and spec.context_length == 32
 
@@ -185,6 +212,7 @@ def test_tracking_uri_checks() -> None:
 
 
 # -- bad files: exit code 2, and stderr names the file and the field -------------------------------
+
 
 def edit(**changes: Any) -> Callable[[Path], dict]:
     """A FULL file with top-level keys replaced (value None deletes the key)."""
@@ -229,11 +257,21 @@ BAD: list[tuple[str, Any, str, str]] = [
     ("warmup-one", sub("train", warmup=1.0), "train.warmup", "less than 1"),
     ("L-zero-in-grid", edit(search={"L": {"grid": [1, 0]}}), "search.L.grid[1]", "greater than or equal to 1"),
     ("L-over-context", edit(search={"L": {"grid": [1, 2, 40]}}), "search.L.grid[2]", "context length 32"),
-    ("epochs-zero-in-grid", edit(search={"epochs": {"grid": [2, 0]}}), "search.epochs.grid[1]", "greater than or equal"),
+    (
+        "epochs-zero-in-grid",
+        edit(search={"epochs": {"grid": [2, 0]}}),
+        "search.epochs.grid[1]",
+        "greater than or equal",
+    ),
     ("M-zero-in-fixed", sub("fixed", M=0), "fixed.M", "greater than or equal to 1"),
     ("L-over-context-fixed", edit(fixed={"L": 31}, search={"M": {"grid": [1]}}, report={}), "fixed.L", "exceeds"),
     ("unknown-method", edit(method="lipsum"), "method", "unknown method 'lipsum'"),
-    ("unknown-search-param", edit(search={"K": {"grid": [1]}}), "search.K", "unknown parameter 'K' for method 'lipsum_ft'"),
+    (
+        "unknown-search-param",
+        edit(search={"K": {"grid": [1]}}),
+        "search.K",
+        "unknown parameter 'K' for method 'lipsum_ft'",
+    ),
     ("seed-in-search", edit(search={"seed": {"grid": [1, 2]}}), "search.seed", "seeds are their own axis"),
     ("seed-in-fixed", sub("fixed", seed=3), "fixed.seed", "seeds are their own axis"),
     ("fixed-and-searched", edit(search={"M": {"grid": [1, 2]}}, report={}), "search.M", "both fixed and searched"),
@@ -241,47 +279,95 @@ BAD: list[tuple[str, Any, str, str]] = [
     ("unknown-zoo-model", edit(model="zoo/huge-clip"), "model", "unknown zoo model 'huge-clip'"),
     ("not-a-zoo-model", edit(model="ViT-B-16"), "model", "not a zoo model"),
     ("model-wrong-type", edit(model=3), "model", "zoo/<name> or {arch"),
-    ("unknown-model-key", edit(model={"arch": "tiny-clip-v1", "pretrained": "x.pt", "size": 3}), "model.size", "unknown key"),
-    ("missing-checkpoint", edit(model=lambda t: {"arch": "tiny-clip-v1", "pretrained": str(t / "nope.pt")}),
-     "model.pretrained", "does not exist"),
+    (
+        "unknown-model-key",
+        edit(model={"arch": "tiny-clip-v1", "pretrained": "x.pt", "size": 3}),
+        "model.size",
+        "unknown key",
+    ),
+    (
+        "missing-checkpoint",
+        edit(model=lambda t: {"arch": "tiny-clip-v1", "pretrained": str(t / "nope.pt")}),
+        "model.pretrained",
+        "does not exist",
+    ),
     ("unknown-arch", edit(model={"arch": "ViT-Q-99", "pretrained": "/x.pt"}), "model.arch", "unknown architecture"),
-    ("hub-tag-not-cached", edit(model=lambda t: {"arch": "ViT-B-32", "pretrained": "openai", "cache_dir": str(t)}),
-     "model.pretrained", "not in the local cache"),
+    (
+        "hub-tag-not-cached",
+        edit(model=lambda t: {"arch": "ViT-B-32", "pretrained": "openai", "cache_dir": str(t)}),
+        "model.pretrained",
+        "not in the local cache",
+    ),
     ("unknown-ood-domain", sub("data", ood=["clipart", "cartoon"]), "data.ood[1]", "unknown domain 'cartoon'"),
     ("unknown-id-domain", sub("data", id="photograph"), "data.id", "known domains: photo"),
     ("id-in-ood", sub("data", ood=["photo", "sketch"]), "data.ood[0]", "ID domain"),
-    ("missing-imagefolder", sub("data", source=lambda t: {"imagefolder": str(t / "none")}),
-     "data.source.imagefolder", "does not exist"),
+    (
+        "missing-imagefolder",
+        sub("data", source=lambda t: {"imagefolder": str(t / "none")}),
+        "data.source.imagefolder",
+        "does not exist",
+    ),
     ("unknown-searcher", edit(searcher="bayes"), "searcher", "'grid', 'tpe' or 'random'"),
     ("unknown-scheduler", edit(scheduler="hyperband"), "scheduler", "must be fifo, asha"),
-    ("asha-reduction-factor", edit(scheduler={"asha": {"reduction_factor": 1}}), "scheduler.asha.reduction_factor",
-     "greater than or equal to 2"),
+    (
+        "asha-reduction-factor",
+        edit(scheduler={"asha": {"reduction_factor": 1}}),
+        "scheduler.asha.reduction_factor",
+        "greater than or equal to 2",
+    ),
     ("asha-unknown-key", edit(scheduler={"asha": {"brackets": 3}}), "scheduler.asha.brackets", "unknown key"),
     ("tpe-empty-search", edit(**TPE, search={}), "search", "needs at least one search dim"),
     ("grid-num-samples", edit(num_samples=5), "num_samples", "must be 1"),
     ("int-range-reversed", edit(**TPE, search={"L": {"int": [8, 2]}}), "search.L.int", "above the upper end"),
     ("int-range-floats", edit(**TPE, search={"L": {"int": [1, 2.5]}}), "search.L.int[1]", "valid integer"),
-    ("log-range-from-zero", edit(**TPE, search={"tau": {"float": [0.0, 1.0], "log": True}}), "search.tau.float[0]",
-     "above 0"),
+    (
+        "log-range-from-zero",
+        edit(**TPE, search={"tau": {"float": [0.0, 1.0], "log": True}}),
+        "search.tau.float[0]",
+        "above 0",
+    ),
     ("float-range-for-int-param", edit(**TPE, search={"L": {"float": [1, 16]}}), "search.L.float", "valid integer"),
     ("two-kinds-in-a-dim", edit(search={"L": {"grid": [1], "choice": [2]}}), "search.L", "exactly one of"),
-    ("grid-with-float-range", edit(search={"L": {"grid": [1]}, "tau": {"float": [0.1, 1.0]}}), "search.tau",
-     "searcher grid enumerates grid and choice dims only"),
+    (
+        "grid-with-float-range",
+        edit(search={"L": {"grid": [1]}, "tau": {"float": [0.1, 1.0]}}),
+        "search.tau",
+        "searcher grid enumerates grid and choice dims only",
+    ),
     ("unknown-objective", edit(objective={"metric": "ood/mean_acc"}), "objective.metric", "unknown metric"),
     ("objective-mode", edit(objective={"metric": "id/acc", "mode": "maximise"}), "objective.mode", "'max' or 'min'"),
-    ("metric-domain-not-in-ood", edit(report={"metrics": ["id/acc", "ood/quickdraw/acc"]}), "report.metrics[1]",
-     "not in data.ood"),
+    (
+        "metric-domain-not-in-ood",
+        edit(report={"metrics": ["id/acc", "ood/quickdraw/acc"]}),
+        "report.metrics[1]",
+        "not in data.ood",
+    ),
     ("report-row-not-searched", edit(report={"rows": ["M"]}), "report.rows[0]", "not a search key"),
     ("tracking-file-uri", edit(tracking={"uri": "file:///x/mlruns"}), "tracking.uri", "refuses the file store"),
-    ("tracking-sqlite-missing-folder", edit(tracking=lambda t: {"uri": f"sqlite:///{t}/no/such/mlflow.db"}),
-     "tracking.uri", "does not exist"),
+    (
+        "tracking-sqlite-missing-folder",
+        edit(tracking=lambda t: {"uri": f"sqlite:///{t}/no/such/mlflow.db"}),
+        "tracking.uri",
+        "does not exist",
+    ),
     ("tracking-unreachable", edit(tracking={"uri": "http://127.0.0.1:9"}), "tracking.uri", "is unreachable"),
     ("tracking-scheme", edit(tracking={"uri": "postgresql://db/mlflow"}), "tracking.uri", "unsupported"),
-    ("when-unknown-key", edit(search={"L": {"grid": [1]}, "tau": {"grid": [1.0], "when": {"beta": 1}}}),
-     "search.tau.when.beta", "neither another search key nor a fixed key"),
-    ("when-never-holds", edit(fixed={"M": 8}, search={"loss": {"grid": ["mse"]},
-                                                      "tau": {"grid": [1.0], "when": {"loss": "kl"}}},
-                              report={}), "search.tau.when.loss", "never holds"),
+    (
+        "when-unknown-key",
+        edit(search={"L": {"grid": [1]}, "tau": {"grid": [1.0], "when": {"beta": 1}}}),
+        "search.tau.when.beta",
+        "neither another search key nor a fixed key",
+    ),
+    (
+        "when-never-holds",
+        edit(
+            fixed={"M": 8},
+            search={"loss": {"grid": ["mse"]}, "tau": {"grid": [1.0], "when": {"loss": "kl"}}},
+            report={},
+        ),
+        "search.tau.when.loss",
+        "never holds",
+    ),
     ("negative-resources", edit(resources={"cpu": 0}), "resources.cpu", "greater than 0"),
     ("max-concurrent-zero", edit(max_concurrent=0), "max_concurrent", "greater than or equal to 1"),
 ]
@@ -308,14 +394,17 @@ def test_bad_file_exits_2_naming_file_and_field(
 # -- searching over methods -----------------------------------------------------------------------
 
 MULTI = {
-    "name": "multi", "method": {"choice": ["lipsum_ft", "ft"]}, "data": {"id": "photo", "ood": ["sketch"]},
+    "name": "multi",
+    "method": {"choice": ["lipsum_ft", "ft"]},
+    "data": {"id": "photo", "ood": ["sketch"]},
     "search": {
         "L": {"int": [1, 16], "when": {"method": "lipsum_ft"}},
         "loss": {"choice": ["mse", "kld"], "when": {"method": "lipsum_ft"}},
         "tau": {"float": [0.5, 4.0], "when": {"method": "lipsum_ft", "loss": "kld"}},
         "lr": {"float": [1.0e-4, 1.0e-3], "log": True},
     },
-    "searcher": "tpe", "num_samples": 4,
+    "searcher": "tpe",
+    "num_samples": 4,
 }
 
 
@@ -334,14 +423,17 @@ def test_a_method_grid_enumerates_methods(tmp_path: Path) -> None:
     assert trial_count(spec) == 4
 
 
-@pytest.mark.parametrize(("change", "where", "words"), [
-    ({"search": {"L": {"int": [1, 16]}}}, "search.L", "add when: {method: ...}"),
-    ({"method": {"choice": ["ft", "nope"]}}, "method.choice[1]", "unknown method 'nope'"),
-    ({"method": {"choice": ["ft", "ft"]}}, "method.choice[1]", "listed twice"),
-    ({"method": {"pick": ["ft"]}}, "(top level)", "method must be a method name"),
-    ({"search": {"method": {"choice": ["ft"]}}}, "(top level)", "searched twice"),
-    ({"fixed": {"bogus": 1}}, "fixed.bogus", "unknown parameter 'bogus'"),
-])
+@pytest.mark.parametrize(
+    ("change", "where", "words"),
+    [
+        ({"search": {"L": {"int": [1, 16]}}}, "search.L", "add when: {method: ...}"),
+        ({"method": {"choice": ["ft", "nope"]}}, "method.choice[1]", "unknown method 'nope'"),
+        ({"method": {"choice": ["ft", "ft"]}}, "method.choice[1]", "listed twice"),
+        ({"method": {"pick": ["ft"]}}, "(top level)", "method must be a method name"),
+        ({"search": {"method": {"choice": ["ft"]}}}, "(top level)", "searched twice"),
+        ({"fixed": {"bogus": 1}}, "fixed.bogus", "unknown parameter 'bogus'"),
+    ],
+)
 def test_bad_method_search_names_the_field(tmp_path: Path, change: dict, where: str, words: str) -> None:
     data = {**copy.deepcopy(MULTI), **change}
     with pytest.raises(InputError) as info:
@@ -353,10 +445,16 @@ def test_method_search_trial_configs_get_only_their_method_parameters() -> None:
     from sweeper.run.trial import trial_config
     from sweeper.run.trial_entry import SweepContext
 
-    context = SweepContext(tracking=None, base={  # type: ignore[arg-type]
-        "method": "lipsum_ft", "data": {"id": "photo", "ood": []}, "train": {"epochs": 1},
-        "params": {"M": 8},
-    }, seeds=[0])
+    context = SweepContext(
+        tracking=None,
+        base={  # type: ignore[arg-type]
+            "method": "lipsum_ft",
+            "data": {"id": "photo", "ood": []},
+            "train": {"epochs": 1},
+            "params": {"M": 8},
+        },
+        seeds=[0],
+    )
     ft = trial_config(context, {"point": {"method": "ft", "lr": 1e-3}})
     assert ft.method == "ft" and ft.params == {} and ft.train.lr == 1e-3
     lipsum = trial_config(context, {"point": {"method": "lipsum_ft", "L": 2}})
@@ -377,8 +475,12 @@ def test_retention_false_refuses_a_zero_shot_metric_naming_the_field() -> None:
     from sweeper.spec.loading import from_mapping
     from trainables.errors import InputError
 
-    base = {"name": "r", "method": "ft", "data": {"id": "photo", "ood": ["sketch"], "retention": False},
-            "objective": {"metric": "val/acc", "mode": "max"}}
+    base = {
+        "name": "r",
+        "method": "ft",
+        "data": {"id": "photo", "ood": ["sketch"], "retention": False},
+        "objective": {"metric": "val/acc", "mode": "max"},
+    }
     assert from_mapping(base).data.retention is False
     with pytest.raises(InputError, match=r"report.metrics\[1\]: 'zs/colour/acc' is a zero-shot retention metric"):
         from_mapping({**base, "report": {"metrics": ["id/acc", "last/zs/colour/acc"]}})

@@ -19,14 +19,21 @@ SWEEP_FILE = "name: demo\nmethod: lipsum_ft\n"
 
 def _store(tmp_path: Path) -> tuple[str, SweepRun]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    sweep = start_sweep("demo", None, uri, tags={
-        "sweeper.objective": json.dumps({"metric": "ood/avg_acc", "mode": "max"}),
-        "sweeper.report": json.dumps({"rows": ["L"], "metrics": ["id/acc"]}),
-        "sweeper.total_trials": "3",
-    }, sweep_file=SWEEP_FILE)
+    sweep = start_sweep(
+        "demo",
+        None,
+        uri,
+        tags={
+            "sweeper.objective": json.dumps({"metric": "ood/avg_acc", "mode": "max"}),
+            "sweeper.report": json.dumps({"rows": ["L"], "metrics": ["id/acc"]}),
+            "sweeper.total_trials": "3",
+        },
+        sweep_file=SWEEP_FILE,
+    )
     for trial, (value, history) in enumerate([(0.6, [0.5, 0.7]), (0.8, [0.8, 0.8])]):
-        with TrialRun(sweep, f"t{trial}", f"lipsum_ft L={trial} seed=0", {"L": trial, "method": "lipsum_ft",
-                                                                           "seed": 0}, {}) as run:
+        with TrialRun(
+            sweep, f"t{trial}", f"lipsum_ft L={trial} seed=0", {"L": trial, "method": "lipsum_ft", "seed": 0}, {}
+        ) as run:
             run.log_text_once("trial.yaml", "method: lipsum_ft\n")
             for step, acc in enumerate(history):
                 run.log({"ood/avg_acc": value, "id/acc": acc}, step=step)
@@ -73,7 +80,6 @@ def test_parent_holds_the_sweep_file_and_children_their_config(tmp_path: Path) -
 
 
 def test_run_names_read_like_the_configuration() -> None:
-    trial = TrialConfig.model_validate({"method": "lipsum_ft", "data": {"id": "photo"}, "seed": 1,
-                                        "params": {"L": 8}})
+    trial = TrialConfig.model_validate({"method": "lipsum_ft", "data": {"id": "photo"}, "seed": 1, "params": {"L": 8}})
     assert run_name(trial, {"L": 8, "lr": 0.000312345}) == "lipsum_ft L=8 lr=0.000312 seed=1"
     assert run_name(trial, {"method": "lipsum_ft"}) == "lipsum_ft seed=1"

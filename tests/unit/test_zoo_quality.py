@@ -18,7 +18,6 @@ from trainables.models.loading import load_clip
 from trainables.models.zoo.card import zero_shot_table
 
 
-
 @pytest.fixture(scope="module")
 def measured() -> dict[str, dict]:
     return {name: zero_shot_table(load_clip(f"zoo/{name}")) for name in zoo.names()}
@@ -66,11 +65,14 @@ def test_fine_tuning_on_photo_lifts_photo_by_twenty_points() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(max(threads, min(2, os.cpu_count() or 1)))
     try:
-        metrics = run({
-            "method": "ft", "model": "zoo/tiny-clip-v1",
-            "data": {"source": {"shapes": {"per_class": {"train": 2000}}}, "id": "photo", "ood": []},
-            "train": {"epochs": 5, "batch_size": 64, "lr": 3e-4},
-        })
+        metrics = run(
+            {
+                "method": "ft",
+                "model": "zoo/tiny-clip-v1",
+                "data": {"source": {"shapes": {"per_class": {"train": 2000}}}, "id": "photo", "ood": []},
+                "train": {"epochs": 5, "batch_size": 64, "lr": 3e-4},
+            }
+        )
     finally:
         torch.set_num_threads(threads)
     assert metrics["id/acc"] >= zero_shot + 0.20, (zero_shot, metrics["id/acc"])
