@@ -87,10 +87,10 @@ def _wait_healthy(server: subprocess.Popen, uri: str, log_path: Path, timeout_s:
     while True:
         if server.poll() is not None:
             raise AssertionError(f"mlflow server exited: {log_path.read_text()[-2000:]}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
+        health = f"{uri}/health"  # the server this helper started on 127.0.0.1
+        with contextlib.suppress(OSError), urllib.request.urlopen(health, timeout=2) as response:  # noqa: S310
+            if response.status == 200:
+                return
         if time.monotonic() > deadline:
             raise AssertionError(f"mlflow server not healthy in {timeout_s}s: {log_path.read_text()[-2000:]}")
         time.sleep(0.5)

@@ -10,6 +10,7 @@ this module started: the two process groups, then any process that carries this 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -27,7 +28,6 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -91,7 +91,8 @@ class Cluster:
         return done
 
     def api(self, path: str):
-        request = urllib.request.Request(self.dashboard + path, headers={"Authorization": f"Bearer {self.token}"})
+        headers = {"Authorization": f"Bearer {self.token}"}
+        request = urllib.request.Request(self.dashboard + path, headers=headers)  # noqa: S310 - loopback
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             return json.load(response)
 
@@ -153,20 +154,14 @@ def _stop(processes: list[subprocess.Popen], token: str) -> None:
     for process in reversed(processes):  # worker, then head; SIGTERM lets `ray start --block` drain
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # what its group left behind
-        except ProcessLookupError:
-            pass
         process.wait()
     for pid in _ours(token):  # job drivers run in sessions of their own
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from mlflow.tracking import MlflowClient
-
-from sweeper.tracking import results
-from sweeper.cli import main
 from test_sweeps import runs_of, write_sweep
+
+from sweeper.cli import main
+from sweeper.tracking import results
 
 pytestmark = pytest.mark.slow
 

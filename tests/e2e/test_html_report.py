@@ -30,11 +30,11 @@ import pandas as pd
 import pytest
 import yaml
 from matplotlib.figure import Figure
+from servers import REQUIRE_SERVICES
 
 from dashboards import plots
 from dashboards import report as html_report
 from dashboards.report_sections import table_html
-from servers import REQUIRE_SERVICES
 
 TINY_DATA = {
     "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},

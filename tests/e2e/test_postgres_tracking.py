@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import mlflow_server, postgres_server
 from sqlalchemy import create_engine, text
 
-from servers import mlflow_server, postgres_server
-from sweeper.tracking import results
 from sweeper.cli import main
+from sweeper.tracking import results
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import yaml
 
 from dashboards import results_file
 from dashboards.paper_findings import FINDINGS
-from sweeper.tracking import results
 from sweeper.cli import main
+from sweeper.tracking import results
 
 pytestmark = pytest.mark.slow
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"

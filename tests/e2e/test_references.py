@@ -9,8 +9,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from sweeper.tracking import results
 from sweeper.cli import main
+from sweeper.tracking import results
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,12 @@ def test_reference_trials_run_beside_the_grid_and_head_the_table(local_ray, work
     frame = results.load("refs-e2e")
     assert len(frame) == 8 and set(frame["status"]) == {"FINISHED"}
     refs = frame[frame["reference"].notna()]
-    assert sorted(zip(refs["method"], refs["seed"])) == [("ft", 0), ("ft", 1), ("zeroshot", 0), ("zeroshot", 1)]
+    assert sorted(zip(refs["method"], refs["seed"], strict=True)) == [
+        ("ft", 0),
+        ("ft", 1),
+        ("zeroshot", 0),
+        ("zeroshot", 1),
+    ]
     assert refs["L"].isna().all()  # a reference has no searched value
     for run_id in refs["run_id"]:
         run = client.get_run(run_id)

@@ -8,9 +8,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from sweeper.tracking import results
 from sweeper.cli import main
 from sweeper.tables.ablation import ablation_table
+from sweeper.tracking import results
 
 pytestmark = pytest.mark.slow
 

@@ -32,8 +32,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sweeper.spec import loading
 from sweeper.cli import main
+from sweeper.spec import loading
 from trainables.errors import InputError
 
 TINY_DATA = {

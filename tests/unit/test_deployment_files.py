@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from servers import compose_mlflow_command, free_port, mlflow_server
 
 from trainables.errors import InputError
-
-from servers import compose_mlflow_command, free_port, mlflow_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"

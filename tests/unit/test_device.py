@@ -16,7 +16,6 @@ from trainables import registry
 from trainables.config import TrialConfig, TrialResources
 from trainables.device import autocast, loader_options, loader_workers, share_gpu
 
-
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"source": {"shapes": {"per_class": {"train": 8, "val": 4, "test": 4}}}, "id": "photo", "ood": ["sketch"]}
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from trainables import registry
-from trainables.evaluation import evaluate, retention_metrics
 from trainables.config import TrialConfig
+from trainables.evaluation import evaluate, retention_metrics
 from trainables.loop import build_method
 
 DATA = {"source": {"shapes": {"per_class": {"train": 8, "test": 12}}}, "id": "photo", "ood": ["sketch", "clipart"]}

@@ -154,4 +154,4 @@ def test_lipsum_insensitivity_reads_the_default_value_from_the_main_sweep() -> N
     )
     axis = pd.DataFrame({"L": [2, 24], "seed": [0, 0], "status": "FINISHED", "ood/avg_acc": [0.49, 0.51]})
     pooled = with_default({"paper-lipsum": main, "paper-lipsum-L": axis}, "L")
-    assert sorted(zip(pooled["L"], pooled["ood/avg_acc"])) == [(2, 0.49), (8, 0.5), (24, 0.51)]
+    assert sorted(zip(pooled["L"], pooled["ood/avg_acc"], strict=True)) == [(2, 0.49), (8, 0.5), (24, 0.51)]

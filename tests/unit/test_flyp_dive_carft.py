@@ -10,16 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
+from trainables.config import TrialConfig
 from trainables.data.reference_pairs import CaptionFilePairs, read_caption_file, reference_pairs
-from trainables.data.shapes_world import ShapesConfig
 from trainables.data.shapes_source import ShapesSource
+from trainables.data.shapes_world import ShapesConfig
 from trainables.data.transforms import normalize_batch
 from trainables.errors import InputError
-from trainables.config import TrialConfig
 from trainables.loop import build_method, run
 from trainables.methods._contrastive import MAX_LOG_SCALE, class_captions
 from trainables.methods.car_ft import CarFtParams, context_kl
-from trainables.methods.dive import Dive, DiveParams, difference_vector_losses, ema_update
+from trainables.methods.dive import DiveParams, difference_vector_losses, ema_update
 from trainables.models.heads import zero_shot_head
 
 torch.set_num_threads(1)
@@ -98,8 +98,8 @@ def test_context_kl_matches_explicit_sums_in_both_directions() -> None:
 
     def kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> float:
         total = 0.0
-        for row_p, row_q in zip(p_logits.softmax(dim=1).tolist(), q_logits.softmax(dim=1).tolist()):
-            total += sum(p * math.log(p / q) for p, q in zip(row_p, row_q))
+        for row_p, row_q in zip(p_logits.softmax(dim=1).tolist(), q_logits.softmax(dim=1).tolist(), strict=True):
+            total += sum(p * math.log(p / q) for p, q in zip(row_p, row_q, strict=True))
         return total / len(p_logits)
 
     assert context_kl(v, v0, "zs_to_ft").item() == pytest.approx(kl(v0, v), rel=1e-5)
@@ -156,7 +156,10 @@ def test_class_captions_fill_a_seeded_random_template_with_each_class() -> None:
     first = class_captions(labels, ("cat", "dog"), templates, torch.Generator().manual_seed(3))
     again = class_captions(labels, ("cat", "dog"), templates, torch.Generator().manual_seed(3))
     assert first == again and len(first) == 8
-    assert all(c.endswith(("cat.", "dog.")) and c.endswith(("cat.", "dog.")[y]) for c, y in zip(first, labels.tolist()))
+    assert all(
+        c.endswith(("cat.", "dog.")) and c.endswith(("cat.", "dog.")[y])
+        for c, y in zip(first, labels.tolist(), strict=True)
+    )
     assert len(set(first)) > 2  # templates vary across images
 
 

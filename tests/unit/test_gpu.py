@@ -18,7 +18,6 @@ import trainables.loop as loop
 from trainables import registry
 from trainables.device import autocast
 
-
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"source": {"shapes": {"per_class": {"train": 8, "val": 4, "test": 4}}}, "id": "photo", "ood": ["sketch"]}
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
@@ -47,7 +46,8 @@ def test_gpu_share_caps_allocations_on_a_real_device() -> None:
         "try:\n"
         "    torch.empty(int(0.3 * total), dtype=torch.uint8, device=device)\n"
         "except torch.OutOfMemoryError:\n"
-        "    print(f'GPU share: {torch.cuda.get_device_name(0)}, {total / 2**30:.1f} GiB; at 0.25: 0.2 fits, 0.3 refused')\n"
+        "    print(f'GPU share: {torch.cuda.get_device_name(0)}, {total / 2**30:.1f} GiB; '\n"
+        "          f'at 0.25: 0.2 fits, 0.3 refused')\n"
         "else:\n"
         "    raise SystemExit('0.3 of the device was allocated under a 0.25 share')\n"
     )
@@ -163,7 +163,7 @@ def test_four_trial_processes_share_one_gpu_without_ray() -> None:
     ]
     outputs = [proc.communicate(timeout=600) for proc in procs]
     wall = time.perf_counter() - start
-    for proc, (_, err) in zip(procs, outputs):
+    for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-2000:]
     trials = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     assert all(t["peak_mib"] <= t["cap_mib"] for t in trials)
@@ -187,9 +187,9 @@ def test_four_trials_share_one_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from mlflow.tracking import MlflowClient
     from rich.console import Console
 
-    from sweeper.tracking import results
     from sweeper.run.launch import launch
     from sweeper.spec.loading import from_mapping
+    from sweeper.tracking import results
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

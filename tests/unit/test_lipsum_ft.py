@@ -49,9 +49,9 @@ def test_kld_regulariser_matches_a_hand_computation() -> None:
         return [x / sum(e) for x in e]
 
     expected = 0.0
-    for row, row0 in zip(v.tolist(), v0.tolist()):
+    for row, row0 in zip(v.tolist(), v0.tolist(), strict=True):
         p, q = softmax(row0), softmax(row)  # KL(p_zero_shot || p_fine_tuned)
-        expected += sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+        expected += sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
     expected = tau**2 * expected / 2
     assert energy_gap(v, v0, "kld", tau).item() == pytest.approx(expected, rel=1e-5)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trainables.data.shapes_world import DOMAINS
 from trainables.config import TrainConfig
+from trainables.data.shapes_world import DOMAINS
 from trainables.loop import run
-from trainables.optim import make_schedule, warmup_cosine
 from trainables.models import zoo
+from trainables.optim import make_schedule, warmup_cosine
 from trainables.run import main as run_main
 
 TINY = {

@@ -9,17 +9,17 @@ import math
 import pytest
 import torch
 
-from trainables.data.shapes_world import ShapesConfig
 from trainables.data.shapes_source import ShapesSource
+from trainables.data.shapes_world import ShapesConfig
 from trainables.data.transforms import normalize_batch
 from trainables.errors import InputError
 from trainables.loop import run
 from trainables.methods.base import TrialContext
 from trainables.methods.lora import LoRA, LoRAParams
 from trainables.methods.lorsu import LoRSU, LoRSUParams, head_rows, head_scores, top_fraction_mask
-from trainables.models.loading import load_clip
 from trainables.models import zoo
 from trainables.models.heads import zero_shot_head
+from trainables.models.loading import load_clip
 from trainables.models.lora import LoRAAttention, LowRankDelta, add_lora, lora_of, merge_lora
 
 torch.set_num_threads(1)
@@ -139,7 +139,7 @@ def test_lora_method_merges_into_the_weights_without_changing_its_outputs(towers
         torch.testing.assert_close(method.logits(images), before, rtol=0, atol=1e-5)
     # The merged checkpoint loads into a fresh (unmerged) method and gives the same outputs.
     fresh = LoRA(_context(), LoRAParams(towers=towers)).eval()
-    fresh.load_state_dict(method.trainable_state(), strict=False)
+    fresh.load_state_dict(method.trainable_state(), strict=True)
     with torch.no_grad():
         torch.testing.assert_close(fresh.logits(images), before, rtol=0, atol=1e-5)
 
@@ -241,9 +241,9 @@ def test_lorsu_selects_heads_by_the_mean_clip_gradient_and_restores_from_checkpo
             lora_of(block.attn, "in_proj_weight").B.normal_()
         expected = method.logits(images)
     fresh = LoRSU(_context(), LoRSUParams(k=2)).eval()
-    fresh.load_state_dict(method.trainable_state(), strict=False)
+    fresh.load_state_dict(method.trainable_state(), strict=True)
     assert torch.equal(fresh.heads, method.heads) and torch.equal(fresh.fc1_mask, method.fc1_mask)
-    for mine, theirs in zip(fresh.blocks, method.blocks):  # row masks are re-derived on load
+    for mine, theirs in zip(fresh.blocks, method.blocks, strict=True):  # row masks are re-derived on load
         mask, their_mask = (lora_of(b.attn, "in_proj_weight").row_mask for b in (mine, theirs))
         assert torch.equal(mask, their_mask)
     with torch.no_grad():

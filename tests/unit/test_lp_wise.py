@@ -8,8 +8,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from trainables.evaluation import eval_batches
 from trainables.config import TrialConfig
+from trainables.evaluation import eval_batches
 from trainables.loop import build_method, run
 from trainables.methods._linear_probe import c_grid, cached_features, fit_linear_head, fit_logistic_head, head_accuracy
 from trainables.methods.base import Method
@@ -185,7 +185,7 @@ def test_lbfgs_logistic_regression_beats_the_adamw_lp_stage_on_validation() -> N
 
 
 def test_lbfgs_head_reproduces_the_sklearn_decision_function_and_falls_back_to_a_fixed_c() -> None:
-    method, train, validation = _probe_data(train=6, val=2)
+    method, train, _validation = _probe_data(train=6, val=2)
     method.prepare(train)  # no validation split: the fixed C
     metrics = method.posthoc_metrics(lambda m: {})
     assert metrics["lp/C"] == LPFTParams().lp_C and "lp/val_acc" not in metrics

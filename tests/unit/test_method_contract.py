@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from trainables import registry
-from trainables.data.shapes_world import ShapesConfig
+from trainables.config import TrialConfig
 from trainables.data.shapes_source import ShapesSource
+from trainables.data.shapes_world import ShapesConfig
 from trainables.data.transforms import normalize_batch
 from trainables.evaluation import evaluate
-from trainables.config import TrialConfig
 from trainables.loop import STATE_FILE, build_method, run
 
 TINY = {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}}
@@ -153,7 +153,7 @@ def test_checkpoint_restores_an_identical_evaluation(name: str, tmp_path: Path) 
         run(config, lambda e, m, w, summary=None: (reporter(e, m, w), _stop_after_first(e)))
     fresh, data = build_method(config, torch.device("cpu"))
     state = torch.load(tmp_path / STATE_FILE, weights_only=True)
-    fresh.load_state_dict(state["method"], strict=False)
+    fresh.load_state_dict(state["method"], strict=True)
     restored = evaluate(fresh, data["eval"], "photo", torch.device("cpu"))
     original = captured["metrics"]
     for key, value in restored.items():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import open_clip
-import json
 import pytest
 import torch
 from safetensors.torch import save_file

@@ -42,7 +42,7 @@ def test_domainnet_layout_lists_domains_classes_and_hash_splits(domainnet: Path)
     paths = [p for s in splits.values() for p in s.paths]
     assert len(set(paths)) == len(paths)  # disjoint
     for split in splits.values():
-        for path, label in zip(split.paths, split.labels.tolist()):
+        for path, label in zip(split.paths, split.labels.tolist(), strict=True):
             assert path.parent.name == CLASSES[label]
 
 

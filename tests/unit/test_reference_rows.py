@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sweeper.tables import display, formats, paper
-from sweeper.tables.reference_rows import ablation_with_references
 from sweeper.run.space import POINT, WithReferences, make_searcher, point_of
 from sweeper.run.trial import run_name, trial_config
 from sweeper.run.trial_entry import SweepContext
+from sweeper.tables import display, formats, paper
+from sweeper.tables.reference_rows import ablation_with_references
 from trainables.errors import InputError
 
 

@@ -20,10 +20,10 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from sweeper.tables import ablation, display, formats
-from sweeper.tracking import results
 from sweeper.cli import main
 from sweeper.commands.ui import is_loopback, ui_command
+from sweeper.tables import ablation, display, formats
+from sweeper.tracking import results
 from trainables.errors import InputError
 
 REPORT = {"rows": ["L"], "metrics": ["id/acc", "ood/avg_acc", "id/ece"]}
@@ -178,7 +178,7 @@ def test_load_is_one_typed_row_per_trial_of_latest_launch(frame: pd.DataFrame, s
     assert frame["L"].dtype == "int64" and frame["seed"].dtype == "int64" and frame["epochs"].dtype == "int64"
     assert frame["lr"].dtype == "float64" and frame["lr"].iloc[0] == pytest.approx(3e-4)
     assert set(frame["loss"]) == {"mse"} and set(frame["method"]) == {"lipsum_ft"}
-    assert sorted(zip(frame["L"], frame["seed"])) == [(1, 0), (1, 1), (2, 0), (2, 1), (4, 0), (4, 1)]
+    assert sorted(zip(frame["L"], frame["seed"], strict=True)) == [(1, 0), (1, 1), (2, 0), (2, 1), (4, 0), (4, 1)]
     for _, row in frame.iterrows():
         for metric, value in final(row["L"], row["seed"]).items():
             assert row[metric] == pytest.approx(value)  # the final (step 1) value, not step 0
@@ -202,7 +202,7 @@ def test_sweeps_are_found_across_and_within_experiments(store: dict) -> None:
     assert len(results.load("other", store["uri"], experiment="shared")) == 2
     with pytest.raises(InputError, match="known sweeps: other"):
         results.load("abl", store["uri"], experiment="shared")
-    with pytest.raises(InputError, match="known experiments: .*abl"):
+    with pytest.raises(InputError, match=r"known experiments: .*abl"):
         results.load("abl", store["uri"], experiment="nope")
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from servers import free_port, mlflow_server, postgres_server
-from sweeper.tracking import results, sweep_runs
+
 from sweeper.cli import main
 from sweeper.commands.status import summarise
+from sweeper.tracking import results, sweep_runs
 from sweeper.tracking.run_store import RestStore, _authorization, open_store
 from trainables.errors import InputError
 
@@ -137,7 +137,7 @@ def finds_the_same(uri: str, mlflow_uri: str | None = None) -> None:
     expected_parents = results.sweep_parents(client)
     assert [view(r) for r in sweep_runs.sweep_parents(store)] == [view(r) for r in expected_parents]
     assert len(expected_parents) >= 6
-    for parent, light in zip(expected_parents, sweep_runs.sweep_parents(store)):
+    for parent, light in zip(expected_parents, sweep_runs.sweep_parents(store), strict=True):
         expected = results.trial_runs(client, parent)
         found = sweep_runs.trial_runs(store, light)
         assert [view(r) for r in found] == [view(r) for r in expected]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sweeper.cli import build_parser
 from sweeper.run import launch as launch_module
 from sweeper.spec import loading
-from sweeper.cli import build_parser
 from trainables.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]

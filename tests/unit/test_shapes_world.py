@@ -65,7 +65,9 @@ def test_captions_name_domain_colour_shape_size_and_position() -> None:
     ids = torch.arange(len(shapes_world.ALL_SHAPES))
     _, scenes, bucket = shapes.render_batch(ids, "sketch", 32, gen)
     full = captions_for(scenes, bucket, "sketch", 32, gen, drop=0.0, generic=0.0)
-    for text, shape, colour, size in zip(full, shapes_world.ALL_SHAPES, scenes.colour.tolist(), bucket.tolist()):
+    for text, shape, colour, size in zip(
+        full, shapes_world.ALL_SHAPES, scenes.colour.tolist(), bucket.tolist(), strict=True
+    ):
         assert "sketch" in text and shape in text and list(COLOURS)[colour] in text
         assert list(shapes_world.SIZES)[size] in text and " in the " in text
     bare = captions_for(scenes, bucket, "sketch", 32, gen, drop=1.0, generic=0.0)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from sweeper.cli import main
 from sweeper.spec.grid import grid_points, trial_count
 from sweeper.spec.loading import from_mapping, load
 from sweeper.spec.schema import TrainSpec
 from sweeper.tracking.uri import check_tracking_uri
-from sweeper.cli import main
 from trainables.errors import InputError
 
 MINIMAL = {"name": "mini", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}}
@@ -186,7 +186,7 @@ def test_no_ood_domains_needs_no_ood_objective(tmp_path: Path) -> None:
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         self.send_response(200 if self.path == "/health" else 404)
         self.end_headers()
         self.wfile.write(b"OK")
@@ -467,7 +467,7 @@ def test_eval_every_needs_an_id_or_train_objective() -> None:
 
     base = {"name": "ee", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}, "train": {"eval_every": 2}}
     assert from_mapping({**base, "objective": {"metric": "val/acc", "mode": "max"}}).train.eval_every == 2
-    with pytest.raises(InputError, match="train.eval_every: must be 1 with objective 'ood/avg_acc'"):
+    with pytest.raises(InputError, match=r"train\.eval_every: must be 1 with objective 'ood/avg_acc'"):
         from_mapping({**base, "objective": {"metric": "ood/avg_acc", "mode": "max", "oracle": True}})
 
 
@@ -484,7 +484,7 @@ def test_retention_false_refuses_a_zero_shot_metric_naming_the_field() -> None:
     assert from_mapping(base).data.retention is False
     with pytest.raises(InputError, match=r"report.metrics\[1\]: 'zs/colour/acc' is a zero-shot retention metric"):
         from_mapping({**base, "report": {"metrics": ["id/acc", "last/zs/colour/acc"]}})
-    with pytest.raises(InputError, match="objective.metric: 'zs/shape/acc'"):
+    with pytest.raises(InputError, match=r"objective\.metric: 'zs/shape/acc'"):
         from_mapping({**base, "objective": {"metric": "zs/shape/acc", "mode": "max", "oracle": True}})
-    with pytest.raises(InputError, match="train.precision"):
+    with pytest.raises(InputError, match=r"train\.precision"):
         from_mapping({**base, "train": {"precision": "fp16"}})

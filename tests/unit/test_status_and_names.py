@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeper.tracking import results
 from sweeper.cli import main
-from sweeper.tracking.runs import SweepRun, TrialRun, finish_sweep, start_sweep
 from sweeper.run.trial import run_name
+from sweeper.tracking import results
+from sweeper.tracking.runs import SweepRun, TrialRun, finish_sweep, start_sweep
 from trainables.config import TrialConfig
 
 SWEEP_FILE = "name: demo\nmethod: lipsum_ft\n"

@@ -37,14 +37,14 @@ def test_pretraining_is_deterministic_and_moves_the_weights() -> None:
     losses: list[float] = []
     first = pretrain("tiny-clip-v1", TINY, lambda step, loss, _m: losses.append(loss))
     second = pretrain("tiny-clip-v1", TINY)
-    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     torch.manual_seed(TINY.seed)
     import open_clip
 
     init = open_clip.create_model("tiny-clip-v1", pretrained=None)
     assert not torch.equal(init.visual.conv1.weight, first.visual.conv1.weight)
-    assert len(losses) == TINY.steps and all(l == l for l in losses)
+    assert len(losses) == TINY.steps and all(loss == loss for loss in losses)  # no NaN
 
 
 def test_zoo_build_writes_weights_and_a_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
