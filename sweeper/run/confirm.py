@@ -11,9 +11,11 @@ hyperparameters apart from those that measure them: the protocol of DomainBed an
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pandas as pd
 import yaml
@@ -29,6 +31,14 @@ CONFIRM_OF_TAG = "sweeper.confirm_of"
 
 def sweep_file_of(client: Any, parent_run_id: str) -> str:
     """The sweep file a launch ran, from its parent run's ``sweep.yaml`` artifact."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    # MLflow draws a progress bar on stderr for any download; a one-line error must stay one line.
+    with mock.patch.dict(os.environ, {MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name: "false"}):
+        return _download_sweep_file(client, parent_run_id)
+
+
+def _download_sweep_file(client: Any, parent_run_id: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         try:
             path = client.download_artifacts(parent_run_id, SWEEP_FILE_ARTIFACT, folder)

@@ -676,6 +676,8 @@ CASES: list[Bad] = [
         ("sweep.yaml", "changed since the sweep was launched"),
     ),
     Bad("confirm-top-zero", confirm("tiny", "--top", "0"), ("--top", "at least 1")),
+    # The parent run of ``tiny`` has no sweep.yaml artifact: one line, no MLflow download bar.
+    Bad("confirm-no-sweep-file", confirm("tiny"), ("NAME", "no readable sweep.yaml artifact")),
     Bad(
         "status-unreachable-server",
         lambda c: ["status", "--tracking-uri", f"http://127.0.0.1:{free_port()}"],
