@@ -22,7 +22,6 @@ distributions from the values the trials used.
 from __future__ import annotations
 
 import base64
-import math
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dashboards import plots
 from dashboards.report_sections import FigureEntry, Section, ablation_section, file_name, with_config_labels
-from dashboards.study import CONFIG, importances_of, rebuild_study
+from dashboards.search_section import SEARCHER_TAG, optuna_section
+from dashboards.study import CONFIG
 from sweeper.run.files import write_text_atomic
 from sweeper.tables.reference_rows import reference_mask
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
-SEARCHER_TAG = "sweeper.searcher"
-SEARCH_TAG = "sweeper.search_dims"
 CURVE_METRICS = ("id/acc", "ood/avg_acc")
 DPI = 110
-
-
-# -- Optuna ----------------------------------------------------------------------------------------
 
 
 class _Builder:
@@ -211,7 +206,7 @@ def write_report(
 
         build.step("Optuna importances and optimisation history")
         sections.append(
-            _optuna_section(
+            optuna_section(
                 build,
                 with_config_labels(swept, search_keys),
                 searcher,
@@ -274,85 +269,3 @@ def curve_frame(history: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
     joined = history.merge(labelled[["run_id", CONFIG]], on="run_id", how="inner")
     stats = joined.groupby([CONFIG, "metric", "step"])["value"].agg(["mean", "std", "count"]).reset_index()
     return stats.rename(columns={CONFIG: "config", "count": "n"})
-
-
-def _optuna_section(
-    build: _Builder,
-    df: pd.DataFrame,
-    searcher: str | None,
-    dims: dict | None,
-    search_keys: list[str],
-    objective: dict[str, Any],
-    end_times,
-) -> Section:
-    section = Section("optuna", "Parameter importances and optimisation history")
-    if searcher == "grid":
-        section.notes.append(
-            "Grid sweep: every configuration was run, so there is no search to analyse "
-            "(importances and optimisation history are for TPE / random sweeps)."
-        )
-        return section
-    if searcher is None:
-        section.notes.append(
-            f"The parent run does not record its searcher (tag {SEARCHER_TAG}); "
-            "the analysis below treats the trials as a TPE / random search."
-        )
-    if dims is None:
-        section.notes.append(
-            f"The parent run does not record the search dimensions (tag {SEARCH_TAG}); "
-            "distributions are inferred from the values the trials used."
-        )
-    metric, mode = objective.get("metric"), objective.get("mode", "max")
-    if not metric or metric not in df.columns:
-        section.notes.append(f"The objective {metric!r} was not logged by any trial.")
-        return section
-    if not search_keys:
-        section.notes.append("The sweep searched no parameters.")
-        return section
-    rebuilt = rebuild_study(df, search_keys, dims, metric, mode, end_times())
-    section.notes.extend(rebuilt.notes)
-    trials = rebuilt.study.trials
-    if trials:
-        values = [t.value for t in trials]
-        figure = plots.optimization_history(values, mode, metric, rebuilt.labels)
-        section.figures.append(
-            build.save(
-                figure,
-                "optimization_history",
-                f"optimisation history of {metric}",
-                "Objective (mean over seeds) of each configuration in completion order; "
-                f"the line is the best so far ({mode}).",
-            )
-        )
-    varied = {
-        name
-        for t in trials
-        for name in t.params
-        if len({str(u.params.get(name)) for u in trials if name in u.params}) > 1
-    }
-    if len(trials) < 2 or not varied:
-        section.notes.append("Importances need at least two finished configurations that differ.")
-        return section
-    if len({t.value for t in trials}) < 2:
-        section.notes.append("Importances are undefined: the objective is the same for every configuration.")
-        return section
-    try:
-        scores, warned = importances_of(rebuilt.study)
-    except Exception as error:  # noqa: BLE001 - one failed analysis must not lose the whole report
-        section.notes.append(f"Optuna could not compute importances: {type(error).__name__}: {error}")
-        return section
-    section.notes.extend(warned)
-    if not scores or any(math.isnan(v) for v in scores.values()):
-        section.notes.append("Optuna returned no usable importances.")
-        return section
-    section.figures.insert(
-        0,
-        build.save(
-            plots.importances(scores, f"importance for {metric}"),
-            "param_importances",
-            f"parameter importances for {metric}",
-            f"optuna.importance.get_param_importances (default evaluator, PED-ANOVA) on {len(trials)} "
-            "configurations; each configuration's value is its mean over seeds.",
-        ),
-    )
-    return section

@@ -28,7 +28,7 @@ def run_logs(args: argparse.Namespace) -> int:
     """The driver's output so far, or followed until the job ends."""
     import asyncio
 
-    from sweeper.run.cluster import job_call, job_client
+    from sweeper.run.jobs import job_call, job_client
 
     client, job_id = job_client(args.cluster), args.job
     if not args.follow:
@@ -53,7 +53,7 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_stop(args: argparse.Namespace) -> int:
     """Ask Ray to stop the job: SIGTERM to its driver (which closes the sweep's MLflow runs), later SIGKILL."""
-    from sweeper.run.cluster import job_call, job_client
+    from sweeper.run.jobs import job_call, job_client
 
     client, job_id = job_client(args.cluster), args.job
     stopped = job_call("stop", job_id, lambda: client.stop_job(job_id))

@@ -79,9 +79,9 @@ def run_launch(args: argparse.Namespace) -> int:
 
         raise InputError("--working-dir", "only applies with --cluster")
     if args.cluster:
-        from sweeper.run import cluster
+        from sweeper.run import jobs
 
-        job_id = cluster.submit(spec, args.cluster, args.storage, args.shared_storage, args.working_dir)
+        job_id = jobs.submit(spec, args.cluster, args.storage, args.shared_storage, args.working_dir)
         url = args.cluster
         print(job_id)
         print(

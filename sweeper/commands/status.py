@@ -123,9 +123,9 @@ def _one(console: Console, summary: dict[str, Any], children: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.cluster:
-        from sweeper.run import cluster
+        from sweeper.run import jobs
 
-        return cluster.show_status(args.cluster, args.name, as_json=args.json)
+        return jobs.show_status(args.cluster, args.name, as_json=args.json)
     from sweeper.commands.report import check_server
     from sweeper.tracking import sweep_runs
     from sweeper.tracking.run_store import open_store

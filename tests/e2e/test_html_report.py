@@ -35,6 +35,7 @@ from servers import REQUIRE_SERVICES
 from dashboards import plots
 from dashboards import report as html_report
 from dashboards.report_sections import table_html
+from dashboards.search_section import optuna_section
 
 TINY_DATA = {
     "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
@@ -277,9 +278,7 @@ def test_without_logged_dims_the_distributions_are_inferred_from_the_trials() ->
 
 def test_grid_sweeps_skip_the_optuna_section_with_a_note() -> None:
     df = html_report.with_config_labels(_trials(), ["L"])
-    section = html_report._optuna_section(
-        None, df, "grid", None, ["L"], {"metric": "ood/avg_acc", "mode": "max"}, lambda: {}
-    )
+    section = optuna_section(None, df, "grid", None, ["L"], {"metric": "ood/avg_acc", "mode": "max"}, lambda: {})
     assert section.figures == [] and section.notes[0].startswith("Grid sweep")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeper.run import cluster
+from sweeper.run import cluster, jobs
 from trainables.errors import InputError
 
 
@@ -59,7 +59,7 @@ def test_the_job_carries_the_folder_and_runs_the_file_through_address_auto(tmp_p
     (tmp_path / "spaces").mkdir()
     sweep = tmp_path / "spaces" / "a b.yaml"
     sweep.write_text("name: x\n")
-    plan = cluster.submission_plan(sweep, tmp_path, "s3://bucket/sweeps", shared=False)
+    plan = jobs.submission_plan(sweep, tmp_path, "s3://bucket/sweeps", shared=False)
     assert shlex.split(plan["entrypoint"]) == [
         "python",
         "-m",
@@ -76,13 +76,13 @@ def test_the_job_carries_the_folder_and_runs_the_file_through_address_auto(tmp_p
     assert {".venv/", ".git/", "sweeps/", "mlruns/", "mlflow.db"} <= set(env["excludes"])
     # Sweeper's own code is not inside that folder, so it travels as py_modules.
     assert [Path(p).name for p in env["py_modules"]] == ["sweeper", "trainables"]
-    shared = cluster.submission_plan(sweep, tmp_path, "/mnt/nfs/sweeps", shared=True)
+    shared = jobs.submission_plan(sweep, tmp_path, "/mnt/nfs/sweeps", shared=True)
     assert shared["entrypoint"].endswith("--storage /mnt/nfs/sweeps --shared-storage")
 
 
 def test_the_repo_as_working_dir_carries_the_code_itself() -> None:
     repo = Path(cluster.__file__).resolve().parents[2]
-    plan = cluster.submission_plan(repo / "search_spaces" / "ablation-L.yaml", repo, "/srv/s", shared=False)
+    plan = jobs.submission_plan(repo / "search_spaces" / "ablation-L.yaml", repo, "/srv/s", shared=False)
     assert "py_modules" not in plan["runtime_env"]
     assert " launch search_spaces/ablation-L.yaml " in plan["entrypoint"]
 
@@ -92,7 +92,7 @@ def test_a_sweep_file_outside_the_folder_is_refused(tmp_path: Path) -> None:
     sweep = tmp_path / "elsewhere.yaml"
     sweep.write_text("name: x\n")
     with pytest.raises(InputError) as error:
-        cluster.submission_plan(sweep, tmp_path / "project", "/srv/s", shared=False)
+        jobs.submission_plan(sweep, tmp_path / "project", "/srv/s", shared=False)
     assert "--working-dir" in error.value.message
 
 
@@ -117,5 +117,5 @@ def test_token_auth_with_no_token_anywhere_is_refused(tmp_path: Path, monkeypatc
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "missing"))
     with pytest.raises(InputError) as error:
-        cluster.job_client("http://127.0.0.1:1")
+        jobs.job_client("http://127.0.0.1:1")
     assert error.value.where == "--cluster" and "RAY_AUTH_TOKEN" in error.value.message
