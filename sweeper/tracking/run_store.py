@@ -10,109 +10,17 @@ value. A store that is not there is never created; any failure to read is one ``
 
 from __future__ import annotations
 
-import base64
-import configparser
-import http.client
-import json
-import os
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from sweeper.tracking.rest_store import RestStore
+from sweeper.tracking.run_records import Experiment, Run, RunStore, make_run, unreadable
 from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
 from trainables.errors import InputError
 
 # The database families of MLflow's SQL store, with any driver (postgresql+psycopg2://...).
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-PAGE = 1000  # runs per REST page, as MlflowClient.search_runs asks
-TIMEOUT_S = 60
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    run_name: str | None
-    experiment_id: str
-    status: str
-    start_time: int | None
-    end_time: int | None
-
-
-@dataclass(frozen=True)
-class RunData:
-    tags: dict[str, str]
-    metrics: dict[str, float]
-    params: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Run:
-    """One MLflow run: the attributes of ``mlflow.entities.Run`` that sweeper reads."""
-
-    info: RunInfo
-    data: RunData
-
-
-@dataclass(frozen=True)
-class Experiment:
-    experiment_id: str
-    name: str
-
-
-class RunStore(Protocol):
-    uri: str
-
-    def experiments(self) -> list[Experiment]:
-        """The active experiments."""
-
-    def experiment_named(self, name: str) -> Experiment | None:
-        """The experiment of this name, deleted or not (as ``MlflowClient.get_experiment_by_name``)."""
-
-    def runs_tagged(self, experiment_ids: list[str], key: str, value: str) -> list[Run]:
-        """The active runs of these experiments whose tag ``key`` is ``value``, newest first."""
-
-
-def _run(
-    run_id: str,
-    name: str | None,
-    experiment_id: Any,
-    status: str,
-    start: Any,
-    end: Any,
-    tags: dict[str, str],
-    metrics: dict[str, float],
-    params: dict[str, str],
-) -> Run:
-    # As MLflow: a run created without a name is named by its mlflow.runName tag; no end time is None.
-    info = RunInfo(
-        run_id,
-        name or tags.get("mlflow.runName"),
-        str(experiment_id),
-        status,
-        None if start is None else int(start),
-        int(end) if end else None,
-    )
-    return Run(info, RunData(tags, metrics, params))
-
-
-def _unreadable(uri: str, error: BaseException) -> InputError:
-    """One line naming the store and the cause (SQLAlchemy would append its SQL and a help link)."""
-    if isinstance(error, urllib.error.HTTPError):
-        try:  # MLflow's error body: {"error_code": ..., "message": ...}
-            cause = f"HTTP {error.code}: {json.loads(error.read()).get('message') or error.reason}"
-        except (ValueError, OSError):
-            cause = f"HTTP {error.code}: {error.reason}"
-    else:
-        inner = getattr(error, "orig", None) or error  # the driver's own error inside SQLAlchemy's
-        lines = str(inner).strip().splitlines()
-        cause = f"{type(inner).__name__}: {lines[0] if lines else ''}"
-    return InputError(
-        "--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: " + cause.replace(uri, redact_uri(uri))
-    )
 
 
 class SqlStore:
@@ -130,7 +38,7 @@ class SqlStore:
                 timeout = {"connect_timeout": 10} if uri.startswith("postgresql") else {}
                 self.engine = sa.create_engine(uri, connect_args=timeout)
         except (ImportError, sa.exc.SQLAlchemyError) as error:
-            raise _unreadable(uri, error) from error
+            raise unreadable(uri, error) from error
         col, table = sa.column, sa.table
         self.experiments_t = table("experiments", col("experiment_id"), col("name"), col("lifecycle_stage"))
         self.runs_t = table(
@@ -152,7 +60,7 @@ class SqlStore:
             with self.engine.connect() as connection:  # closed without a commit: nothing is written
                 return list(connection.execute(query))
         except self.sa.exc.SQLAlchemyError as error:  # a non-MLflow database, a dead server, a lock
-            raise _unreadable(self.uri, error) from error
+            raise unreadable(self.uri, error) from error
 
     def _experiments(self, condition: Any) -> list[Experiment]:
         e = self.experiments_t
@@ -185,7 +93,7 @@ class SqlStore:
         ids = [row[0] for row in runs]
         tags, params, metrics = (self._values(table, chosen, ids) for table in (t, self.params_t, self.metrics_t))
         return [
-            _run(run_id, name, experiment, status, start, end, tags[run_id], metrics[run_id], params[run_id])
+            make_run(run_id, name, experiment, status, start, end, tags[run_id], metrics[run_id], params[run_id])
             for run_id, name, experiment, status, start, end in runs
         ]
 
@@ -213,104 +121,6 @@ def _read_only_sqlite(uri: str) -> Any:
     )
     # 15 s: a running sweep may hold the write lock for a moment
     return lambda: sqlite3.connect(target, uri=True, timeout=15)
-
-
-def _authorization() -> str | None:
-    """The Authorization header MLflow's client sends: basic auth from MLFLOW_TRACKING_USERNAME and
-    _PASSWORD (each else from ~/.mlflow/credentials), else bearer MLFLOW_TRACKING_TOKEN."""
-    saved = configparser.ConfigParser()
-    saved.read(Path("~/.mlflow/credentials").expanduser())
-    section = saved["mlflow"] if saved.has_section("mlflow") else {}
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or section.get("mlflow_tracking_username")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or section.get("mlflow_tracking_password")
-    if user and password:
-        return "Basic " + base64.standard_b64encode(f"{user}:{password}".encode()).decode()
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    return f"Bearer {token}" if token else None
-
-
-class RestStore:
-    """A tracking server's REST API (``/api/2.0/mlflow/...``): the calls MlflowClient makes."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        self._base = uri.rstrip("/") + "/api/2.0/mlflow/"
-        self._headers = {"Content-Type": "application/json"}
-        if authorization := _authorization():  # kept out of every message and repr
-            self._headers["Authorization"] = authorization
-
-    def _call(
-        self, endpoint: str, body: dict[str, Any] | None = None, missing_ok: bool = False
-    ) -> dict[str, Any] | None:
-        request = urllib.request.Request(  # noqa: S310 - http(s) only: the store is made for http(s) URIs
-            self._base + endpoint,
-            headers=self._headers,
-            data=None if body is None else json.dumps(body).encode(),
-            method="GET" if body is None else "POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310 - http(s) only
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            if missing_ok and error.code == 404:  # RESOURCE_DOES_NOT_EXIST
-                return None
-            raise _unreadable(self.uri, error) from error
-        except (OSError, ValueError, http.client.HTTPException) as error:  # refused, timed out, not JSON
-            raise _unreadable(self.uri, error) from error
-
-    def _pages(self, endpoint: str, body: dict[str, Any], field: str) -> Iterator[dict[str, Any]]:
-        token = None
-        while True:
-            page = self._call(endpoint, {**body, **({"page_token": token} if token else {})}) or {}
-            yield from page.get(field, [])
-            if not (token := page.get("next_page_token")):
-                return
-
-    def experiments(self) -> list[Experiment]:
-        found = self._pages("experiments/search", {"max_results": PAGE, "view_type": "ACTIVE_ONLY"}, "experiments")
-        return [Experiment(str(e["experiment_id"]), e["name"]) for e in found]
-
-    def experiment_named(self, name: str) -> Experiment | None:
-        query = urllib.parse.urlencode({"experiment_name": name})
-        found = self._call(f"experiments/get-by-name?{query}", missing_ok=True)
-        return (
-            None
-            if found is None
-            else Experiment(str(found["experiment"]["experiment_id"]), found["experiment"]["name"])
-        )
-
-    def runs_tagged(self, experiment_ids: list[str], key: str, value: str) -> list[Run]:
-        if not experiment_ids:
-            return []
-        # key and value are sweeper's own tag names and run ids: nothing to escape in the filter.
-        body = {
-            "experiment_ids": experiment_ids,
-            "filter": f"tags.`{key}` = '{value}'",
-            "max_results": PAGE,
-            "run_view_type": "ACTIVE_ONLY",
-            "order_by": ["attributes.start_time DESC"],
-        }
-        runs = []
-        for run in self._pages("runs/search", body, "runs"):
-            info, data = run["info"], run.get("data", {})
-            tags = {item["key"]: item.get("value", "") for item in data.get("tags", [])}
-            params = {item["key"]: item.get("value", "") for item in data.get("params", [])}
-            # JSON has no NaN: the server writes NaN and infinities as strings, which float() reads.
-            metrics = {item["key"]: float(item["value"]) for item in data.get("metrics", [])}
-            runs.append(
-                _run(
-                    info["run_id"],
-                    info.get("run_name"),
-                    info["experiment_id"],
-                    info["status"],
-                    info.get("start_time"),
-                    info.get("end_time"),
-                    tags,
-                    metrics,
-                    params,
-                )
-            )
-        return runs
 
 
 def open_store(tracking_uri: str | None = None) -> RunStore:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sweeper.tracking.run_store import Run, RunStore, open_store
+from sweeper.tracking.run_records import Run, RunStore
+from sweeper.tracking.run_store import open_store
 from sweeper.tracking.uri import redact_uri
 from trainables.errors import InputError
 

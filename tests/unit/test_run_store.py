@@ -27,7 +27,8 @@ from servers import free_port, mlflow_server, postgres_server
 from sweeper.cli import main
 from sweeper.commands.status import summarise
 from sweeper.tracking import results, sweep_runs
-from sweeper.tracking.run_store import RestStore, _authorization, open_store
+from sweeper.tracking.rest_store import RestStore, authorization_header
+from sweeper.tracking.run_store import open_store
 from trainables.errors import InputError
 
 HEAVY = ("torch", "ray", "mlflow", "pandas", "open_clip")
@@ -301,14 +302,14 @@ def test_rest_calls_carry_mlflows_credentials_and_never_print_them(
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    assert _authorization() is None
+    assert authorization_header() is None
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "t0ken")
-    assert _authorization() == "Bearer t0ken"
+    assert authorization_header() == "Bearer t0ken"
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ann")
-    assert _authorization() == "Bearer t0ken"  # a user without a password is not basic auth
+    assert authorization_header() == "Bearer t0ken"  # a user without a password is not basic auth
     (tmp_path / ".mlflow").mkdir()
     (tmp_path / ".mlflow" / "credentials").write_text("[mlflow]\nmlflow_tracking_password = pw-from-file\n")
-    assert _authorization() == "Basic " + base64.b64encode(b"ann:pw-from-file").decode()
+    assert authorization_header() == "Basic " + base64.b64encode(b"ann:pw-from-file").decode()
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret")  # the environment wins, as in MLflow
     with pytest.raises(InputError) as error:
         RestStore(uri).experiments()
