@@ -36,6 +36,7 @@ from dashboards import plots
 from dashboards import report as html_report
 from dashboards.report_sections import table_html
 from dashboards.search_section import optuna_section
+from dashboards.study import importances_of, rebuild_study
 
 TINY_DATA = {
     "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
@@ -257,20 +258,20 @@ def test_rebuilt_study_has_one_trial_per_configuration_in_completion_order() -> 
         "tau": {"float": [0.5, 4.0], "when": {"loss": "kld"}},
     }
     ends = {"r00": 30, "r01": 31, "r10": 10, "r11": 12, "r20": 20, "r21": 99}
-    rebuilt = html_report.rebuild_study(df, ["L", "loss", "tau"], dims, "ood/avg_acc", "max", ends)
+    rebuilt = rebuild_study(df, ["L", "loss", "tau"], dims, "ood/avg_acc", "max", ends)
     trials = rebuilt.study.trials
     assert rebuilt.labels == ["L=6, loss=kld, tau=1.5", "L=4, loss=mse", "L=2, loss=mse"]
     assert [t.value for t in trials] == pytest.approx([0.71, 0.60, 0.51])  # the failed seed is left out
     assert trials[0].params == {"L": 6, "loss": "kld", "tau": 1.5} and "tau" not in trials[1].params
     assert trials[0].distributions["L"] == optuna.distributions.IntDistribution(1, 8)
     assert any("1 trial(s) not finished" in note for note in rebuilt.notes)
-    values, _ = html_report.importances_of(rebuilt.study)
+    values, _ = importances_of(rebuilt.study)
     assert set(values) == {"L", "loss", "tau"} and sum(values.values()) == pytest.approx(1.0)
 
 
 def test_without_logged_dims_the_distributions_are_inferred_from_the_trials() -> None:
     df = html_report.with_config_labels(_trials(), ["lr", "loss"])
-    rebuilt = html_report.rebuild_study(df, ["lr", "loss"], None, "ood/avg_acc", "max")
+    rebuilt = rebuild_study(df, ["lr", "loss"], None, "ood/avg_acc", "max")
     distributions = rebuilt.study.trials[0].distributions
     assert distributions["lr"] == optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True)
     assert distributions["loss"] == optuna.distributions.CategoricalDistribution(["kld", "mse"])
