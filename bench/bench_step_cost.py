@@ -17,7 +17,8 @@ import time
 import torch
 
 from trainables.config import TrialConfig
-from trainables.loop import build_method, train_step, warmup_cosine
+from trainables.loop import build_method, train_step
+from trainables.optim import warmup_cosine
 
 PAIRS = (("lipsum_ft", "ft"), ("lipsum_ft[bank]", "ft"), ("car_ft", "ft"), ("dive", "flyp"))
 # Variants: a label's method and parameters. The bank holds 1,024 texts, drawn 80 per step.
