@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from trainables.config import TrialConfig
 from trainables.device import autocast, share_gpu
 from trainables.loop import build_method, train_step
-from trainables.optim import warmup_cosine
 from trainables.models.zoo.card import save_weights
+from trainables.optim import warmup_cosine
 
 ARCH = "ViT-B-16"
 CLASSES = 10
