@@ -73,6 +73,35 @@ class TrainConfig(BaseModel):
 
 
 TRAIN_KEYS: tuple[str, ...] = tuple(TrainConfig.model_fields)
+DEFAULT_WISE_ALPHAS: tuple[float, ...] = tuple(k / 10 for k in range(11))
+
+
+class WiseConfig(BaseModel):
+    """WiSE-FT's weight interpolation after training, ``(1 - alpha) * theta_zs + alpha * theta``,
+    evaluated at each alpha (``posthoc.wise`` of the sweep file)."""
+
+    model_config = ConfigDict(extra="forbid")
+    alphas: list[float] = Field(default_factory=lambda: list(DEFAULT_WISE_ALPHAS), min_length=1)
+    # The test domains evaluated at each alpha (each costs one evaluation); unset: data.id and every
+    # data.ood domain. The validation splits are always evaluated: alpha is chosen on them.
+    domains: list[str] | None = None
+
+    @field_validator("alphas")
+    @classmethod
+    def _alphas(cls, value: list[float]) -> list[float]:
+        for i, alpha in enumerate(value):
+            if not 0 <= alpha <= 1:
+                raise ValueError(f"entry {i} ({alpha}) is outside [0, 1] (0: the zero-shot model, 1: the trained one)")
+            if alpha in value[:i]:
+                raise ValueError(f"entry {i} ({alpha}) is listed twice")
+        return sorted(value)
+
+
+class PosthocConfig(BaseModel):
+    """Steps applied to a trial's trained weights after its last epoch."""
+
+    model_config = ConfigDict(extra="forbid")
+    wise: WiseConfig | None = None
 
 
 class TrialConfig(BaseModel):
@@ -89,6 +118,8 @@ class TrialConfig(BaseModel):
     # The metric the trial selects its reported epoch on (``val/acc`` unless the sweep's
     # objective is another validation metric).
     selection: Selection = Selection()
+    # After training: WiSE interpolation with the zero-shot weights (methods that are ``interpolable``).
+    posthoc: PosthocConfig = PosthocConfig()
     # Where the trial runs, not what it computes: the sweep leaves it out of the config hash.
     resources: TrialResources = TrialResources()
 

@@ -22,7 +22,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 DEFAULT_SELECTION_METRIC = "val/acc"
-VALIDATION_PREFIXES = ("val/", "oodval/")
+# Metrics measured on validation data only; robustness/effective_val is effective robustness on
+# the held-out OOD validation domains, measured with val/acc against the zero-shot line.
+VALIDATION_PREFIXES = ("val/", "oodval/", "robustness/effective_val")
 
 
 class Selection(BaseModel):

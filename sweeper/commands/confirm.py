@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         formats.to_rich(
             table,
             f"{child.name}: test metrics, mean ± 95% CI over {len(child.seeds)} new seeds",
-            f"top {len(points)} of {args.name} by {child.objective.metric}",
+            f"top {len(points)} of {args.name} by {child.primary_objective.metric}",
             stat="ci",
         )
     )

@@ -114,7 +114,7 @@ def plan(
     meta = results.sweep_meta(name, tracking_uri, experiment, parent.info.run_id)
     text = sweep_file_of(client, parent.info.run_id)
     spec = from_mapping(yaml.safe_load(text), f"{name} (sweep.yaml of parent run {parent.info.run_id[:8]})")
-    objective = meta.get("objective") or spec.objective.model_dump()
+    objective = meta.get("objective") or spec.primary_objective.model_dump()
     keys = [k for k in (meta.get("search_keys") or spec.search_keys) if k != "seed"]
     df = results.load(name, tracking_uri, experiment, parent.info.run_id)
     ranking = rank_configurations(df, keys, objective["metric"], objective.get("mode", "max"))

@@ -62,7 +62,8 @@ def base_trial(spec: SweepSpec) -> dict[str, Any]:
         # Only what the file sets: each trial fills the rest from its method's recipe.
         "train": spec.explicit_train(),
         "params": spec.method_keys({}),
-        "selection": selection_for(spec.objective.metric, spec.objective.mode).model_dump(),
+        "selection": selection_for(spec.primary_objective.metric, spec.primary_objective.mode).model_dump(),
+        "posthoc": spec.posthoc.model_dump(mode="json"),
         # The trial caps its GPU memory at this share and sizes its data-loading workers to the CPUs.
         "resources": spec.resources.model_dump(),
     }
@@ -120,7 +121,7 @@ def launch(
     if not is_uri(storage):
         check_writable_folder(storage, "--storage")
     rows = spec.report_rows
-    metric, mode = spec.objective.metric, spec.objective.mode
+    metric, mode = spec.primary_objective.metric, spec.primary_objective.mode
     if points is None:
         points = grid_points(spec) if spec.searcher == "grid" else []
     searcher, param_space, num_samples, total = make_searcher(
@@ -153,7 +154,9 @@ def launch(
             "sweeper.config_hash": spec.config_hash(),
             "sweeper.method": spec.method or ",".join(spec.methods),
             "sweeper.report": json.dumps({"rows": rows, "metrics": spec.report.metrics, "delta": spec.report.delta}),
-            "sweeper.objective": json.dumps(spec.objective.model_dump()),
+            "sweeper.objective": json.dumps(spec.primary_objective.model_dump()),
+            "sweeper.objectives": json.dumps([o.model_dump() for o in spec.objectives]),
+            "sweeper.posthoc": json.dumps(spec.posthoc.model_dump(mode="json", exclude_none=True)),
             "sweeper.search_keys": json.dumps(spec.search_keys),
             "sweeper.references": json.dumps(spec.reference),
             "sweeper.searcher": spec.searcher,
@@ -206,7 +209,7 @@ def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
         search_keys=spec.search_keys,
         threads=max(1, int(spec.resources.cpu)),
         fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
-        objective=spec.objective.metric,
+        objective=spec.primary_objective.metric,
     )
     return tune.with_resources(
         tune.with_parameters(sweep_trainable, context=context),

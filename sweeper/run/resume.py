@@ -51,7 +51,9 @@ def resume(name: str, storage: str | None = None, console: Console | None = None
     client.update_run(tracking.parent_run_id, status="RUNNING")
     trainable = sweep_trainable_for(spec, tracking)
     progress = SweepProgress(
-        total=int(state.get("total_trials") or 0), metric=spec.objective.metric, mode=spec.objective.mode
+        total=int(state.get("total_trials") or 0),
+        metric=spec.primary_objective.metric,
+        mode=spec.primary_objective.mode,
     )
 
     def restored_tuner(callbacks: list) -> Any:

@@ -46,6 +46,10 @@ def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
         else {k: v for k, v in context.base.get("params", {}).items() if k in method_keys}
     )
     base = {**context.base, "method": method, "train": dict(context.base.get("train", {})), "params": params}
+    if not registry.params(method).interpolable:
+        # Validation refuses posthoc.wise for the swept methods; a reference such as zeroshot or lp
+        # runs without it, as it would in a sweep of its own.
+        base["posthoc"] = {}
     for key, value in point.items():
         into_train = key in TRAIN_KEYS and key not in method_keys
         (base["train"] if into_train else base["params"])[key] = value
@@ -82,6 +86,8 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     tune_context = tune.get_context()
     # Resources say where a trial runs, not what it computes: 0.25 or 1 GPU hash alike.
     without_seed = trial.model_dump(mode="json", exclude={"seed", "resources"})
+    if trial.posthoc.wise is None:
+        without_seed.pop("posthoc")  # the hash of a trial from before posthoc existed stays the same
     tags = {
         "sweeper.method": trial.method,
         "sweeper.seed": str(trial.seed),

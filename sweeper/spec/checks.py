@@ -36,7 +36,10 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     check_searcher(spec)
     if not spec.data.ood and not explicit_report_metrics:
         spec.report.metrics = [m for m in spec.report.metrics if not m.startswith("ood/")]
-    check_metric(spec.objective.metric, spec.data.ood, "objective.metric", spec.data.ood_val)
+    check_objective_list(spec)
+    for i, objective in enumerate(spec.objectives):
+        check_metric(objective.metric, spec.data.ood, spec.objective_field(i), spec.data.ood_val)
+    check_posthoc(spec)
     check_objective(spec)
     check_eval_every(spec)
     for i, metric in enumerate(spec.report.metrics):
@@ -109,6 +112,40 @@ def check_data(spec: SweepSpec) -> None:
             raise InputError(where, f"{domain!r} is listed twice")
         if domain in getattr(source, "test_only", ()):
             raise InputError(where, f"{domain!r} is a test-only set and has no validation split")
+
+
+def check_objective_list(spec: SweepSpec) -> None:
+    """A list of objectives is not empty and names each metric once."""
+    if not spec.objectives:
+        raise InputError("objective", "the list is empty; give one objective, or several for a Pareto front")
+    names = [o.metric for o in spec.objectives]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise InputError(spec.objective_field(i), f"{name!r} is listed twice")
+
+
+def check_posthoc(spec: SweepSpec) -> None:
+    """``posthoc.wise`` interpolates trained weights with the zero-shot ones: every method of the
+    sweep must train weights that live in the zero-shot model's parameter space, and the domains
+    evaluated at each alpha must be test domains of the sweep."""
+    wise = spec.posthoc.wise
+    if wise is None:
+        return
+    for method in spec.methods:
+        if not registry.params(method).interpolable:
+            able = _listing(m for m in registry.names() if registry.params(m).interpolable)
+            raise InputError(
+                "posthoc.wise",
+                f"method {method!r} trains no weights in the zero-shot model's parameter space (prompt vectors, a "
+                f"probe's head, or nothing), so WiSE interpolation means nothing for it; methods that can: {able}",
+            )
+    for i, domain in enumerate(wise.domains or []):
+        if domain not in (spec.data.id, *spec.data.ood):
+            raise InputError(
+                f"posthoc.wise.domains[{i}]",
+                f"{domain!r} is not a test domain of the sweep; data.id and data.ood: "
+                + _listing([spec.data.id, *spec.data.ood]),
+            )
 
 
 def check_seeds(seeds: list[int]) -> None:

@@ -22,6 +22,7 @@ from sweeper.spec.schema import (
     DataSpec,
     ModelSpec,
     ObjectiveSpec,
+    PosthocSpec,
     ReportSpec,
     ResourcesSpec,
     SchedulerSpec,
@@ -29,6 +30,7 @@ from sweeper.spec.schema import (
     SweepSpec,
     TrackingSpec,
     TrainSpec,
+    WiseSpec,
 )
 from trainables.errors import InputError
 
@@ -98,6 +100,8 @@ _MODELS: dict[str, type[BaseModel]] = {
     "search": SearchDim,
     "scheduler.asha": SchedulerSpec,
     "objective": ObjectiveSpec,
+    "posthoc": PosthocSpec,
+    "posthoc.wise": WiseSpec,
     "resources": ResourcesSpec,
     "tracking": TrackingSpec,
     "report": ReportSpec,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from trainables import registry
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ _EXTRA_METRICS = {
     "wise/alpha_val",
 }
 _TRAIN_METRIC = re.compile(r"^train/[a-z_]+$")
+# Effective robustness: OOD accuracy above the zero-shot line at the trial's ID accuracy, on the
+# test domains (needs data.ood) and on the held-out validation domains (needs data.ood_val).
+ROBUSTNESS_TEST, ROBUSTNESS_VAL = "robustness/effective", "robustness/effective_val"
+ZEROSHOT = "zeroshot/"  # the trial's own zero-shot point: zeroshot/id/acc, zeroshot/ood/avg_acc, ...
+# Families only some methods log (their ``Params.logs``); ``wise/`` also comes with posthoc.wise.
+METHOD_FAMILIES = ("lp/", "compat/", "wise/", "params/visual_fraction")
 _WISE_METRIC = re.compile(r"^wise/(0(\.\d+)?|1(\.0+)?)/(.+)$")
 FINAL_ONLY = ("compat/", "wise/", "last/", "best_epoch")  # exist once, after the last epoch
 # Metrics measured on test data. Selecting on one (as objective) is oracle selection: it needs
@@ -52,54 +59,92 @@ def base_metric(metric: str) -> str:
 
 
 def is_test_metric(metric: str) -> bool:
-    """Whether ``metric`` is measured on test data (``id/*``, ``ood/*``, ``zs/*``, ``compat/*``)."""
-    return base_metric(metric).startswith(TEST_PREFIXES)
+    """Whether ``metric`` is measured on test data (``id/*``, ``ood/*``, ``zs/*``, ``compat/*``,
+    ``robustness/effective``, and their ``zeroshot/`` values)."""
+    measured = base_metric(metric).removeprefix(ZEROSHOT)
+    return measured.startswith(TEST_PREFIXES) or measured == ROBUSTNESS_TEST
 
 
 def check_objective(spec: SweepSpec) -> None:
-    """The objective is a validation (or training) metric unless the file declares oracle selection."""
-    metric = spec.objective.metric
-    if is_test_metric(metric) and not spec.objective.oracle:
-        hint = ", oodval/avg_acc (with data.ood_val)" if not spec.data.ood_val else ", oodval/avg_acc"
+    """Each objective is a validation (or training) metric unless it declares oracle selection, and
+    every method of the sweep logs it. Several objectives need a scheduler that ranks on several."""
+    for i, objective in enumerate(spec.objectives):
+        metric, where = objective.metric, spec.objective_field(i)
+        if is_test_metric(metric) and not objective.oracle:
+            hint = ", oodval/avg_acc (with data.ood_val)" if not spec.data.ood_val else ", oodval/avg_acc"
+            raise InputError(
+                where.removesuffix(".metric"),
+                (
+                    f"{metric!r} is a test metric, and selecting on test data is oracle selection; select on "
+                    f"validation (val/acc{hint}), or write {{metric: {metric}, oracle: true}}"
+                ),
+            )
+        check_logged(spec, metric, where)
+    if spec.multi_objective and spec.scheduler.kind == "asha":
+        names = ", ".join(o.metric for o in spec.objectives)
         raise InputError(
-            "objective",
-            (
-                f"{metric!r} is a test metric, and selecting on test data is oracle selection; select on "
-                f"validation (val/acc{hint}), or write objective: {{metric: {metric}, oracle: true}}"
-            ),
+            "scheduler",
+            f"asha stops trials by ranking them on one metric, and objective lists {len(spec.objectives)} "
+            f"({names}); use scheduler: fifo for a multi-objective search, or a single objective",
         )
+
+
+def check_logged(spec: SweepSpec, metric: str, where: str) -> None:
+    """A method-specific metric (``lp/``, ``compat/``, ``wise/``, ...) as objective must be logged by
+    every method the sweep runs: a trial without it could not be ranked."""
+    name = metric.removeprefix("last/")
+    family = next((f for f in METHOD_FAMILIES if name.startswith(f)), None)
+    if family is None:
+        return
+    wise = spec.posthoc.wise
+    for method in spec.methods:
+        params = registry.params(method)
+        logged = family in params.logs or (family == "wise/" and wise is not None and params.interpolable)
+        if family == "compat/" and logged:
+            logged = spec.fixed.get("upgrade_model") is not None or "upgrade_model" in spec.search
+        if not logged:
+            hint = {
+                "wise/": "add posthoc: {wise: {alphas: [...]}} for a method whose weights can be interpolated",
+                "compat/": "set upgrade_model for a prompt method",
+            }.get(family, "logged by " + listing(m for m in registry.names() if family in registry.params(m).logs))
+            raise InputError(where, f"method {method!r} never logs {metric!r} ({hint})")
+    alpha = _WISE_METRIC.match(name)
+    if alpha and wise is not None and spec.method != "wise_ft" and float(alpha.group(1)) not in wise.alphas:
+        raise InputError(where, f"{metric!r}: alpha {alpha.group(1)} is not in posthoc.wise.alphas {wise.alphas}")
 
 
 def check_eval_every(spec: SweepSpec) -> None:
     """Tune reads the objective at every epoch, and with ``eval_every`` > 1 only ``id/`` and
     ``train/`` metrics exist at every epoch; final-only metrics exist at no earlier epoch, which
     ASHA's rungs need."""
-    if spec.objective.metric.startswith(FINAL_ONLY) and spec.scheduler.kind == "asha":
-        raise InputError(
-            "scheduler",
-            (
-                f"asha needs the objective at every epoch, and {spec.objective.metric!r} is computed once, "
-                "after the last one; use fifo, or a val/ or oodval/ objective"
-            ),
-        )
-    if spec.objective.metric.startswith(("id/", "train/", "val/", "oodval/", *FINAL_ONLY)):
-        return
-    sparse = spec.train.eval_every != 1 or spec.fixed.get("eval_every", 1) != 1 or "eval_every" in spec.search
-    if sparse:
-        raise InputError(
-            "train.eval_every",
-            (
-                f"must be 1 with objective {spec.objective.metric!r}: the searcher reads the objective at every "
-                "epoch, and between evaluations only id/, val/, oodval/ and train/ metrics exist"
-            ),
-        )
+    for objective in spec.objectives:
+        metric = objective.metric
+        if metric.startswith(FINAL_ONLY) and spec.scheduler.kind == "asha":
+            raise InputError(
+                "scheduler",
+                (
+                    f"asha needs the objective at every epoch, and {metric!r} is computed once, "
+                    "after the last one; use fifo, or a val/ or oodval/ objective"
+                ),
+            )
+        if metric.startswith(("id/", "train/", "val/", "oodval/", ROBUSTNESS_VAL, *FINAL_ONLY)):
+            continue
+        sparse = spec.train.eval_every != 1 or spec.fixed.get("eval_every", 1) != 1 or "eval_every" in spec.search
+        if sparse:
+            raise InputError(
+                "train.eval_every",
+                (
+                    f"must be 1 with objective {metric!r}: the searcher reads the objective at every "
+                    "epoch, and between evaluations only id/, val/, oodval/ and train/ metrics exist"
+                ),
+            )
 
 
 def check_retention(spec: SweepSpec) -> None:
     """With ``data.retention: false`` no trial computes ``zs/<task>/acc``; nothing may ask for it."""
     if spec.data.retention:
         return
-    named = [("objective.metric", spec.objective.metric)]
+    named = [(spec.objective_field(i), o.metric) for i, o in enumerate(spec.objectives)]
     named += [(f"report.metrics[{i}]", metric) for i, metric in enumerate(spec.report.metrics)]
     for where, metric in named:
         if base_metric(metric).startswith("zs/"):
@@ -129,6 +174,14 @@ def check_metric(metric: str, ood: list[str], where: str, ood_val: list[str] | N
     if metric.startswith("last/") and metric != "last/":
         check_metric(metric.removeprefix("last/"), ood, where, ood_val)
         return
+    if metric.startswith(ZEROSHOT) and metric.removeprefix(ZEROSHOT).startswith(("id/", "val/", "ood/", "oodval/")):
+        check_metric(metric.removeprefix(ZEROSHOT), ood, where, ood_val)
+        return
+    if metric in (ROBUSTNESS_TEST, ROBUSTNESS_VAL):
+        needed, field = (ood, "data.ood") if metric == ROBUSTNESS_TEST else (ood_val, "data.ood_val")
+        if not needed:
+            raise InputError(where, f"{metric} is measured on the {field} domains, and {field} is empty")
+        return
     wise = _WISE_METRIC.match(metric)
     if wise:
         check_metric(wise.group(4), ood, where, ood_val)
@@ -155,5 +208,6 @@ def check_metric(metric: str, ood: list[str], where: str, ood_val: list[str] | N
         + (f", {', '.join(sorted(_OOD_AVERAGES))}, ood/<domain>/acc|ece|nll" if ood else "")
         + (f", {', '.join(sorted(_OODVAL_AVERAGES))}, oodval/<domain>/acc|ece|nll" if ood_val else "")
         + ", zs/<task>/acc, params/trainable[_fraction], compat/v1/acc|v2/acc|hmean, "
-        "wise/<alpha>/<metric>, train/<loss term>, last/<metric>, best_epoch",
+        "robustness/effective[_val], zeroshot/<metric>, wise/<alpha>/<metric>, train/<loss term>, last/<metric>, "
+        "best_epoch",
     )

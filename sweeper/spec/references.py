@@ -53,7 +53,7 @@ def check_references(spec: SweepSpec, context_length: int) -> None:
             raise InputError(
                 where, f"{name!r} cannot run on this sweep's model at its defaults: {error.message}"
             ) from None
-        metric = spec.objective.metric
+        metric = spec.primary_objective.metric
         if metric.startswith(_METHOD_SPECIFIC):
             raise InputError(
                 where,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, T
 
 from sweeper.spec import model_checks
 from trainables import registry
-from trainables.config import TRAIN_KEYS, TrainConfig
+from trainables.config import TRAIN_KEYS, PosthocConfig, TrainConfig, WiseConfig
 from trainables.methods.params.base import MethodParams
 from trainables.recipes import model_family, recipe
 from trainables.selection import DEFAULT_SELECTION_METRIC
@@ -44,6 +44,10 @@ def _union(kind_of, message: str, **tags: Any) -> Any:
 
 def _str_or_mapping(value: Any) -> str | None:
     return "~str" if isinstance(value, str) else "~map" if isinstance(value, (dict, BaseModel)) else None
+
+
+def _mapping_or_list(value: Any) -> str | None:
+    return "~list" if isinstance(value, list) else "~map" if isinstance(value, (dict, BaseModel)) else None
 
 
 class ModelSpec(_Strict):
@@ -115,6 +119,27 @@ class ObjectiveSpec(_Strict):
     oracle: bool = False
 
 
+class ObjectiveItem(ObjectiveSpec):
+    """One objective of a multi-objective sweep (``objective: [{metric: ..., mode: ...}, ...]``):
+    both keys are required, since no direction is a safe default for the second metric."""
+
+    metric: str
+    mode: Literal["max", "min"]
+
+
+class WiseSpec(WiseConfig):
+    """``posthoc.wise``: ``trainables.config.WiseConfig``, strictly typed in the file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PosthocSpec(PosthocConfig):
+    """``posthoc``: steps applied to each trial's trained weights after its last epoch."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    wise: WiseSpec | None = None
+
+
 class ResourcesSpec(_Strict):
     cpu: float = Field(1.0, gt=0)
     gpu: float = Field(0.0, ge=0)
@@ -145,14 +170,21 @@ class SweepSpec(_Strict):
     fixed: dict[str, Any] = Field(default_factory=dict)
     search: dict[str, SearchDim] = Field(default_factory=dict)
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
-    searcher: Literal["grid", "tpe", "random"] = "grid"
+    searcher: Literal["grid", "tpe", "random", "nsga2", "gp"] = "grid"
     num_samples: int = Field(1, ge=1)
     search_seed: int = 0
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
-    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    # One objective, or a list of them for a multi-objective search (a Pareto front).
+    objective: _union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
+        _mapping_or_list,
+        "must be {metric: ..., mode: ...} or a list of them",
+        map=ObjectiveSpec,
+        list=list[ObjectiveItem],
+    ) = Field(default_factory=ObjectiveSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     max_concurrent: int | None = Field(None, ge=1)
     max_retries: int = Field(2, ge=0)
+    posthoc: PosthocSpec = Field(default_factory=PosthocSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
     # Methods run at their defaults beside the sweep, once per seed: the rows an ablation is read
@@ -182,6 +214,25 @@ class SweepSpec(_Strict):
         if self.method is not None and "method" in self.search:
             raise ValueError(f"method is both fixed ({self.method!r}) and searched (search.method); keep one")
         return self
+
+    @property
+    def objectives(self) -> list[ObjectiveSpec]:
+        """Every objective, in file order: one for a single-objective sweep."""
+        return list(self.objective) if isinstance(self.objective, list) else [self.objective]
+
+    @property
+    def primary_objective(self) -> ObjectiveSpec:
+        """The first objective: what each trial selects its epoch on (when it is a validation
+        metric) and what single-metric views (ASHA, ``confirm``) rank by."""
+        return self.objectives[0]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def objective_field(self, index: int, key: str = "metric") -> str:
+        """Where objective ``index``'s ``key`` is in the file: ``objective.metric``, ``objective[1].metric``."""
+        return f"objective.{key}" if not isinstance(self.objective, list) else f"objective[{index}].{key}"
 
     @property
     def methods(self) -> list[str]:
@@ -247,8 +298,12 @@ class SweepSpec(_Strict):
         return TrainSpec.model_validate({**defaults, **self.train.model_dump(exclude_unset=True), **overrides})
 
     def canonical(self) -> dict[str, Any]:
-        """The JSON form that :meth:`config_hash` hashes (the file path is not part of it)."""
-        return self.model_dump(mode="json")
+        """The JSON form that :meth:`config_hash` hashes (the file path is not part of it). An unset
+        ``posthoc`` is left out, so that sweeps written before it existed keep their hash."""
+        dump = self.model_dump(mode="json")
+        if self.posthoc.wise is None:
+            dump.pop("posthoc")
+        return dump
 
     def config_hash(self) -> str:
         text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))

@@ -266,7 +266,8 @@ def _json_tag(tags: dict[str, str], key: str) -> Any:
 def sweep_meta(
     sweep: str, tracking_uri: str | None = None, experiment: str | None = None, parent_run_id: str | None = None
 ) -> dict[str, Any]:
-    """The parent run's decoded tags: report, objective, search_keys, config_hash, ids and status."""
+    """The parent run's decoded tags: report, objective (the first), objectives, posthoc, search_keys,
+    config_hash, ids and status."""
     client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
     tags = parent.data.tags
     experiment_obj = client.get_experiment(parent.info.experiment_id)
@@ -280,6 +281,9 @@ def sweep_meta(
         "config_hash": tags.get("sweeper.config_hash"),
         "report": _json_tag(tags, "sweeper.report"),
         "objective": _json_tag(tags, "sweeper.objective"),
+        # Every objective of a multi-objective sweep; a sweep from before they existed has one.
+        "objectives": _json_tag(tags, "sweeper.objectives") or [o for o in [_json_tag(tags, "sweeper.objective")] if o],
+        "posthoc": _json_tag(tags, "sweeper.posthoc"),
         "search_keys": _json_tag(tags, "sweeper.search_keys"),
         "references": _json_tag(tags, "sweeper.references") or [],
         "searcher": tags.get("sweeper.searcher"),

@@ -522,7 +522,7 @@ CASES: list[Bad] = [
     ),
     Bad(
         "objective-on-test-data-through-wise",
-        sweep(objective={"metric": "wise/0.5/id/acc"}),
+        sweep(objective={"metric": "wise/0.5/id/acc"}, posthoc={"wise": {"alphas": [0.0, 0.5, 1.0]}}),
         ("objective", "is a test metric"),
         "objective",
     ),
@@ -540,7 +540,7 @@ CASES: list[Bad] = [
     ),
     Bad(
         "asha-on-a-final-only-objective",
-        sweep(scheduler="asha", objective={"metric": "wise/0.5/val/acc"}),
+        sweep(scheduler="asha", objective={"metric": "wise/0.5/val/acc"}, posthoc={"wise": {"alphas": [0.0, 0.5]}}),
         ("scheduler", "asha needs the objective at every epoch", "after the last one"),
         "scheduler",
     ),

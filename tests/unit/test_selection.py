@@ -77,13 +77,14 @@ def test_a_test_metric_objective_is_refused_unless_the_file_declares_oracle_sele
     from sweeper.spec.loading import from_mapping
     from trainables.errors import InputError
 
-    sweep = {"name": "o", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}}
+    # wise_ft logs the wise/ curve, so only oracle selection is in question
+    sweep = {"name": "o", "method": "wise_ft", "data": {"id": "photo", "ood": ["sketch"]}}
     for metric in ("ood/avg_acc", "id/acc", "ood/sketch/acc", "zs/colour/acc", "wise/0.5/ood/avg_acc", "last/id/acc"):
         with pytest.raises(InputError) as refused:
             from_mapping({**sweep, "objective": {"metric": metric}})
         assert refused.value.where == "<sweep>: objective" and "oracle: true" in refused.value.message
         spec = from_mapping({**sweep, "objective": {"metric": metric, "oracle": True}})
-        assert spec.objective.oracle
+        assert spec.primary_objective.oracle
     for metric in ("val/acc", "val/nll", "wise/0.5/val/acc", "train/loss"):
         assert not from_mapping({**sweep, "objective": {"metric": metric}}).objective.oracle
     held_out = {**sweep, "data": {"id": "photo", "ood": ["sketch"], "ood_val": ["painting"]}}

@@ -75,8 +75,8 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path, capsys: pytest.Capt
     assert spec.model == "zoo/tiny-clip-v1" and spec.context_length == 32
     assert spec.train == TrainSpec() and spec.seeds == [0] and spec.scheduler.kind == "fifo"
     assert (
-        spec.objective.metric == "val/acc"
-        and not spec.objective.oracle
+        spec.primary_objective.metric == "val/acc"
+        and not spec.primary_objective.oracle
         and spec.max_retries == 2
         and spec.tracking.uri is None
     )
@@ -307,7 +307,7 @@ BAD: list[tuple[str, Any, str, str]] = [
         "data.source.imagefolder",
         "does not exist",
     ),
-    ("unknown-searcher", edit(searcher="bayes"), "searcher", "'grid', 'tpe' or 'random'"),
+    ("unknown-searcher", edit(searcher="bayes"), "searcher", "'grid', 'tpe', 'random', 'nsga2' or 'gp'"),
     ("unknown-scheduler", edit(scheduler="hyperband"), "scheduler", "must be fifo, asha"),
     (
         "asha-reduction-factor",

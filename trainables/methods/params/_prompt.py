@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,8 @@ ModelSpec = str | dict[str, str]
 
 class PromptParams(MethodParams):
     """Learnable context vectors in front of the class names, optionally carried to another model."""
+
+    logs: ClassVar[tuple[str, ...]] = ("compat/",)  # with upgrade_model set
 
     n_ctx: int = Field(16, ge=1, le=64, description="number of learnable context vectors N")
     ctx_init: str = Field(

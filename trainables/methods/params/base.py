@@ -16,11 +16,12 @@ class MethodParams(BaseModel):
     """Base of every method's hyperparameters: strict, immutable, unknown keys rejected.
 
     Class attributes declare the method: its registered ``method`` name (set by
-    ``trainables.registry.register_params``), its ``paper``, whether it ``trains``, and its train
-    ``recipes`` by model family (``"tiny"``: the shipped zoo, ``"clip"``: real open_clip weights),
-    laid over the family's base recipe (``trainables.recipes``) for every key a trial leaves unset;
-    the sweep file's train section and searched values win. The first line of the class docstring
-    is the method's one-line summary in ``sweeper methods``.
+    ``trainables.registry.register_params``), its ``paper``, whether it ``trains``, whether its
+    weights are ``interpolable`` with the zero-shot ones, and its train ``recipes`` by model family
+    (``"tiny"``: the shipped zoo, ``"clip"``: real open_clip weights), laid over the family's base
+    recipe (``trainables.recipes``) for every key a trial leaves unset; the sweep file's train
+    section and searched values win. The first line of the class docstring is the method's
+    one-line summary in ``sweeper methods``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,6 +29,14 @@ class MethodParams(BaseModel):
     method: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     trains: ClassVar[bool] = True  # False: evaluated as is, no optimisation
+    # True when the trained weights live in the zero-shot model's parameter space (after any merge),
+    # so that WiSE-FT's interpolation (1 - alpha) * theta_zs + alpha * theta means something:
+    # ``posthoc: {wise: ...}`` is accepted for these methods only.
+    interpolable: ClassVar[bool] = False
+    # Method-specific metric families the method logs, beyond the standard ones every trial logs
+    # (``lp/``: the linear probe, ``compat/``: model-update compatibility, ``wise/``: the WiSE curve,
+    # ``params/visual_fraction``); an objective from a family no method of the sweep logs is refused.
+    logs: ClassVar[tuple[str, ...]] = ()
     recipes: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def check_model(self, context_length: int) -> None:

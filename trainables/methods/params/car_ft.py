@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -13,6 +13,8 @@ from trainables.registry import register_params
 @register_params("car_ft")
 class CarFtParams(MethodParams):
     """FT with the image tower's context distribution kept close to the zero-shot one."""
+
+    interpolable: ClassVar[bool] = True
 
     paper = "Mao et al. Context-Aware Robust Fine-Tuning. IJCV 2023 (arXiv 2211.16175)"
 

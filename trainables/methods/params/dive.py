@@ -15,6 +15,8 @@ from trainables.registry import register_params
 class DiveParams(MethodParams):
     """FLYP with fine-tuning kept close to a rigid, modality-shared translation on reference pairs."""
 
+    interpolable: ClassVar[bool] = True
+
     paper = (
         "Suzuki et al. Difference Vector Equalization for Robust Fine-tuning of Vision-Language "
         "Models. AAAI 2026 (arXiv 2511.09973)"

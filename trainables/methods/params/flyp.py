@@ -12,6 +12,8 @@ from trainables.registry import register_params
 class FlypParams(MethodParams):
     """Contrastive fine-tuning of both towers on class-prompt captions; zero-shot head at eval."""
 
+    interpolable: ClassVar[bool] = True
+
     paper = (
         "Goyal, Kumar, Garg, Kolter, Raghunathan. Finetune like you pretrain: improved finetuning "
         "of zero-shot vision models. CVPR 2023 (arXiv 2212.00638)"

@@ -15,6 +15,8 @@ from trainables.registry import register_params
 class LipsumParams(MethodParams):
     """FT whose image tower is kept close to zero-shot in energy on random texts."""
 
+    interpolable: ClassVar[bool] = True
+
     paper = "Nam, Heo and Lee, ICLR 2024 (Lipsum-FT); regulariser from cs-giung/lipsum-ft"
     # The released code's recipe [C: cs-giung/lipsum-ft]: AdamW lr 1e-5, weight decay 0, batch
     # 256, no clipping, 10 % linear warm-up then cosine; 5,000 DomainNet steps (about 10 epochs).

@@ -14,6 +14,10 @@ from trainables.registry import register_params
 class LoRAParams(MethodParams):
     """CE with LoRA on the q, k, v of both towers, or of the image tower only; merged after training."""
 
+    logs: ClassVar[tuple[str, ...]] = ("params/visual_fraction",)
+
+    interpolable: ClassVar[bool] = True
+
     paper = "Zanella and Ben Ayed, CVPRW 2024 (CLIP-LoRA, MaxZanella/CLIP-LoRA); Hu et al., ICLR 2022 (LoRA)"
     # CLIP-LoRA's AdamW recipe [C: run_utils.py]: lr 2e-4, wd 1e-2, batch 32, no clipping.
     recipes: ClassVar[dict[str, dict[str, Any]]] = {

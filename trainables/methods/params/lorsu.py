@@ -14,6 +14,10 @@ from trainables.registry import register_params
 class LoRSUParams(MethodParams):
     """CLIP-loss tuning of gradient-selected heads (masked LoRA), fc1 entries, biases and proj."""
 
+    logs: ClassVar[tuple[str, ...]] = ("params/visual_fraction",)
+
+    interpolable: ClassVar[bool] = True
+
     paper = "Panos, Aljundi, Olmeda Reino and Turner, TMLR 2025 (LoRSU; arXiv 2502.04098, aresPanos/LoRSU)"
     # The reference optimises with plain Adam (AdamW at wd 0) [C]; its CL-5 command: lr 1e-5,
     # batch 16, 5 epochs per session [C: README].

@@ -14,6 +14,8 @@ from trainables.registry import register_params
 class LPParams(MethodParams):
     """CE on ``s * F_theta0(x) @ W`` with the image tower frozen; only W is trained."""
 
+    logs: ClassVar[tuple[str, ...]] = ("lp/",)
+
     paper = "Radford et al., ICML 2021 (CLIP linear probe); Kumar et al., ICLR 2022"
     # The AdamW LP recipe: lr 0.01, wd 1e-4, batch 256, 10 epochs [RM: giung2-dev projects/clip].
     recipes: ClassVar[dict[str, dict[str, Any]]] = {

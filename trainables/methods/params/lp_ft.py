@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -13,6 +13,10 @@ from trainables.registry import register_params
 @register_params("lp_ft")
 class LPFTParams(MethodParams):
     """FT of the image tower and W, with W first fitted as a linear probe on frozen features."""
+
+    logs: ClassVar[tuple[str, ...]] = ("lp/",)
+
+    interpolable: ClassVar[bool] = True
 
     paper = "Kumar et al., ICLR 2022 (LP-FT)"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from trainables.methods.params.base import MethodParams
@@ -11,6 +13,10 @@ from trainables.registry import register_params
 @register_params("wise_ft")
 class WiseParams(MethodParams):
     """FT whose final weights are interpolated towards the zero-shot weights."""
+
+    logs: ClassVar[tuple[str, ...]] = ("wise/",)
+
+    interpolable: ClassVar[bool] = True
 
     paper = "Wortsman et al., CVPR 2022 (WiSE-FT)"
 
