@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from trainables.robustness import robustness_line as zero_shot_line
+
 HOLDS, FAILS, UNSURE = "holds", "does not hold", "inconclusive"
 # "Comparable ID" and "within a few points" (findings 2-4), in accuracy units.
 ID_TOLERANCE = 0.03
@@ -132,8 +134,9 @@ def forgetting(frame: pd.DataFrame, method: str, columns: list[str]) -> pd.Serie
 
 
 def robustness_line(id_acc: float, zs_id: float, zs_ood: float) -> float:
-    """Zero-shot's effective-robustness line: through chance and the zero-shot point, OOD at ``id_acc``."""
-    return CHANCE + (id_acc - CHANCE) * (zs_ood - CHANCE) / (zs_id - CHANCE)
+    """Zero-shot's effective-robustness line (``trainables.robustness``, the one trials log
+    ``robustness/effective`` against): OOD at ``id_acc``, for the ten shape classes."""
+    return zero_shot_line(id_acc, zs_id, zs_ood, CHANCE)
 
 
 def wise_alpha(row: pd.Series) -> str:
