@@ -544,6 +544,67 @@ CASES: list[Bad] = [
         ("scheduler", "asha needs the objective at every epoch", "after the last one"),
         "scheduler",
     ),
+    # multi-objective sweeps and post-hoc WiSE (issue 19)
+    Bad(
+        "objective-list-missing-mode",
+        sweep(objective=[{"metric": "val/acc", "mode": "max"}, {"metric": "val/nll"}]),
+        ("objective[1].mode", "required"),
+        "objective[1].mode",
+    ),
+    Bad(
+        "objective-list-metric-the-method-never-logs",
+        sweep(objective=[{"metric": "val/acc", "mode": "max"}, {"metric": "lp/val_acc", "mode": "max"}]),
+        ("objective[1].metric", "never logs 'lp/val_acc'", "lp, lp_ft"),
+        "objective[1].metric",
+    ),
+    Bad(
+        "objective-list-test-metric-without-oracle",
+        sweep(objective=[{"metric": "val/acc", "mode": "max"}, {"metric": "ood/avg_acc", "mode": "max"}]),
+        ("objective[1]", "is a test metric", "oracle: true"),
+        "objective[1]",
+    ),
+    Bad(
+        "objective-list-twice-the-same-metric",
+        sweep(objective=[{"metric": "val/acc", "mode": "max"}, {"metric": "val/acc", "mode": "min"}]),
+        ("objective[1].metric", "listed twice"),
+        "objective[1].metric",
+    ),
+    Bad(
+        "asha-with-two-objectives",
+        sweep(scheduler="asha", objective=[{"metric": "val/acc", "mode": "max"}, {"metric": "val/nll", "mode": "min"}]),
+        ("scheduler", "objective lists 2", "fifo"),
+        "scheduler",
+    ),
+    Bad(
+        "effective-robustness-val-without-ood-val",
+        sweep(objective={"metric": "robustness/effective_val"}),
+        ("objective.metric", "data.ood_val is empty"),
+        "objective.metric",
+    ),
+    Bad(
+        "posthoc-wise-on-a-prompt-method",
+        sweep(method="coop", fixed={}, search={"n_ctx": {"grid": [2, 4]}}, posthoc={"wise": {}}),
+        ("posthoc.wise", "'coop'", "parameter space", "lipsum_ft"),
+        "posthoc.wise",
+    ),
+    Bad(
+        "posthoc-wise-alpha-outside-0-1",
+        sweep(posthoc={"wise": {"alphas": [0.0, 0.5, 1.5]}}),
+        ("posthoc.wise.alphas", "1.5", "outside [0, 1]"),
+        "posthoc.wise.alphas",
+    ),
+    Bad(
+        "posthoc-wise-unknown-domain",
+        sweep(posthoc={"wise": {"domains": ["photo", "painting"]}}),
+        ("posthoc.wise.domains[1]", "'painting'", "not a test domain"),
+        "posthoc.wise.domains[1]",
+    ),
+    Bad(
+        "posthoc-wise-objective-at-an-alpha-not-in-the-curve",
+        sweep(objective={"metric": "wise/0.5/val/acc"}, posthoc={"wise": {"alphas": [0.0, 1.0]}}),
+        ("objective.metric", "alpha 0.5 is not in posthoc.wise.alphas"),
+        "objective.metric",
+    ),
     Bad(
         "report-section-unknown-metric",
         sweep(report={"metrics": ["id/acc", "id/f1"]}),

@@ -488,3 +488,29 @@ def test_retention_false_refuses_a_zero_shot_metric_naming_the_field() -> None:
         from_mapping({**base, "objective": {"metric": "zs/shape/acc", "mode": "max", "oracle": True}})
     with pytest.raises(InputError, match=r"train\.precision"):
         from_mapping({**base, "train": {"precision": "fp16"}})
+
+
+def test_an_objective_list_loads_with_its_order_and_the_first_is_primary() -> None:
+    from sweeper.spec.loading import from_mapping
+
+    sweep = {"name": "mo", "method": "ft", "data": {"id": "photo", "ood": ["sketch"], "ood_val": ["painting"]}}
+    objectives = [{"metric": "val/acc", "mode": "max"}, {"metric": "robustness/effective_val", "mode": "max"}]
+    spec = from_mapping(
+        {**sweep, "searcher": "nsga2", "search": {"lr": {"float": [1e-5, 1e-3]}}, "objective": objectives}
+    )
+    assert [(o.metric, o.mode) for o in spec.objectives] == [("val/acc", "max"), ("robustness/effective_val", "max")]
+    assert spec.multi_objective and spec.primary_objective.metric == "val/acc"
+    assert spec.objective_field(1) == "objective[1].metric"
+    single = from_mapping({**sweep, "objective": {"metric": "val/nll", "mode": "min"}})
+    assert not single.multi_objective and single.objective_field(0) == "objective.metric"
+
+
+def test_posthoc_is_part_of_the_hash_only_when_set() -> None:
+    from sweeper.spec.loading import from_mapping
+
+    sweep = {"name": "ph", "method": "ft", "data": {"id": "photo", "ood": ["sketch"]}}
+    plain = from_mapping(sweep)
+    assert "posthoc" not in plain.canonical()  # sweeps written before posthoc keep their hash
+    wise = from_mapping({**sweep, "posthoc": {"wise": {"alphas": [1.0, 0.0, 0.5]}}})
+    assert wise.posthoc.wise is not None and wise.posthoc.wise.alphas == [0.0, 0.5, 1.0]
+    assert wise.config_hash() != plain.config_hash()
