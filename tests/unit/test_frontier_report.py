@@ -283,3 +283,21 @@ def test_frontier_line_and_zero_shot_reference_from_zeroshot_trials() -> None:
     # Both are on the front; zero-shot sits on its own line, so its effective robustness is 0.
     robustness = dict(zip(result.front["method"], result.front[f"{ROBUSTNESS} mean"], strict=True))
     assert robustness["zeroshot"] == pytest.approx(0.0) and robustness["ft"] == pytest.approx(-0.298)
+
+
+def test_html_report_section_draws_the_frontier(uri: str) -> None:
+    from dashboards.frontier_section import frontier_section
+
+    saved = []
+
+    def save(figure, name: str, title: str, caption: str) -> str:
+        gids = {a.get_gid() for a in [*figure.axes[0].collections, *figure.axes[0].lines]}
+        saved.append((name, gids, caption))
+        return name
+
+    section = frontier_section(save, results.load("front", uri), results.sweep_meta("front", uri), ["lr"], uri)
+    assert section.figures == ["frontier"] and not section.notes
+    _, gids, caption = saved[0]
+    assert {"trials", "unfinished", "front", "zero-shot", "line", "wise:lr=0.001"} <= gids
+    assert "front of val/acc x oodval/avg_acc" in caption and "zero-shot line through chance (0.1, 0.1)" in caption
+    assert "Hollow: 2 trial(s)" in caption
