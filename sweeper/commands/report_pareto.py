@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # pandas and the tables load only when a report runs: `sweepe
     from sweeper.tables.frontier import Frontier
     from sweeper.tables.robustness_lines import Line
 
-DEFAULT_METRICS = ("id/acc", "ood/avg_acc")
 ZOO = "zoo"
 
 
@@ -89,15 +88,14 @@ def check_flags(args: argparse.Namespace) -> ParetoFlags:
 
 def choose_metrics(args: argparse.Namespace, meta: dict[str, Any], df: pd.DataFrame) -> tuple[list[str], list[str]]:
     """The front's metrics (see the module notes) and their modes."""
-    from sweeper.tables.frontier import mode_of
+    from sweeper.tables.frontier import mode_of, objective_metrics
 
     objectives = [o for o in meta.get("objectives") or [] if isinstance(o, dict)]
     if args.metrics is not None:
         metrics, where = _names(args.metrics), "--metrics"
-    elif len(objectives) >= 2:
-        metrics, where = [str(o["metric"]) for o in objectives], "objective"
     else:
-        metrics, where = list(DEFAULT_METRICS), "--metrics"
+        metrics = objective_metrics(objectives)
+        where = "objective" if len(objectives) >= 2 else "--metrics"
     if len(metrics) < 2:
         raise InputError(where, f"a front needs at least two metrics, got {', '.join(metrics)}")
     known = [m for m in df.attrs.get("metrics", []) if not m.startswith("wise/")]
@@ -118,8 +116,8 @@ def config_labels(config_keys: list[str], df: pd.DataFrame) -> list[str]:
 def choose_line(args: argparse.Namespace, flags: ParetoFlags, meta: dict[str, Any], df: pd.DataFrame) -> Line | None:
     """The line of ``--line``, else the zero-shot line (None, with a note, when it cannot be drawn)."""
     from sweeper.tables import zoo_points
-    from sweeper.tables.frontier import zero_shot_point
-    from sweeper.tables.robustness_lines import fitted_line, zero_shot_line
+    from sweeper.tables.frontier import default_line
+    from sweeper.tables.robustness_lines import fitted_line
     from sweeper.tracking.launch_reads import sweep_file
 
     if flags.csv_points is not None:
@@ -131,14 +129,10 @@ def choose_line(args: argparse.Namespace, flags: ParetoFlags, meta: dict[str, An
         for name, id_acc, ood_acc in found:
             print(f"note: zoo/{name} zero-shot: id/acc {id_acc:.4f}, ood/avg_acc {ood_acc:.4f}", file=sys.stderr)
         return fitted_line([(i, o) for _, i, o in found], "zoo: " + ", ".join(n for n, _, _ in found))
-    point, source = zero_shot_point(df, DEFAULT_METRICS)
-    given = (spec or {}).get("data")
-    chance = zoo_points.chance_of(given) if isinstance(given, dict) else None
-    if point is None or chance is None:
-        why = source if point is None else "the sweep file (its classes) is not on the parent run"
+    line, why = default_line(df, (spec or {}).get("data"))
+    if line is None:
         print(f"note: no effective robustness: {why}; give --line FILE.csv", file=sys.stderr)
-        return None
-    return zero_shot_line(point[0], point[1], chance)
+    return line
 
 
 def front_table(result: Frontier, meta: dict[str, Any]) -> pd.DataFrame:
@@ -182,11 +176,6 @@ def run_pareto(
         )
     df = add_epochs_run(df.copy(), args.tracking_uri)
     labels = config_labels(config_keys, df)
-    if "reference" in df.columns and "method" in df.columns:  # a reference trial is its own configuration
-        is_reference = df["reference"].notna() & (df["reference"].astype(str) != "")
-        df.loc[is_reference, "method"] = df.loc[is_reference, "method"].astype(str) + " (reference)"
-        if "method" not in labels and is_reference.any():
-            labels.insert(0, "method")
     line = choose_line(args, flags, meta, df[complete_mask(df)])
     result = frontier(df, metrics, modes, labels, flags.reference, line)
     if any(o.get("oracle") for o in meta.get("objectives") or [] if isinstance(o, dict)):

@@ -76,6 +76,28 @@ def mode_of(metric: str, objectives: Sequence[dict]) -> str:
     return default_mode(metric)
 
 
+def objective_metrics(objectives: Sequence[dict]) -> list[str]:
+    """The front's default metrics: the sweep's objectives when there are two or more, else the
+    ID-OOD trade-off (``id/acc`` and ``ood/avg_acc``)."""
+    named = [str(o["metric"]) for o in objectives if isinstance(o, dict) and o.get("metric")]
+    return named if len(named) >= 2 else list(TEST_METRICS)
+
+
+def default_line(df: pd.DataFrame, data: dict | None) -> tuple[Line | None, str]:
+    """The zero-shot line through chance (``1/K`` for the classes of ``data``, the sweep's data
+    spec) and the zero-shot test point of ``df``; None and the reason when either is unknown."""
+    from sweeper.tables.robustness_lines import zero_shot_line
+    from sweeper.tables.zoo_points import chance_of
+
+    point, source = zero_shot_point(df, TEST_METRICS)
+    chance = chance_of(data) if isinstance(data, dict) else None
+    if point is None:
+        return None, source
+    if chance is None:
+        return None, "the sweep file (its classes) is not on the parent run"
+    return zero_shot_line(point[0], point[1], chance), ""
+
+
 def candidate_points(
     df: pd.DataFrame, metrics: Sequence[str], labels: Sequence[str], line: Line | None = None
 ) -> pd.DataFrame:
@@ -152,6 +174,7 @@ def frontier(
         raise InputError("metrics", f"no metric {missing[0]!r} in the results")
     if reference is not None and len(reference) != len(metrics):
         raise InputError("reference", f"{len(reference)} values for {len(metrics)} metrics")
+    df, labels = _references_apart(df, labels)
     complete = df[complete_mask(df)]
     excluded = unfinished(df, labels)
     points = candidate_points(complete, metrics, labels, line)
@@ -177,6 +200,20 @@ def frontier(
         result.hypervolume = hypervolume(means, modes, result.reference)
         result.hypervolume_trained = hypervolume(means[trained], modes, result.reference)
     return result
+
+
+def _references_apart(df: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """A reference trial (``reference: [...]`` of the sweep file) is its own configuration, at its
+    method's defaults: its method reads ``ft (reference)``, and the method becomes a label."""
+    if "reference" not in df.columns or "method" not in df.columns:
+        return df, labels
+    marked = df["reference"].notna() & (df["reference"].astype(str) != "")
+    if not marked.any():
+        return df, labels
+    out = df.copy()
+    out["method"] = out["method"].astype("object")
+    out.loc[marked, "method"] = out.loc[marked, "method"].astype(str) + " (reference)"
+    return out, labels if "method" in labels else ["method", *labels]
 
 
 def _alpha_of(point: str) -> float:

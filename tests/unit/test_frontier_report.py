@@ -276,6 +276,13 @@ def test_a_single_point_and_exact_ties_without_mlflow() -> None:
     assert frontier(tied, ["id/acc", "ood/avg_acc"]).front["method"].tolist() == ["a", "b"]
 
 
+def test_reference_trials_are_their_own_configuration_and_results_exposes_frontier() -> None:
+    df = _frame([("ft", 0, "FINISHED", 1.0, 0.7, 0.5), ("ft", 0, "FINISHED", 1.0, 0.6, 0.6)])
+    df["lr"], df["reference"] = [1e-3, 1e-3], [None, "ft"]
+    front = results.frontier(df, ["id/acc", "ood/avg_acc"], labels=["lr"]).front
+    assert front["method"].tolist() == ["ft", "ft (reference)"] and list(front.columns[:2]) == ["method", "lr"]
+
+
 def test_frontier_line_and_zero_shot_reference_from_zeroshot_trials() -> None:
     df = _frame([("zeroshot", 0, "FINISHED", 0.0, 0.55, 0.46), ("ft", 0, "FINISHED", 1.0, 0.86, 0.41)])
     result = frontier(df, ["id/acc", "ood/avg_acc"], line=zero_shot_line(0.55, 0.46, 0.1))
