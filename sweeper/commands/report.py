@@ -219,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--precision", f"must be between 0 and 12, not {args.precision}")
     if args.layout not in LAYOUTS:  # before touching MLflow
         raise InputError("--layout", f"unknown layout {args.layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if args.layout != "pareto":
+        report_pareto.refuse_flags(args)
     pareto = report_pareto.check_flags(args) if args.layout == "pareto" else None
     check_server(args.tracking_uri)
     meta = results.sweep_meta(args.name, args.tracking_uri, args.experiment, args.parent_run)

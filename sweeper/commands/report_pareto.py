@@ -74,6 +74,13 @@ def parse_reference_point(text: str | None) -> list[float] | None:
     return values
 
 
+def refuse_flags(args: argparse.Namespace) -> None:
+    """The pareto flags mean nothing to the other layouts: say so rather than ignore them."""
+    for flag, value in (("--reference-point", args.reference_point), ("--line", args.line)):
+        if value is not None:
+            raise InputError(flag, f"only --layout pareto uses it (this is --layout {args.layout})")
+
+
 def check_flags(args: argparse.Namespace) -> ParetoFlags:
     """Parse ``--reference-point`` and read a ``--line`` CSV, before anything is read from MLflow."""
     from sweeper.tables.robustness_lines import read_points_csv
@@ -135,7 +142,7 @@ def choose_line(args: argparse.Namespace, flags: ParetoFlags, meta: dict[str, An
     return line
 
 
-def front_table(result: Frontier, meta: dict[str, Any]) -> pd.DataFrame:
+def front_table(result: Frontier) -> pd.DataFrame:
     """The front as the renderers take it, with display names: a test metric beside validation
     objectives reads ``id/acc (test)``, effective robustness ``eff. robustness``."""
     from sweeper.tables.frontier import ROBUSTNESS
@@ -180,7 +187,7 @@ def run_pareto(
     result = frontier(df, metrics, modes, labels, flags.reference, line)
     if any(o.get("oracle") for o in meta.get("objectives") or [] if isinstance(o, dict)):
         result.notes.append("oracle selection: the sweep selected on a test metric")
-    table = front_table(result, meta)
+    table = front_table(result)
     notes = summary_lines(result, args.precision, args.stat)
     paths = write_files(table, out, stem, args.stat, args.precision)
     summary = out / f"{stem}_summary.txt"

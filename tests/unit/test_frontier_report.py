@@ -244,6 +244,11 @@ def test_bad_input_exits_2_naming_the_flag(
     assert code == 2 and f"sweeper: error: {flag}:" in capsys.readouterr().err
 
 
+def test_pareto_flags_are_refused_by_other_layouts(uri: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["report", "front", "--tracking-uri", uri, "--out", str(tmp_path), "--line", "zoo"])
+    assert code == 2 and "sweeper: error: --line: only --layout pareto" in capsys.readouterr().err
+
+
 def test_bad_points_csv(tmp_path: Path) -> None:
     from sweeper.tables.robustness_lines import fitted_line, read_points_csv
     from trainables.errors import InputError
