@@ -52,7 +52,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--metrics",
         default=None,
         metavar="M1,M2",
-        help="metrics, comma-separated (default: the sweep's report.metrics)",
+        help="metrics, comma-separated (default: the sweep's report.metrics; for pareto its "
+        "objectives, else id/acc,ood/avg_acc)",
     )
     parser.add_argument(
         "--columns",
