@@ -9,7 +9,8 @@ which is how the end-to-end test checks the page in headless Chromium; it change
 reader sees.
 
 Sections: the ablation table(s) (mean ± std over seeds), each searched parameter against each
-report metric, ID vs OOD accuracy with WiSE-FT curves and the zero-shot point, Optuna parameter
+report metric, ID vs OOD accuracy with WiSE-FT curves and the zero-shot point, the Pareto front in
+the ID-OOD plane (``dashboards.frontier_section``), Optuna parameter
 importances and the optimisation history (TPE / random sweeps), and per-epoch learning curves.
 
 The searcher and the search dimensions come from the parent run's tags ``sweeper.searcher`` and
@@ -30,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dashboards import plots
+from dashboards.frontier_section import frontier_section
 from dashboards.report_sections import FigureEntry, Section, ablation_section, file_name, with_config_labels
 from dashboards.search_section import SEARCHER_TAG, optuna_section
 from dashboards.study import CONFIG
@@ -129,7 +131,7 @@ def write_report(
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("reading MLflow", total=7)
+        task = progress.add_task("reading MLflow", total=8)
         build = _Builder(out_dir, progress, task)
 
         build.step(f"reading sweep {sweep!r} from MLflow")
@@ -202,6 +204,10 @@ def write_report(
         else:
             scatter.notes.append("The trials did not log both id/acc and ood/avg_acc.")
         sections.append(scatter)
+        build.advance()
+
+        build.step("Pareto front in the ID-OOD plane")
+        sections.append(frontier_section(build.save, df, meta, search_keys, tracking_uri))
         build.advance()
 
         build.step("Optuna importances and optimisation history")

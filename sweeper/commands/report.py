@@ -1,9 +1,10 @@
 """``sweeper report NAME``: the sweep's tables (mean ± std or 95% CI over seeds) from MLflow.
 
-``--layout`` picks the table: ``ablation`` (rows x metrics, the default), or the paper layouts
-``domains``, ``compat`` and ``wise`` (see :mod:`sweeper.tables.paper`). Prints the table in one
-format on stdout (``--format``) and always writes ``<stem>.csv``, ``.md``, ``.tex`` and ``.html``
-to ``--out`` (default ``sweeps/<name>/report/``; the stem is the sweep's name, plus ``_<layout>``
+``--layout`` picks the table: ``ablation`` (rows x metrics, the default), the paper layouts
+``domains``, ``compat`` and ``wise`` (see :mod:`sweeper.tables.paper`), or ``pareto``: the front of
+the sweep's objectives with its WiSE-FT points and hypervolume (:mod:`sweeper.commands.report_pareto`).
+Prints the table in one format on stdout (``--format``) and always writes ``<stem>.csv``, ``.md``,
+``.tex`` and ``.html`` to ``--out`` (default ``sweeps/<name>/report/``; the stem is the sweep's name, plus ``_<layout>``
 for a paper layout). ``--html DIR`` also writes the full HTML report (``dashboards.report``).
 Notes (files written, unfinished trials) go to stderr, so ``--format csv`` output stays pure CSV.
 """
@@ -15,14 +16,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweeper.run.files import write_text_atomic
+from sweeper.commands import report_pareto
+from sweeper.commands.report_files import write_files, write_html_report
 from trainables.errors import InputError
 
 if TYPE_CHECKING:  # mlflow and pandas load only when a report runs: `sweeper --help` stays fast
     import pandas as pd
 
 FORMATS = ("table", "csv", "markdown", "latex", "html")
-LAYOUTS = ("ablation", "domains", "compat", "wise")  # == sweeper.tables.paper.LAYOUTS (not imported: keeps --help fast)
+# sweeper.tables.paper.LAYOUTS and pareto (not imported: keeps --help fast)
+LAYOUTS = ("ablation", "domains", "compat", "wise", "pareto")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -49,7 +52,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--metrics",
         default=None,
         metavar="M1,M2",
-        help="metrics, comma-separated (default: the sweep's report.metrics)",
+        help="metrics, comma-separated (default: the sweep's report.metrics; for pareto its "
+        "objectives, else id/acc,ood/avg_acc)",
     )
     parser.add_argument(
         "--columns",
@@ -63,7 +67,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="ablation",
         metavar="|".join(LAYOUTS),
         help="ablation (rows x --metrics, default); domains (ID, each OOD domain, OOD avg, "
-        "ID ECE); compat (v1, v2, HM); wise (WiSE-FT alpha x ID/OOD acc)",
+        "ID ECE); compat (v1, v2, HM); wise (WiSE-FT alpha x ID/OOD acc); pareto (the front of "
+        "the objectives, with WiSE-FT points, hypervolume and effective robustness)",
     )
     parser.add_argument(
         "--stat",
@@ -100,6 +105,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave out trials that are not FINISHED (failed, killed, still running)",
     )
+    report_pareto.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -204,35 +210,6 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
     )
 
 
-def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", precision: int = 3) -> list[Path]:
-    """``<stem>.csv``, ``.md``, ``.tex`` and ``.html`` in ``out`` (created if needed)."""
-    from sweeper.tables import formats
-
-    if out.exists() and not out.is_dir():
-        raise InputError("--out", f"{str(out)!r} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, fmt in ((".csv", "csv"), (".md", "markdown"), (".tex", "latex"), (".html", "html")):
-        path = out / f"{stem}{suffix}"
-        write_text_atomic(path, formats.render(table, fmt, stat, precision))
-        paths.append(path)
-    return paths
-
-
-def write_html_report(args: argparse.Namespace) -> Path:
-    """``dashboards.report.write_report`` into ``--html``; returns the path it wrote."""
-    try:
-        from dashboards.report import write_report
-    except ModuleNotFoundError as error:
-        raise InputError(
-            "--html", f"the HTML report needs dashboards.report, which cannot be imported: {error}"
-        ) from error
-    pinned = {"parent_run_id": args.parent_run} if args.parent_run else {}  # the launch the tables came from
-    return Path(
-        write_report(args.name, args.html, tracking_uri=args.tracking_uri, experiment=args.experiment, **pinned)
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -243,6 +220,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--precision", f"must be between 0 and 12, not {args.precision}")
     if args.layout not in LAYOUTS:  # before touching MLflow
         raise InputError("--layout", f"unknown layout {args.layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if args.layout != "pareto":
+        report_pareto.refuse_flags(args)
+    pareto = report_pareto.check_flags(args) if args.layout == "pareto" else None
     check_server(args.tracking_uri)
     meta = results.sweep_meta(args.name, args.tracking_uri, args.experiment, args.parent_run)
     # Pin the parent run found above, so a launch starting in between cannot mix two sweeps.
@@ -257,10 +237,15 @@ def run(args: argparse.Namespace) -> int:
             f"sweep {args.name!r} (parent run {meta['parent_run_id']}) has no "
             f"{'finished ' if args.finished_only else ''}trial runs yet",
         )
-    table = build_table(args, meta, df)
-
     stem = args.name.replace("/", "_").replace("\\", "_")  # a file name, whatever the sweep is called
     out = args.out if args.out is not None else Path("sweeps") / stem / "report"
+    if pareto is not None:
+        paths = report_pareto.run_pareto(args, pareto, meta, df, out, f"{stem}_pareto", config_keys(meta))
+        print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
+        if args.html is not None:
+            print(f"wrote {write_html_report(args)}", file=sys.stderr)
+        return 0
+    table = build_table(args, meta, df)
     paths = write_files(
         table, out, stem if args.layout == "ablation" else f"{stem}_{args.layout}", args.stat, args.precision
     )

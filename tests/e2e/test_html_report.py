@@ -182,7 +182,15 @@ def test_tpe_sweep_report_renders_in_chromium_with_importances(local_ray, workdi
 
     page = index.read_text(encoding="utf-8")
     names = check_self_contained(page, out / "figures")
-    assert names == ["param_L", "param_lr", "id_vs_ood", "param_importances", "optimization_history", "learning_curves"]
+    assert names == [
+        "param_L",
+        "param_lr",
+        "id_vs_ood",
+        "frontier",
+        "param_importances",
+        "optimization_history",
+        "learning_curves",
+    ]
     check_figures(out, names)
     assert "<table" in page and "id/acc (max)" in page and "id/ece (min)" in page
     assert "Grid sweep" not in page and "does not record" not in page  # searcher and dims come from the parent
@@ -208,11 +216,14 @@ def test_grid_sweep_report_has_wise_curves_zero_shot_and_skips_optuna(local_ray,
     index = html_report.write_report("grid-html", out, tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
     page = index.read_text(encoding="utf-8")
     names = check_self_contained(page, out / "figures")
-    assert names == ["param_method", "id_vs_ood", "learning_curves"]
+    assert names == ["param_method", "id_vs_ood", "frontier", "learning_curves"]
     check_figures(out, names)
     # Mean ± std over the two seeds, n = 2, one row per method.
     assert page.count("± ") >= 9 and re.search(r"<td>wise_ft</td>", page)
     assert "WiSE-FT curves" in page and "Star: zero-shot" in page
+    # The frontier: wise_ft's curve adds points; zero-shot comes from the zeroshot trials when the
+    # trials do not log their own zeroshot/* point.
+    assert "Pareto front in the ID–OOD plane" in page and "lines with α: WiSE-FT curves" in page
     assert "Grid sweep: every configuration was run" in page and "does not record" not in page
     mode = index.stat().st_mode & 0o777  # not mkstemp's 0600: as readable as the figures beside it
     assert mode == (out / "figures" / "id_vs_ood.png").stat().st_mode & 0o777
