@@ -219,3 +219,25 @@ def test_a_sweep_launched_with_rays_repeater_still_restores(tmp_path: Path) -> N
     assert point_of(again) == point_of(first[2]) and seed_of(again, [5, 6]) == 6
     base = resumed.searcher.searcher.searcher
     assert base._ot_study.trials[0].value == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("references", [[], [{"method": "ft", "reference": "ft"}]], ids=["plain", "references"])
+def test_tune_checkpoints_our_searchers_as_one_json_file_and_resume_loads_it(tmp_path: Path, references) -> None:
+    # Tune saves the innermost object without a `searcher` attribute with save() and every wrapper
+    # with get_state(); resume unpickles the launch's searcher (tuner.pkl) and loads the files.
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    searcher, *_ = make_searcher("nsga2", [], STATIC, {}, [0, 1], 3, TWO, references=references)
+    pickled = pickle.dumps(ConcurrencyLimiter(searcher, 8))
+    running = SearchGenerator(pickle.loads(pickled))
+    handed = [running.searcher.suggest(f"t{i}") for i in range(len(references) * 2 + 3)]
+    for trial_id in ("t0", "t1"):
+        running.searcher.on_trial_complete(trial_id, {"val/acc": 0.5, "val/nll": 0.7})
+    running.save_to_dir(str(tmp_path), "s")
+    saved = json.loads(next(tmp_path.glob("searcher-state-*.pkl")).read_text())  # Tune's file name, our JSON
+    assert ("pending" in saved) == bool(references)
+
+    resumed = SearchGenerator(pickle.loads(pickled))
+    resumed.restore_from_dir(str(tmp_path))
+    following = resumed.searcher.suggest("next")
+    assert point_of(following) == point_of(handed[-1]) and following[TRIAL_INDEX] == 1  # the point's second seed
