@@ -2,6 +2,9 @@
 
 Read from MLflow, so it works the same for a sweep that is running (in another terminal, or on a
 cluster writing to a shared store) and for one that finished. Without NAME it lists every sweep.
+A multi-objective sweep has no single best: it shows the size of the Pareto front of its finished
+trials and the best value of each objective, and every sweep the trials that finished unscored
+(without a finite value of some objective).
 The runs come from :mod:`sweeper.tracking.run_store`, which reads the store without importing MLflow: the
 answer takes about a second, not the three that loading MLflow's client costs.
 """
@@ -19,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sweeper.run.scoring import UNSCORED_TAG, objective_values
 from sweeper.spec.references import REFERENCE_TAG
 
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -48,12 +52,62 @@ def _clock(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _objectives(tags: dict[str, str]) -> list[dict[str, str]]:
+    """The sweep's objectives ``{metric, mode}``: the list tag, else the single one of older sweeps."""
+    listed = json.loads(tags.get("sweeper.objectives") or "null")
+    if listed:
+        return [{"metric": o["metric"], "mode": o.get("mode", "max")} for o in listed]
+    objective = json.loads(tags.get("sweeper.objective") or "{}")
+    return [{"metric": objective.get("metric", "ood/avg_acc"), "mode": objective.get("mode", "max")}]
+
+
+def front(children: list, objectives: list[dict[str, str]]) -> dict[str, Any]:
+    """The Pareto front of the sweep's finished trials (references left out): its size, how many
+    trials were scored, and the best trial of each objective."""
+    from sweeper.tables.pareto import front_indices  # numpy: only for a multi-objective sweep
+
+    metrics = [o["metric"] for o in objectives]
+    scored: list[tuple[list[float], Any]] = [
+        (values, run)
+        for run in children
+        if run.info.status == "FINISHED" and not run.data.tags.get(REFERENCE_TAG)
+        for values in [objective_values(run.data.metrics, metrics)]
+        if values is not None
+    ]
+    size = len(front_indices([v for v, _ in scored], [o["mode"] for o in objectives])) if scored else 0
+    best: dict[str, dict[str, Any] | None] = {}
+    for i, objective in enumerate(objectives):
+        ranked = sorted(scored, key=lambda pair: pair[0][i], reverse=objective["mode"] == "max")
+        best[objective["metric"]] = (
+            {"value": ranked[0][0][i], "run_name": ranked[0][1].info.run_name, "run_id": ranked[0][1].info.run_id}
+            if ranked
+            else None
+        )
+    return {"size": size, "scored": len(scored), "best": best}
+
+
+def unscored(parent, children: list, metrics: list[str]) -> int:
+    """Trials that finished without a finite value of every objective: the count the driver tagged
+    when it ended, else (a sweep still running) counted from the runs."""
+    tagged = parent.data.tags.get(UNSCORED_TAG, "")
+    if tagged.isdigit():
+        return int(tagged)
+    return sum(
+        1
+        for run in children
+        if run.info.status == "FINISHED"
+        and not run.data.tags.get(REFERENCE_TAG)
+        and objective_values(run.data.metrics, metrics) is None
+    )
+
+
 def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, Any]:
-    """Counts by state, best objective so far, elapsed and estimated remaining seconds."""
+    """Counts by state, best objective so far (the front, for several objectives), elapsed and
+    estimated remaining seconds."""
     tags = parent.data.tags
     now_ms = now_ms or int(time.time() * 1000)
-    objective = json.loads(tags.get("sweeper.objective") or "{}")
-    metric, mode = objective.get("metric", "ood/avg_acc"), objective.get("mode", "max")
+    objectives = _objectives(tags)
+    metric, mode = objectives[0]["metric"], objectives[0]["mode"]
     total = int(tags["sweeper.total_trials"]) if tags.get("sweeper.total_trials", "").isdigit() else None
     counts = Counter(run.info.status for run in children)
     # The best is the sweep's own: a reference method's trial (reference: [...]) is not a candidate.
@@ -73,7 +127,7 @@ def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, An
         parallel = max(1, counts.get("RUNNING", 0))
         left = max(0, total - counts.get("FINISHED", 0) - counts.get("FAILED", 0))
         remaining = left * mean_trial / parallel
-    return {
+    summary = {
         "sweep": tags.get("sweeper.sweep"),
         "parent_run_id": parent.info.run_id,
         "status": parent.info.status,
@@ -85,7 +139,23 @@ def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, An
         else {"value": best[0], "run_name": best[1].info.run_name, "run_id": best[1].info.run_id},
         "elapsed_s": elapsed,
         "remaining_s": remaining,
+        "unscored_trials": unscored(parent, children, [o["metric"] for o in objectives]),
     }
+    if len(objectives) > 1:
+        summary["objectives"] = objectives
+        summary["front"] = front(children, objectives)
+    return summary
+
+
+def front_line(summary: dict[str, Any]) -> str:
+    """``front: 3 of 5 scored trials; best val/acc (max) 0.8123, val/nll (min) 0.4120``"""
+    found = summary["front"]
+    best = ", ".join(
+        f"{o['metric']} ({o['mode']}) "
+        + ("-" if found["best"][o["metric"]] is None else f"{found['best'][o['metric']]['value']:.4f}")
+        for o in summary["objectives"]
+    )
+    return f"front: {found['size']} of {found['scored']} scored trials; best {best}"
 
 
 def _one(console: Console, summary: dict[str, Any], children: list) -> None:
@@ -98,24 +168,34 @@ def _one(console: Console, summary: dict[str, Any], children: list) -> None:
         f"[bold]{summary['sweep']}[/bold] ({summary['status']}): {done}/{total} trials done; "
         + ", ".join(f"{n} {s.lower()}" for s, n in trials.items() if n)
     )
-    if best:
-        # escaped: rich would read "[lipsum_ft L=8 seed=0]" as markup and print nothing
+    if "front" in summary:
+        console.print(front_line(summary))
+        for name, found in summary["front"]["best"].items():
+            if found:  # escaped: rich would read "[lipsum_ft L=8 seed=0]" as markup and print nothing
+                console.print(f"  best {name}: {found['value']:.4f}  {escape('[' + str(found['run_name']) + ']')}")
+    elif best:
         console.print(
             f"best {metric} ({summary['objective']['mode']}): {best['value']:.4f}  "
             f"{escape('[' + str(best['run_name']) + ']')}"
+        )
+    if summary["unscored_trials"]:
+        console.print(
+            f"[yellow]{summary['unscored_trials']} unscored[/yellow]: "
+            "finished without a finite value of every objective"
         )
     console.print(
         f"time used {_clock(summary['elapsed_s'])}, left {_clock(summary['remaining_s'])}"
         + (" (estimate)" if summary["status"] == "RUNNING" else "")
     )
-    table = Table("trial", "status", metric, "duration")
+    metrics = [o["metric"] for o in summary.get("objectives", [summary["objective"]])]
+    table = Table("trial", "status", *metrics, "duration")
     for run in sorted(children, key=lambda r: r.info.start_time or 0):
-        value = run.data.metrics.get(metric)
+        values = [run.data.metrics.get(m) for m in metrics]
         end = run.info.end_time or int(time.time() * 1000)
         table.add_row(
             run.info.run_name or run.info.run_id,
             run.info.status,
-            "-" if value is None else f"{value:.4f}",
+            *["-" if value is None else f"{value:.4f}" for value in values],
             _clock((end - run.info.start_time) / 1000),
         )
     console.print(table)
@@ -152,7 +232,10 @@ def run(args: argparse.Namespace) -> int:
     table = Table("sweep", "status", "done/total", "running", "failed", "best", "used", "left")
     for s in summaries:
         t = s["trials"]
-        best = f"{s['best']['value']:.4f} ({s['objective']['metric']})" if s["best"] else "-"
+        if "front" in s:
+            best = f"front of {s['front']['size']} ({len(s['objectives'])} objectives)"
+        else:
+            best = f"{s['best']['value']:.4f} ({s['objective']['metric']})" if s["best"] else "-"
         table.add_row(
             s["sweep"],
             s["status"],

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlflow.tracking import MlflowClient
 from rich.console import Console
 from rich.live import Live
 
@@ -23,10 +24,11 @@ from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.files import check_writable_folder
 from sweeper.run.live import LiveView, SweepProgress
 from sweeper.run.resume_state import save_resume_state
-from sweeper.run.space import make_searcher
+from sweeper.run.scoring import UNSCORED_TAG, objective_values
+from sweeper.run.space import make_searcher, point_of
 from sweeper.run.trial_entry import SweepContext, sweep_trainable
 from sweeper.spec.grid import grid_points
-from sweeper.spec.references import reference_points
+from sweeper.spec.references import REFERENCE, reference_points
 from sweeper.spec.schema import SweepSpec
 from sweeper.tracking.runs import SweepRun, finish_sweep, start_sweep
 from sweeper.tracking.uri import check_tracking_uri, resolve_uri
@@ -36,6 +38,11 @@ from trainables.selection import selection_for
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def objectives_of(spec: SweepSpec) -> list[tuple[str, str]]:
+    """Every objective of ``spec`` as ``(metric, mode)``, in file order."""
+    return [(o.metric, o.mode) for o in spec.objectives]
 
 
 def plain_dims(spec: SweepSpec) -> dict[str, dict[str, Any]]:
@@ -121,7 +128,11 @@ def launch(
     if not is_uri(storage):
         check_writable_folder(storage, "--storage")
     rows = spec.report_rows
-    metric, mode = spec.primary_objective.metric, spec.primary_objective.mode
+    objectives = objectives_of(spec)
+    # Tune's own metric is the first objective: ASHA ranks by it (refused with several) and Tune
+    # checks each result holds it. It never reaches OptunaSearch, which keeps its own list: Tune
+    # only passes its metric to a searcher built without a space, and ours always has one.
+    metric, mode = objectives[0]
     if points is None:
         points = grid_points(spec) if spec.searcher == "grid" else []
     searcher, param_space, num_samples, total = make_searcher(
@@ -131,8 +142,7 @@ def launch(
         dict(spec.fixed),
         list(spec.seeds),
         spec.num_samples,
-        metric,
-        mode,
+        objectives,
         spec.search_seed,
         shuffle_grid=spec.scheduler.kind == "asha",
         references=reference_points(spec),
@@ -170,7 +180,7 @@ def launch(
     if not is_uri(storage):  # what `sweeper resume` needs to find this launch again
         save_resume_state(Path(storage) / spec.name, spec, _sweep_text(spec), tracking, total)
     trainable = sweep_trainable_for(spec, tracking)
-    progress = SweepProgress(total=total, metric=metric, mode=mode)
+    progress = SweepProgress(total=total, objectives=objectives)
 
     def make_tuner(callbacks: list) -> Any:
         return tune.Tuner(
@@ -209,7 +219,7 @@ def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
         search_keys=spec.search_keys,
         threads=max(1, int(spec.resources.cpu)),
         fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
-        objective=spec.primary_objective.metric,
+        objectives=[o.metric for o in spec.objectives],
     )
     return tune.with_resources(
         tune.with_parameters(sweep_trainable, context=context),
@@ -237,12 +247,27 @@ def fit(
         raise
     # Ray's final view of every trial, including those a resumed sweep finished before this driver.
     statuses = {r.metrics["trial_id"]: "FAILED" if r.error else "FINISHED" for r in results if r.metrics}
+    unscored = count_unscored(results, [metric for metric, _ in progress.objectives])
+    MlflowClient(tracking.uri).set_tag(tracking.parent_run_id, UNSCORED_TAG, str(unscored))
     finish_sweep(tracking, {**statuses, **progress.statuses()})
     if not console.is_terminal:
         console.line()  # a non-terminal Live leaves its last frame without a newline
+    if progress.multi_objective:
+        console.print(progress.front_line())
     failed = results.num_errors
     console.print(
-        f"sweep {name}: {len(progress.done)} trials finished, {failed} failed; "
-        f"storage {where}; MLflow {tracking.uri} (parent run {tracking.parent_run_id})"
+        f"sweep {name}: {len(progress.done)} trials finished, {failed} failed"
+        + (f", {unscored} unscored (an objective missing or NaN)" if unscored else "")
+        + f"; storage {where}; MLflow {tracking.uri} (parent run {tracking.parent_run_id})"
     )
     return 1 if failed else 0
+
+
+def count_unscored(results: Any, metrics: list[str]) -> int:
+    """Trials of the sweep (not references) that ended without error but without a finite value of
+    every objective: the searcher was told they failed, and no table can rank them."""
+    return sum(
+        1
+        for r in results
+        if not r.error and not point_of(r.config or {}).get(REFERENCE) and objective_values(r.metrics, metrics) is None
+    )

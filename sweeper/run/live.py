@@ -1,5 +1,10 @@
 """The live terminal view of a sweep: trials pending, running, done and failed, the best so far,
-elapsed time and ETA. A Ray Tune callback feeds it from the driver process."""
+elapsed time and ETA. A Ray Tune callback feeds it from the driver process.
+
+A multi-objective sweep has no single best: the view shows the size of the Pareto front of the
+finished trials and the best value of each objective. Optuna reports no intermediate values with
+several objectives, so the view reads each finished trial's last result itself, once per trial.
+"""
 
 from __future__ import annotations
 
@@ -13,26 +18,62 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from sweeper.run.scoring import objective_values
 from sweeper.run.space import point_of
 from sweeper.spec.references import REFERENCE
+from sweeper.tables.pareto import front_indices
 
 
 @dataclass
 class SweepProgress:
     total: int
-    metric: str
-    mode: str
+    objectives: list[tuple[str, str]]  # (metric, mode): the first one, or several for a Pareto front
     started: float = field(default_factory=time.monotonic)
     running: set[str] = field(default_factory=set)
     done: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     best_value: float | None = None
     best_config: dict[str, Any] = field(default_factory=dict)
+    # Finished trials of the sweep's own (not references): every objective's value, or unscored.
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    unscored: set[str] = field(default_factory=set)
+    front_size: int = 0
+
+    @property
+    def metric(self) -> str:
+        return self.objectives[0][0]
+
+    @property
+    def mode(self) -> str:
+        return self.objectives[0][1]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def better(self, value: float) -> bool:
         if self.best_value is None:
             return True
         return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def finish(self, trial_id: str, last_result: dict[str, Any] | None) -> None:
+        """Score a finished trial from its last result, and the front with it (once per trial:
+        a front of n trials costs n^2 comparisons, nothing next to a trial)."""
+        values = objective_values(last_result, [metric for metric, _ in self.objectives])
+        if values is None:
+            self.unscored.add(trial_id)
+            return
+        self.scores[trial_id] = values
+        if self.multi_objective:
+            self.front_size = len(front_indices(list(self.scores.values()), [m for _, m in self.objectives]))
+
+    def best_of_each(self) -> list[float | None]:
+        """The best value of each objective over the scored trials."""
+        columns = list(zip(*self.scores.values(), strict=True)) or [()] * len(self.objectives)
+        return [
+            None if not column else (max if mode == "max" else min)(column)
+            for column, (_, mode) in zip(columns, self.objectives, strict=True)
+        ]
 
     def statuses(self) -> dict[str, str]:
         """MLflow end status of each trial Ray has finished with."""
@@ -63,12 +104,26 @@ class SweepProgress:
             f"{elapsed:.0f}s",
             "-" if eta is None else f"{eta:.0f}s",
         )
-        best = (
-            "best: -"
-            if self.best_value is None
-            else (f"best {self.metric} = {self.best_value:.4f} at {self.best_config}")
+        lines = [Text(self.front_line() if self.multi_objective else self.best_line())]
+        if self.unscored:
+            lines.append(Text(self.unscored_line(), style="yellow"))
+        return Group(table, *lines)
+
+    def best_line(self) -> str:
+        if self.best_value is None:
+            return "best: -"
+        return f"best {self.metric} = {self.best_value:.4f} at {self.best_config}"
+
+    def front_line(self) -> str:
+        """``front: 3 of 5 scored trials; best val/acc (max) 0.8123, val/nll (min) 0.4120``"""
+        best = ", ".join(
+            f"{metric} ({mode}) {'-' if value is None else f'{value:.4f}'}"
+            for (metric, mode), value in zip(self.objectives, self.best_of_each(), strict=True)
         )
-        return Group(table, Text(best))
+        return f"front: {self.front_size} of {len(self.scores)} scored trials; best {best}"
+
+    def unscored_line(self) -> str:
+        return f"{len(self.unscored)} unscored: finished without a finite value of every objective"
 
 
 class LiveView(Callback):
@@ -104,6 +159,8 @@ class LiveView(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.progress.running.discard(trial.trial_id)
         self.progress.done.add(trial.trial_id)
+        if not point_of(dict(trial.config)).get(REFERENCE):
+            self.progress.finish(trial.trial_id, trial.last_result)
         if self.live is None or not self.console.is_terminal:
             self.console.print(f"trial {trial.trial_id} done {point_of(dict(trial.config))}")
         self._redraw()

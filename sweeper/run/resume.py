@@ -5,6 +5,10 @@ Ray Tune restores the experiment from ``<storage>/<name>``: the searcher's state
 runs (found by trial id under the same parent run), and the parent run, left RUNNING by the dead
 driver, is closed at the end like any launch's. The sweep runs as it was launched: if its file
 changed since, resume refuses rather than mix two search spaces in one experiment.
+
+The searcher is not built again here: Tune unpickles the one the launch built (``tuner.pkl``) and
+loads its last checkpoint into it, so a sweep resumes with the searcher, and the checkpoint format,
+it was launched with (Ray's ``Repeater`` for sweeps launched before ``SeedRepeater`` existed).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from sweeper.run.cluster import is_uri, storage_root
-from sweeper.run.launch import fit, sweep_trainable_for
+from sweeper.run.launch import fit, objectives_of, sweep_trainable_for
 from sweeper.run.live import SweepProgress
 from sweeper.run.resume_state import read_resume_state
 from sweeper.spec.loading import from_mapping, load
@@ -50,11 +54,7 @@ def resume(name: str, storage: str | None = None, console: Console | None = None
         return 0
     client.update_run(tracking.parent_run_id, status="RUNNING")
     trainable = sweep_trainable_for(spec, tracking)
-    progress = SweepProgress(
-        total=int(state.get("total_trials") or 0),
-        metric=spec.primary_objective.metric,
-        mode=spec.primary_objective.mode,
-    )
+    progress = SweepProgress(total=int(state.get("total_trials") or 0), objectives=objectives_of(spec))
 
     def restored_tuner(callbacks: list) -> Any:
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True)

@@ -131,13 +131,13 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
                 if not marker.exists():
                     marker.touch()
                     raise RuntimeError("injected failure (SWEEPER_FAIL_ONCE_DIR)")
-            # Tune refuses a result without its metric; a final-only objective is NaN (to Tune
-            # only, never to MLflow) until the last epoch computes it. FIFO and the searchers read
-            # the last result, which carries the summary; ASHA, which would read the NaNs, is
-            # refused for such objectives.
+            # Tune refuses a result without any of the searcher's metrics; a final-only objective
+            # is NaN (to Tune only, never to MLflow) until the last epoch computes it. FIFO and the
+            # searchers read the last result, which carries the summary; ASHA, which would read
+            # the NaNs, is refused for such objectives. One still absent at the end is NaN in the
+            # last result too: the searcher counts the trial as unscored.
             result = {**metrics, **(summary or {})}
-            objective = context.objective
-            for_tune = result if objective is None or objective in result else {**result, objective: math.nan}
+            for_tune = {**{name: math.nan for name in context.objectives}, **result}
             if checkpoint is None:
                 tune.report(for_tune)
                 return

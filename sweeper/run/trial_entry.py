@@ -29,8 +29,9 @@ class SweepContext:
     extra_tags: dict[str, str] = field(default_factory=dict)
     # Testing hook: with a folder here, each trial fails once after its first report.
     fail_once_dir: str | None = None
-    # The metric Tune optimises. Some exist only after the last epoch (compat/*, wise/*).
-    objective: str | None = None
+    # The metrics the searcher optimises (the first is also Tune's). Some exist only after the
+    # last epoch (compat/*, wise/*).
+    objectives: list[str] = field(default_factory=list)
 
 
 def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:

@@ -169,3 +169,15 @@ def check_searcher(spec: SweepSpec) -> None:
             )
     elif not spec.search:
         raise InputError("search", f"searcher {spec.searcher} needs at least one search dim")
+    if spec.searcher == "gp":
+        # Optuna 5's GPSampler models the dims every trial has (their intersection) and draws any
+        # other dim at random, with a warning per trial: a conditional dim is never modelled.
+        conditional = [key for key, dim in spec.search.items() if dim.when]
+        if conditional:
+            raise InputError(
+                "searcher",
+                f"gp models only dims that every trial has, and {_listing(f'search.{k}' for k in conditional)} "
+                f"{'has' if len(conditional) == 1 else 'have'} a when: condition (gp would draw "
+                f"{'it' if len(conditional) == 1 else 'them'} at random); use searcher tpe, which models "
+                "conditional dims, or drop the condition",
+            )

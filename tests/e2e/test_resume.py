@@ -73,11 +73,15 @@ def test_a_sigkilled_driver_is_resumed_without_rerunning_or_losing_trials(local_
     path = workdir / "resume-e2e.yaml"
     path.write_text(yaml.safe_dump(SWEEP, sort_keys=False))
     sweeper = Path(sys.executable).parent / "sweeper"
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    # The store's tables are created here, before the driver starts: this test polls the store
+    # while the driver creates it, and two processes migrating one sqlite file race (a "table
+    # already exists" or CircularDependencyError in the driver's MLflow start-up).
+    client.search_experiments()
     log = (workdir / "driver.log").open("w")
     driver = subprocess.Popen(
         [str(sweeper), "launch", str(path)], cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     try:
         at_kill = kill_when_one_trial_finished_and_one_is_midway(driver, client)
     finally:

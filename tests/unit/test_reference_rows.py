@@ -167,7 +167,14 @@ def test_validate_counts_reference_trials(tmp_path: Path) -> None:
 def test_grid_runs_reference_points_first_once_per_seed() -> None:
     references = [{"method": "ft", "reference": "ft"}]
     _, space, num_samples, total = make_searcher(
-        "grid", [{"L": 1}, {"L": 8}], {"L": {"grid": [1, 8]}}, {}, [0, 1], 1, "val/acc", "max", references=references
+        "grid",
+        [{"L": 1}, {"L": 8}],
+        {"L": {"grid": [1, 8]}},
+        {},
+        [0, 1],
+        1,
+        [("val/acc", "max")],
+        references=references,
     )
     points = space[POINT]["grid_search"]
     assert total == 6 and num_samples == 1
@@ -180,14 +187,14 @@ def test_grid_runs_reference_points_first_once_per_seed() -> None:
 def test_optuna_search_gets_no_reference_result(tmp_path: Path) -> None:
     references = [{"method": "ft", "reference": "ft"}]
     searcher, _, num_samples, total = make_searcher(
-        "tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3, "val/acc", "max", references=references
+        "tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3, [("val/acc", "max")], references=references
     )
     assert isinstance(searcher, WithReferences) and total == num_samples == 3 * 2 + 2
     searcher.set_search_properties("val/acc", "max", {})
     first, second = searcher.suggest("r0"), searcher.suggest("r1")
     assert point_of(first) == point_of(second) == {"method": "ft", "reference": "ft"}
     seen = []
-    searcher.searcher.on_trial_complete = lambda trial_id, result=None, error=False: seen.append(trial_id)
+    searcher.inner.on_trial_complete = lambda trial_id, result=None, error=False: seen.append(trial_id)
     searcher.on_trial_complete("r0", {"val/acc": 0.9})
     assert seen == []  # the reference's score never reaches the searcher
     suggested = searcher.suggest("t0")
@@ -197,7 +204,7 @@ def test_optuna_search_gets_no_reference_result(tmp_path: Path) -> None:
     # a checkpoint keeps what was handed out, so a resumed sweep does not rerun the references
     searcher.save(str(tmp_path / "searcher.pkl"))
     restored, *_ = make_searcher(
-        "tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3, "val/acc", "max", references=references
+        "tpe", [], {"L": {"int": [1, 16]}}, {}, [0, 1], 3, [("val/acc", "max")], references=references
     )
     restored.restore(str(tmp_path / "searcher.pkl"))
     assert restored.pending == [] and restored.reference_ids == {"r0", "r1"}
