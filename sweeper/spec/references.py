@@ -53,13 +53,13 @@ def check_references(spec: SweepSpec, context_length: int) -> None:
             raise InputError(
                 where, f"{name!r} cannot run on this sweep's model at its defaults: {error.message}"
             ) from None
-        metric = spec.primary_objective.metric
-        if metric.startswith(_METHOD_SPECIFIC):
-            raise InputError(
-                where,
-                f"{name!r} does not report the objective {metric!r}, which only some "
-                "methods compute; select on val/acc to compare with references",
-            )
+        for objective in spec.objectives:
+            if objective.metric.startswith(_METHOD_SPECIFIC):
+                raise InputError(
+                    where,
+                    f"{name!r} does not report the objective {objective.metric!r}, which only some "
+                    "methods compute; select on val/acc to compare with references",
+                )
     _check_report_delta(spec)
     if spec.reference and spec.scheduler.kind == "asha":
         raise InputError(

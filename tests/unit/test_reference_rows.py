@@ -129,7 +129,11 @@ def write_sweep(folder: Path, extra: str) -> Path:
         ("reference: [lipsum_ft]\n", "reference[0]", "the sweep's own method"),
         ("reference: ft\n", "reference", "valid list"),
         ("reference: [ft]\nscheduler: asha\n", "reference", "asha would stop reference trials"),
-        ("reference: [ft]\nobjective: {metric: wise/alpha_val}\n", "reference[0]", "does not report the objective"),
+        (
+            "reference: [ft]\nobjective: {metric: wise/alpha_val}\nposthoc: {wise: {}}\n",
+            "reference[0]",
+            "does not report the objective",
+        ),
         ("reference: [ft]\nreport: {delta: {reference: zeroshot}}\n", "report.delta.reference", "not a reference"),
         ("reference: [ft]\nreport: {delta: {M: 8}}\n", "report.delta.M", "not a report row"),
     ],
