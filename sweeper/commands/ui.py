@@ -174,10 +174,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(servers: list[tuple[list[str], str, int]], host: str) -> int:
     """Run every server until one ends (its exit code) or Ctrl-C (0); then stop them all."""
+    _interrupt_on(signal.SIGTERM, signal.SIGHUP)  # a closed terminal or `kill` stops the servers too
     processes = []
     try:
         for command, what, port in servers:
-            processes.append(subprocess.Popen(command))
+            # Each server in a process group of its own, stopped as a group: `mlflow ui` runs
+            # uvicorn and a job runner as children, which outlive a signal to `mlflow ui` alone.
+            processes.append(subprocess.Popen(command, process_group=0))
             print(f"{what} at {url(host, port)}", flush=True)
         print("Ctrl-C stops " + ("it" if len(servers) == 1 else "both"), flush=True)
         while True:
@@ -192,20 +195,36 @@ def _serve(servers: list[tuple[list[str], str, int]], host: str) -> int:
         _stop(processes)
 
 
+def _interrupt_on(*signals: signal.Signals) -> None:
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for number in signals:
+        with contextlib.suppress(ValueError):  # not the main thread: leave the handlers alone
+            signal.signal(number, interrupt)
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    process.poll()  # reap the leader: a zombie would keep its group alive
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # a member that is not ours any more (setuid): still alive
+    return True
+
+
 def _stop(processes: list[subprocess.Popen]) -> None:
-    # Forward the interrupt (a terminal already sent it to the children; a `kill -INT` did not),
-    # give the servers time to shut down, then insist.
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """Interrupt each server's group (as Ctrl-C in a terminal would), give them 10 s to shut down,
+    then terminate, then kill what is left."""
+    for sig, grace_s in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        alive = [p for p in processes if _group_alive(p)]
+        if not alive:
+            return
+        for process in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace_s
+        while any(_group_alive(p) for p in alive) and time.monotonic() < deadline:
+            time.sleep(0.1)
