@@ -95,7 +95,21 @@ def trainable_by_value() -> Iterator[None]:
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
+def interrupt_after_each_trial() -> Any:
+    """A Tune callback that stops the run when a trial completes, as Ctrl-C would (Tune saves the
+    experiment, searcher included, and returns). Built here: Ray is imported only when it runs."""
+    from ray import tune
+
+    class Interrupt(tune.Callback):
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            os.kill(os.getpid(), signal.SIGUSR1)  # Tune's own interrupt signal, besides SIGINT
+
+    return Interrupt()
+
+
 def test_dashboard_shows_the_study_while_tune_adds_trials(local_ray, trainable_by_value, tmp_path: Path) -> None:
+    """Launch, interrupted after one trial, then resumed: the dashboard follows the study all along,
+    and the resumed searcher (unpickled by Tune, RDBStorage included) goes on in the same study."""
     import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
@@ -105,6 +119,8 @@ def test_dashboard_shows_the_study_while_tune_adds_trials(local_ray, trainable_b
     storage = kwargs["storage"].url
     seen: list[list[str]] = []  # the trial states of each reading of the study
     stop = threading.Event()
+    experiment = tmp_path / "sweeps" / "live"
+    resources = tune.with_resources(trainable, {"cpu": 1})
 
     with dashboard(storage, tmp_path) as address:
 
@@ -123,14 +139,21 @@ def test_dashboard_shows_the_study_while_tune_adds_trials(local_ray, trainable_b
         searcher = OptunaSearch(
             space=space, metric="ood/avg_acc", mode="max", sampler=optuna.samplers.RandomSampler(seed=0), **kwargs
         )
-        tuner = tune.Tuner(
-            tune.with_resources(trainable, {"cpu": 1}),
+        first = tune.Tuner(
+            resources,
             tune_config=tune.TuneConfig(
                 metric="ood/avg_acc", mode="max", search_alg=searcher, num_samples=3, max_concurrent_trials=1
             ),
-            run_config=tune.RunConfig(name="live", storage_path=str(tmp_path / "sweeps"), verbose=0),
-        )
-        results = tuner.fit()
+            run_config=tune.RunConfig(
+                name="live", storage_path=str(experiment.parent), verbose=0, callbacks=[interrupt_after_each_trial()]
+            ),
+        ).fit()
+        assert sum(r.error is None and r.metrics.get("done", False) for r in first) < 3  # interrupted
+
+        # `sweeper resume`: Tune unpickles the tuner and the searcher with its RDBStorage.
+        restored = tune.Tuner.restore(str(experiment), trainable=resources, resume_unfinished=True)
+        restored._local_tuner._run_config.callbacks = []  # as sweeper.run.resume replaces them
+        results = restored.fit()
         deadline = time.monotonic() + 20  # the dashboard caches a study's trials for 2 s
         while (not seen or seen[-1] != ["Complete"] * 3) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -138,19 +161,13 @@ def test_dashboard_shows_the_study_while_tune_adds_trials(local_ray, trainable_b
         watcher.join(timeout=30)
         assert results.num_errors == 0 and len(results) == 3
 
-        final = seen[-1]
-        assert final == ["Complete"] * 3
+        assert seen[-1] == ["Complete"] * 3, seen[-1]
         # Read while the search ran: a trial running, and fewer than three trials finished.
         assert any("Running" in states for states in seen), seen
         assert any(states.count("Complete") < 3 for states in seen), seen
         study = get_json(f"{address}/api/studies")["study_summaries"]
         assert [s["user_attrs"] for s in study if s["study_name"] == "live"]
 
-    # `sweeper resume`: Tune unpickles the tuner and the searcher (with its RDBStorage) and goes on
-    # with the same study.
-    experiment = str(tmp_path / "sweeps" / "live")
-    restored = tune.Tuner.restore(experiment, trainable=tune.with_resources(trainable, {"cpu": 1}))
-    assert len(restored.fit()) == 3
     summaries = optuna.get_all_study_summaries(storage)
     assert [(s.study_name, s.n_trials) for s in summaries] == [("live", 3)]
 
