@@ -99,6 +99,10 @@ def storage_url(tracking_uri: str, override: str | None = None) -> str | None:
             url = tracking_uri
         else:
             return None
+    if _scheme(url) == "sqlite":
+        # Absolute: the searcher pickles its storage, and `sweeper resume` may run from elsewhere.
+        query = url.partition("?")[2]
+        return f"sqlite:///{sqlite_path(url).resolve()}" + (f"?{query}" if query else "")
     return _with_schema(url) if is_postgresql(url) else url
 
 
@@ -111,7 +115,9 @@ def open_storage(url: str, field: str, create: bool = True) -> RDBStorage:
     shown = redact_uri(url)
     try:
         if _scheme(url) == "sqlite" and sqlite_path(url).is_file():
-            tables = set(sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names())
+            engine = sqlalchemy.create_engine(url)
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+            engine.dispose()
             if "experiments" in tables and "studies" not in tables:
                 raise InputError(
                     field,

@@ -82,6 +82,7 @@ def tables(url: str, schema: str | None = None) -> set[str]:
 def test_sqlite_study_lives_in_a_sibling_file_and_mlflow_still_works(tmp_path: Path) -> None:
     import optuna
 
+    tmp_path = tmp_path.resolve()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow_works(uri)  # an existing store, as on a second launch
     kwargs = study_kwargs(sweep(), uri)
@@ -131,11 +132,20 @@ def test_an_mlflow_server_needs_tracking_optuna_storage(tmp_path: Path) -> None:
     server = "http://127.0.0.1:5000"  # study_kwargs never asks the server: it cannot see its database
     assert study_kwargs(sweep(), server) == {}
     assert storage_url(server) is None
-    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    url = f"sqlite:///{tmp_path.resolve() / 'studies.db'}"
     kwargs = study_kwargs(sweep(tracking={"uri": None, "optuna_storage": url}), server)
     assert kwargs["storage"].url == url and kwargs["study_name"] == "opt"
     run_trials(searcher(kwargs), ["a"])
     assert "studies" in tables(url)
+
+
+def test_sqlite_paths_are_made_absolute_for_resume_from_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    here = tmp_path.resolve()
+    assert storage_url("sqlite:///mlflow.db") == f"sqlite:///{here / 'mlflow.optuna.db'}"
+    assert storage_url("http://mlflow:5000", "sqlite:///o.db?timeout=30") == f"sqlite:///{here / 'o.db'}?timeout=30"
 
 
 def test_postgresql_urls_get_optunas_own_schema() -> None:
