@@ -25,14 +25,17 @@ LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("ui", help="serve the MLflow UI for the sweep store (127.0.0.1 by default)")
+    parser = commands.add_parser(
+        "ui", help="serve the MLflow UI for the sweep store, and optuna-dashboard with --optuna (127.0.0.1 by default)"
+    )
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
     parser.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow a non-loopback --host; the MLflow UI has no login, anyone who reaches it can read and delete runs",
+        help="allow a non-loopback --host; the MLflow UI (and optuna-dashboard) has no login, anyone who reaches "
+        "it can read and delete runs (and studies)",
     )
     parser.add_argument(
         "--optuna",
@@ -141,27 +144,29 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
         raise InputError(
             "--host",
-            f"{args.host!r} is not a loopback address and the MLflow UI has no "
-            "authentication; pass --allow-remote to bind it anyway",
+            f"{args.host!r} is not a loopback address and the MLflow UI "
+            f"{'and optuna-dashboard have' if args.optuna else 'has'} no authentication; "
+            "pass --allow-remote to bind it anyway",
         )
-    from sweeper.tracking.uri import check_readable_uri, resolve_uri
+    from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
 
     uri = check_readable_uri(resolve_uri(args.tracking_uri))
     if not args.optuna:
         for option in ("optuna_port", "optuna_storage"):
             if getattr(args, option) is not None:
                 raise InputError(f"--{option.replace('_', '-')}", "only applies with --optuna")
-        return _serve([(ui_command(uri, args.host, args.port), f"MLflow UI for {uri}", args.port)], args.host)
+        return _serve(
+            [(ui_command(uri, args.host, args.port), f"MLflow UI for {redact_uri(uri)}", args.port)], args.host
+        )
     storage = _optuna_storage(args, uri)
     optuna_port = args.optuna_port or (args.port + 1 if args.port < 65535 else args.port - 1)
     if optuna_port == args.port:
         raise InputError("--optuna-port", f"is --port ({args.port}); the two servers need a port each")
-    from sweeper.tracking.uri import redact_uri
 
     with _dashboard_config(storage) as config:
         return _serve(
             [
-                (ui_command(uri, args.host, args.port), f"MLflow UI for {uri}", args.port),
+                (ui_command(uri, args.host, args.port), f"MLflow UI for {redact_uri(uri)}", args.port),
                 (
                     optuna_command(config, args.host, optuna_port),
                     f"optuna-dashboard for {redact_uri(storage)}",
