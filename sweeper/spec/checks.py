@@ -150,6 +150,26 @@ def check_posthoc(spec: SweepSpec) -> None:
             )
 
 
+def check_optuna_storage(spec: SweepSpec) -> None:
+    """``tracking.optuna_storage`` is a sqlite or PostgreSQL URL, of an Optuna searcher, and not
+    the sqlite MLflow store itself (the two cannot share a file: ``sweeper.run.optuna_storage``)."""
+    url = spec.tracking.optuna_storage
+    if url is None:
+        return
+    field = "tracking.optuna_storage"
+    if spec.searcher == "grid":
+        raise InputError(field, "searcher grid runs no Optuna study; remove this key or use an Optuna searcher")
+    check_storage_url(url, field)
+    mlflow_store = resolve_uri(spec.tracking.uri)
+    both_sqlite = url.startswith("sqlite:") and mlflow_store.startswith("sqlite:")
+    if both_sqlite and sqlite_path(url).resolve() == sqlite_path(mlflow_store).resolve():
+        raise InputError(
+            field,
+            "is the sqlite MLflow store (tracking.uri); Optuna's tables cannot share its file (both keep an "
+            f"alembic_version table). Leave this key out to use {storage_url(mlflow_store)}",
+        )
+
+
 def check_seeds(seeds: list[int]) -> None:
     for i, seed in enumerate(seeds):
         if seed in seeds[:i]:
@@ -171,23 +191,3 @@ def check_searcher(spec: SweepSpec) -> None:
             )
     elif not spec.search:
         raise InputError("search", f"searcher {spec.searcher} needs at least one search dim")
-
-
-def check_optuna_storage(spec: SweepSpec) -> None:
-    """``tracking.optuna_storage`` is a sqlite or PostgreSQL URL, of an Optuna searcher, and not
-    the sqlite MLflow store itself (the two cannot share a file: ``sweeper.run.optuna_storage``)."""
-    url = spec.tracking.optuna_storage
-    if url is None:
-        return
-    field = "tracking.optuna_storage"
-    if spec.searcher == "grid":
-        raise InputError(field, "searcher grid runs no Optuna study; remove this key or use an Optuna searcher")
-    check_storage_url(url, field)
-    mlflow_store = resolve_uri(spec.tracking.uri)
-    both_sqlite = url.startswith("sqlite:") and mlflow_store.startswith("sqlite:")
-    if both_sqlite and sqlite_path(url).resolve() == sqlite_path(mlflow_store).resolve():
-        raise InputError(
-            field,
-            "is the sqlite MLflow store (tracking.uri); Optuna's tables cannot share its file (both keep an "
-            f"alembic_version table). Leave this key out to use {storage_url(mlflow_store)}",
-        )
