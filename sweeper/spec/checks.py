@@ -1,6 +1,6 @@
 """The checks of a parsed sweep that need more than its types, run in file order by :func:`validate`:
 the method, model, data, seeds, parameters and search space (:mod:`sweeper.spec.parameter_checks`),
-searcher, metric names (:mod:`sweeper.spec.metric_checks`), references and tracking URI.
+searcher, metric names (:mod:`sweeper.spec.metric_checks`), references, tracking URI and Optuna storage.
 
 Each check raises :class:`InputError` whose ``where`` is the field path inside the file;
 :func:`sweeper.spec.loading.from_mapping` adds the file name in front.
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sweeper.run.optuna_storage import check_storage_url, sqlite_path, storage_url
 from sweeper.spec.metric_checks import check_eval_every, check_metric, check_objective, check_retention
 from sweeper.spec.metric_checks import listing as _listing
 from sweeper.spec.model_checks import context_length
 from sweeper.spec.parameter_checks import check_parameters
 from sweeper.spec.references import check_references
-from sweeper.tracking.uri import check_tracking_uri
+from sweeper.tracking.uri import check_tracking_uri, resolve_uri
 from trainables import registry
 from trainables.data.sources import open_source
 from trainables.errors import InputError
@@ -50,6 +51,7 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
             raise InputError(f"report.rows[{i}]", f"{row!r} is not a search key; searched: {_listing(spec.search)}")
     check_references(spec, length)
     check_tracking_uri(spec.tracking.uri, "tracking.uri")
+    check_optuna_storage(spec)
     return length
 
 
@@ -146,6 +148,26 @@ def check_posthoc(spec: SweepSpec) -> None:
                 f"{domain!r} is not a test domain of the sweep; data.id and data.ood: "
                 + _listing([spec.data.id, *spec.data.ood]),
             )
+
+
+def check_optuna_storage(spec: SweepSpec) -> None:
+    """``tracking.optuna_storage`` is a sqlite or PostgreSQL URL, of an Optuna searcher, and not
+    the sqlite MLflow store itself (the two cannot share a file: ``sweeper.run.optuna_storage``)."""
+    url = spec.tracking.optuna_storage
+    if url is None:
+        return
+    field = "tracking.optuna_storage"
+    if spec.searcher == "grid":
+        raise InputError(field, "searcher grid runs no Optuna study; remove this key or use an Optuna searcher")
+    check_storage_url(url, field)
+    mlflow_store = resolve_uri(spec.tracking.uri)
+    both_sqlite = url.startswith("sqlite:") and mlflow_store.startswith("sqlite:")
+    if both_sqlite and sqlite_path(url).resolve() == sqlite_path(mlflow_store).resolve():
+        raise InputError(
+            field,
+            "is the sqlite MLflow store (tracking.uri); Optuna's tables cannot share its file (both keep an "
+            f"alembic_version table). Leave this key out to use {storage_url(mlflow_store)}",
+        )
 
 
 def check_seeds(seeds: list[int]) -> None:

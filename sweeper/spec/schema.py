@@ -13,7 +13,17 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    Tag,
+    model_serializer,
+    model_validator,
+)
 
 from sweeper.spec import model_checks
 from trainables import registry
@@ -148,6 +158,18 @@ class ResourcesSpec(_Strict):
 class TrackingSpec(_Strict):
     uri: str | None = None
     experiment: str | None = None
+    # Where the Optuna study lives (sqlite or PostgreSQL URL); by default beside the MLflow store
+    # (``sweeper.run.optuna_storage``). Needed for an optuna-dashboard view of a server's sweeps.
+    optuna_storage: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Unset, it is left out of dumps: sweeps written before it existed keep their config hash
+        # (and ``sweeper resume`` accepts them).
+        data: dict[str, Any] = handler(self)
+        if self.optuna_storage is None:
+            data.pop("optuna_storage", None)
+        return data
 
 
 class ReportSpec(_Strict):
