@@ -23,6 +23,7 @@ from rich.live import Live
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.files import check_writable_folder
 from sweeper.run.live import LiveView, SweepProgress
+from sweeper.run.optuna_storage import study_kwargs
 from sweeper.run.resume_state import save_resume_state
 from sweeper.run.scoring import UNSCORED_TAG, objective_values
 from sweeper.run.space import make_searcher, point_of
@@ -135,6 +136,8 @@ def launch(
     metric, mode = objectives[0]
     if points is None:
         points = grid_points(spec) if spec.searcher == "grid" else []
+    # The study lives in the sweep's own database, where optuna-dashboard shows it live (one per launch).
+    study = study_kwargs(spec, uri)
     searcher, param_space, num_samples, total = make_searcher(
         spec.searcher,
         points,
@@ -146,6 +149,7 @@ def launch(
         spec.search_seed,
         shuffle_grid=spec.scheduler.kind == "asha",
         references=reference_points(spec),
+        study_kwargs=study,
     )
     scheduler: TrialScheduler
     if spec.scheduler.kind == "asha":
@@ -170,6 +174,7 @@ def launch(
             "sweeper.search_keys": json.dumps(spec.search_keys),
             "sweeper.references": json.dumps(spec.reference),
             "sweeper.searcher": spec.searcher,
+            **({"sweeper.optuna_study": study["study_name"]} if study.get("study_name") else {}),
             "sweeper.search_dims": json.dumps(plain_dims(spec)),
             "sweeper.total_trials": str(total),
             "sweeper.max_concurrent": str(spec.max_concurrent or ""),
