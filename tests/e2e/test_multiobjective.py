@@ -1,7 +1,8 @@
 """A multi-objective sweep end to end: ``objective: [val/acc max, val/nll min]`` with ``searcher:
 nsga2`` through the real launch path, then the front that ``sweeper.tables.pareto`` computes from
-the results equals Optuna's own ``study.best_trials`` on the same values, and the sweep's last
-lines and ``sweeper status`` show that front."""
+the results, and the one ``sweeper report --layout pareto`` prints, equal Optuna's own
+``study.best_trials``: on the same (params, values), and in the study the search itself kept in the
+sweep's database (``mlflow.optuna.db``). The sweep's last lines and ``sweeper status`` show that front."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ SWEEP = {
     "search_seed": 1,
     "objective": OBJECTIVES,
     "resources": {"cpu": 1},
-    "report": {"rows": ["L"], "metrics": ["val/acc", "val/nll"]},
+    "report": {"rows": ["L", "lam"], "metrics": ["val/acc", "val/nll"]},
 }
 
 
@@ -86,3 +87,18 @@ def test_an_nsga2_sweep_of_two_objectives_finds_optunas_front(local_ray, workdir
     summary = json.loads(capsys.readouterr().out)
     assert summary["front"]["size"] == len(front) and summary["unscored_trials"] == 0
     assert summary["front"]["best"]["val/nll"]["value"] == pytest.approx(frame["val/nll"].min())
+
+    # The report's front: its layout prints it, and results.frontier is the function behind it.
+    assert main(["report", "mo-e2e", "--layout", "pareto", "--out", str(workdir / "report")]) == 0
+    printed = capsys.readouterr().out
+    assert f"front of val/acc (max) x val/nll (min): {len(front)} of 6 candidates" in printed
+    reported = results.frontier(frame, ["val/acc", "val/nll"], ["max", "min"], labels=["L", "lam"]).front
+    reported_points = {(int(row["L"]), round(float(row["lam"]), 9)) for row in reported.to_dict("records")}
+    assert reported_points == {(int(r["L"]), round(float(r["lam"]), 9)) for r in front.to_dict("records")}
+
+    # The study the search kept in the sweep's own database has the same front.
+    study = optuna.load_study(
+        study_name=parent.data.tags["sweeper.optuna_study"], storage=f"sqlite:///{workdir / 'mlflow.optuna.db'}"
+    )
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 6
+    assert {(int(t.params["L"]), round(float(t.params["lam"]), 9)) for t in study.best_trials} == reported_points
