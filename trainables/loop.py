@@ -42,7 +42,7 @@ from trainables.models.loading import load_clip
 from trainables.optim import clip_gradients, make_optimizer, make_schedule
 from trainables.posthoc import WisePlan, curve_artifacts, wise_curve, wise_plan
 from trainables.selection import BestEpoch
-from trainables.zeroshot_point import robustness_metrics, zero_shot_point
+from trainables.zeroshot_point import point_key, robustness_metrics, zero_shot_point
 
 CheckpointWriter = Callable[[Path], None]
 ArtifactSink = Callable[[str, str], None]  # (file name, text)
@@ -207,8 +207,12 @@ def run(
     share_gpu(device, config.resources.gpu)  # before the model takes any memory
     method, data = build_method(config, device)
     wise = wise_plan(method, config.posthoc.wise, list(data["eval"]))  # theta_zs: before any change
+    roles = {"test": data["eval"], "val": {config.data.id: data["val"]}, "oodval": data["ood_val"]}
     data["zeroshot"] = zero_shot_point(
-        method, lambda m: _evaluate(m, data, config, device), data["eval"][config.data.id]
+        method,
+        lambda m: _evaluate(m, data, config, device),
+        data["eval"][config.data.id],
+        key=point_key(method, roles, config.train.precision),
     )
     zeroshot = data["zeroshot"].logged()
     report = reporter or _no_report

@@ -12,16 +12,23 @@ retention tasks) and logs ``zeroshot/id/acc``, ``zeroshot/ood/avg_acc``, ``zeros
   exists at every epoch (validation is), so searchers and selection can use it.
 
 Chance is 1/K for the K classes the ID test split can contain (its ``class_subset`` when it has one).
+
+The point is a function of the weights, the prompts, the splits and the precision, the same for
+every trial of a sweep; with a ``key`` (:func:`point_key`) it is kept on disk under
+``$SWEEPER_CACHE/zeroshot``, so that only a sweep's first trial on a node pays its evaluation pass.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from trainables.data.base import DomainSplit
+from trainables.config import Precision
+from trainables.data.base import DomainSplit, cache_root, digest
 from trainables.evaluation import eval_batches
 from trainables.methods.base import Method
 from trainables.robustness import effective_robustness
@@ -32,6 +39,8 @@ PAIRS = (
     ("robustness/effective_val", "val/acc", "oodval/avg_acc"),
 )
 POINT_KEYS = ("id/acc", "ood/avg_acc", "val/acc", "oodval/avg_acc")
+# Part of every cache key: bump it when what an evaluation computes changes, so no stale point is read.
+POINT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,31 @@ def robustness_metrics(metrics: dict[str, float], point: ZeroShotPoint | None) -
     return out
 
 
+def point_key(method: Method, splits: dict[str, dict[str, DomainSplit]], precision: Precision) -> str:
+    """What the point depends on: the weights, the prompts, each split by role and domain (``test``,
+    ``val``, ``oodval``), and the forward passes' precision on this device."""
+    context, bundle = method.context, method.context.bundle
+    device = context.device
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    roles = sorted((role, d, s.fingerprint) for role, by_domain in splits.items() for d, s in by_domain.items())
+    prompts = (list(context.classnames), list(context.templates))
+    return digest(POINT_VERSION, bundle.fingerprint, bundle.image_size, bundle.mean, bundle.std, prompts, roles, bf16)
+
+
 def zero_shot_point(
-    method: Method, evaluate: Callable[[Method], dict[str, float]], id_split: DomainSplit
+    method: Method, evaluate: Callable[[Method], dict[str, float]], id_split: DomainSplit, key: str | None = None
 ) -> ZeroShotPoint:
-    """Evaluate the ``zeroshot`` method built on ``method``'s context (its model, still at the
-    pretrained weights); ``method`` is left as it was. A frozen-tower method whose image features
-    are the zero-shot ones gets the encoded splits in its feature cache, so it encodes none twice."""
+    """The point of ``key`` on disk if a trial stored it, else the ``zeroshot`` method built on
+    ``method``'s context (its model, still at the pretrained weights) evaluated, and stored under
+    ``key``. ``method`` is left as it was; a frozen-tower method whose image features are the
+    zero-shot ones gets the encoded splits in its feature cache, so it encodes none twice."""
+    chance = chance_of(id_split, len(method.context.classnames))
+    path = cache_root() / "zeroshot" / f"{key}.json" if key is not None else None
+    if path is not None and path.is_file():
+        try:
+            return ZeroShotPoint({k: float(v) for k, v in json.loads(path.read_text()).items()}, chance)
+        except (ValueError, AttributeError):  # a damaged file: evaluate again and replace it
+            pass
     from trainables.methods.zeroshot import ZeroShot  # a method module: imported once it is needed
 
     model = method.context.bundle.model
@@ -88,7 +116,12 @@ def zero_shot_point(
     for module, mode in zip(model.modules(), modes, strict=True):
         module.training = mode
     _share_features(method, zeroshot, id_split)
-    return ZeroShotPoint(metrics, chance_of(id_split, len(method.context.classnames)))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # trials on one node may store it at once
+        tmp.write_text(json.dumps(metrics, sort_keys=True))
+        os.replace(tmp, path)
+    return ZeroShotPoint(metrics, chance)
 
 
 @torch.no_grad()

@@ -3,11 +3,14 @@ zero-shot point: hand interpolations of the weights, the endpoints, and hand-com
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from trainables import zeroshot_point
 from trainables.config import TrialConfig, WiseConfig
 from trainables.data.sources import open_source
 from trainables.errors import InputError
@@ -171,3 +174,17 @@ def test_zeroshot_has_no_effective_robustness_and_wise_ft_takes_its_curve_from_p
     assert {k.split("/")[1] for k in metrics if k.startswith("wise/") and k != "wise/alpha_val"} == {"0.0", "1.0"}
     assert metrics["wise/0.0/id/acc"] == pytest.approx(metrics["zeroshot/id/acc"])
     assert all(math.isfinite(metrics[k]) for k in ("id/acc", "robustness/effective", "robustness/effective_val"))
+
+
+def test_the_zero_shot_point_is_stored_once_per_model_and_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zeroshot_point, "cache_root", lambda: tmp_path)
+    config = {"method": "zeroshot", "data": DATA}
+    first = run(config)
+    [stored] = (tmp_path / "zeroshot").glob("*.json")
+    point = json.loads(stored.read_text())
+    assert point["id/acc"] == first["zeroshot/id/acc"] == first["id/acc"]
+    # A later trial on the same model and data reads the point instead of evaluating it again.
+    stored.write_text(json.dumps({**point, "id/acc": 0.5}))
+    assert run(config)["zeroshot/id/acc"] == 0.5
+    other = run({**config, "data": {**DATA, "ood": ["painting"]}})  # other splits: another point
+    assert other["zeroshot/id/acc"] == first["id/acc"] and len(list((tmp_path / "zeroshot").glob("*.json"))) == 2
