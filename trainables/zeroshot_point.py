@@ -97,7 +97,7 @@ def zero_shot_point(
     if path is not None and path.is_file():
         try:
             return ZeroShotPoint({k: float(v) for k, v in json.loads(path.read_text()).items()}, chance)
-        except (ValueError, AttributeError):  # a damaged file: evaluate again and replace it
+        except (OSError, ValueError, AttributeError):  # unreadable or damaged: evaluate again, replace it
             pass
     from trainables.methods.zeroshot import ZeroShot  # a method module: imported once it is needed
 
@@ -111,16 +111,19 @@ def zero_shot_point(
         zeroshot = ZeroShot(method.context, ZeroShot.Params())
         zeroshot.eval()
         metrics = evaluate(zeroshot)
-    for parameter, flag in zip(model.parameters(), flags, strict=True):
-        parameter.requires_grad_(flag)
-    for module, mode in zip(model.modules(), modes, strict=True):
-        module.training = mode
-    _share_features(method, zeroshot, id_split)
+        for parameter, flag in zip(model.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
+        for module, mode in zip(model.modules(), modes, strict=True):
+            module.training = mode
+        _share_features(method, zeroshot, id_split)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # trials on one node may store it at once
-        tmp.write_text(json.dumps(metrics, sort_keys=True))
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # trials on one node may store it at once
+            tmp.write_text(json.dumps(metrics, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache: the point is as good unstored, the next trial evaluates it
+            pass
     return ZeroShotPoint(metrics, chance)
 
 
