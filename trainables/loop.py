@@ -3,11 +3,20 @@
 The optimiser and warm-up + cosine schedule of the trial's train settings (``trainables.optim``),
 evaluation after each epoch on the ID validation split and any held-out OOD validation domains
 (every epoch) and on the ID and OOD test splits, and a checkpoint each epoch. The trial reports the
-epoch that is best on validation (``trainables.selection``). Train settings the trial leaves
-unset come from the method's recipe for the model's family (``trainables.recipes``). The loop
-knows nothing of Ray or MLflow: it hands each epoch's metrics, a checkpoint writer and, after the
-last epoch, the selected summary to a reporter. On CUDA it keeps to the trial's GPU share and runs
-forward passes in bf16 (``trainables.device``).
+epoch that is best on validation (``trainables.selection``).
+
+Before anything trains or a checkpoint loads, the trial evaluates its zero-shot point once
+(``trainables.zeroshot_point``: ``zeroshot/*`` in every report), and every evaluation adds the
+effective robustness against it, ``robustness/effective`` (test splits, on fully evaluated epochs)
+and ``robustness/effective_val`` (validation splits, every epoch that has OOD validation domains).
+After the last epoch, the WiSE curve of ``posthoc.wise`` (or wise_ft's own) is evaluated on the
+method's zero-shot-space weights (``trainables.posthoc``: ``wise/<alpha>/<metric>``,
+``wise/alpha_val``, ``wise_curve.csv`` / ``.md``), and the model is put back at its own alpha.
+
+Train settings the trial leaves unset come from the method's recipe for the model's family
+(``trainables.recipes``). The loop knows nothing of Ray or MLflow: it hands each epoch's metrics,
+a checkpoint writer and, after the last epoch, the selected summary to a reporter. On CUDA it
+keeps to the trial's GPU share and runs forward passes in bf16 (``trainables.device``).
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ from trainables.evaluation import eval_batches, evaluate, retention_metrics, val
 from trainables.methods.base import Method, TrialContext
 from trainables.models.loading import load_clip
 from trainables.optim import clip_gradients, make_optimizer, make_schedule
+from trainables.posthoc import WisePlan, curve_artifacts, wise_curve, wise_plan
 from trainables.selection import BestEpoch
+from trainables.zeroshot_point import point_key, robustness_metrics, zero_shot_point
 
 CheckpointWriter = Callable[[Path], None]
 ArtifactSink = Callable[[str, str], None]  # (file name, text)
@@ -90,12 +101,15 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
 
 
 def _evaluate(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
-    """Test and validation metrics of ``method`` (also what post-hoc variants are scored with)."""
+    """Test and validation metrics of ``method`` (also what post-hoc variants are scored with),
+    with the effective robustness against the trial's zero-shot point once it has one."""
     with autocast(device, config.train.precision):
-        return {
+        metrics = {
             **validate(method, data["val"], data["ood_val"], device),
             **evaluate(method, data["eval"], config.data.id, device),
         }
+    metrics.update(robustness_metrics(metrics, data.get("zeroshot")))
+    return metrics
 
 
 def _evaluate_all(
@@ -112,12 +126,30 @@ def _evaluate_all(
 
 
 def _finish(
-    method: Method, data: dict, config: TrialConfig, device: torch.device, artifacts: ArtifactSink | None
+    method: Method,
+    data: dict,
+    config: TrialConfig,
+    device: torch.device,
+    artifacts: ArtifactSink | None,
+    wise: WisePlan | None = None,
 ) -> dict[str, float]:
-    """End-of-training extras: post-hoc metrics (WiSE-FT curve, compatibility) and artifacts."""
+    """End-of-training extras: post-hoc metrics (the WiSE curve, compatibility) and artifacts."""
     final = method.posthoc_metrics(lambda m: _evaluate(m, data, config, device))
+    texts = method.artifacts()
+    if wise is not None and method.interpolation is not None:
+        test = {d: s for d, s in data["eval"].items() if wise.domains is None or d in wise.domains}
+        curve_data = {**data, "eval": test}
+        metrics, rows = wise_curve(
+            method,
+            method.interpolation,
+            wise.alphas,
+            lambda m: _evaluate(m, curve_data, config, device),
+            method.wise_alpha,
+        )
+        final.update(metrics)
+        texts.update(curve_artifacts(rows, method.name, method.wise_alpha))
     if artifacts is not None:
-        for name, text in method.artifacts().items():
+        for name, text in texts.items():
             artifacts(name, text)
     return final
 
@@ -174,11 +206,20 @@ def run(
     device = _device(config.device)
     share_gpu(device, config.resources.gpu)  # before the model takes any memory
     method, data = build_method(config, device)
+    wise = wise_plan(method, config.posthoc.wise, list(data["eval"]))  # theta_zs: before any change
+    roles = {"test": data["eval"], "val": {config.data.id: data["val"]}, "oodval": data["ood_val"]}
+    data["zeroshot"] = zero_shot_point(
+        method,
+        lambda m: _evaluate(m, data, config, device),
+        data["eval"][config.data.id],
+        key=point_key(method, roles, config.train.precision),
+    )
+    zeroshot = data["zeroshot"].logged()
     report = reporter or _no_report
     best = BestEpoch(config.selection)
     if not method.trains:
-        metrics = _evaluate_all(method, data, config, device)
-        final = _finish(method, data, config, device, artifacts)
+        metrics = {**_evaluate_all(method, data, config, device), **zeroshot}
+        final = _finish(method, data, config, device, artifacts, wise)
         best.offer(0, metrics, complete=True)
         summary = best.summary(metrics, final)
         report(0, {**metrics, **final}, None, summary)
@@ -235,11 +276,11 @@ def run(
         if last:
             method.after_training()
         complete = last or (epoch + 1) % train.eval_every == 0
-        metrics = _evaluate_all(method, data, config, device, id_only=not complete)
+        metrics = {**_evaluate_all(method, data, config, device, id_only=not complete), **zeroshot}
         metrics.update({f"train/{k}": float(v) / steps_per_epoch for k, v in totals.items()})
         metrics["train/lr"] = float(scheduler.get_last_lr()[0])  # typed float | Tensor; a float here
         best.offer(epoch, metrics, complete and (last or not method.final_epoch_only))
-        final = _finish(method, data, config, device, artifacts) if last else {}
+        final = _finish(method, data, config, device, artifacts, wise) if last else {}
         summary = best.summary(metrics, final) if last else {}
 
         def write_checkpoint(folder: Path, epoch: int = epoch) -> None:

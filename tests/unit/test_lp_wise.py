@@ -15,6 +15,7 @@ from trainables.methods._linear_probe import c_grid, cached_features, fit_linear
 from trainables.methods.base import Method
 from trainables.methods.lp_ft import LPFTParams
 from trainables.methods.wise_ft import WiseParams, format_alpha
+from trainables.posthoc import wise_curve
 
 DATA = {"source": {"shapes": {"per_class": {"train": 4, "val": 1, "test": 5}}}, "id": "photo", "ood": ["sketch"]}
 CPU = torch.device("cpu")
@@ -64,7 +65,10 @@ def test_wise_endpoints_are_zero_shot_and_fine_tuned_and_the_final_mix_is_restor
     torch.testing.assert_close(logits(wise, images), fine_tuned, atol=1e-5, rtol=0)
 
     seen = []
-    metrics = wise.posthoc_metrics(lambda m: seen.append(1) or {"id/acc": 1.0})
+    assert wise.interpolation is not None
+    metrics, _ = wise_curve(
+        wise, wise.interpolation, wise.wise_curve_alphas(), lambda m: seen.append(1) or {"id/acc": 1.0}, wise.wise_alpha
+    )
     assert len(seen) == 11 and metrics["wise/0.0/id/acc"] == 1.0 and "wise/1.0/id/acc" in metrics
     for name, parameter in wise.named_parameters():
         if name in final:

@@ -5,17 +5,25 @@ and ranges, in ``trainables/methods/params/``, which imports without torch), wha
 (``parameter_groups``), its per-step loss terms (``training_loss``) and how it classifies at
 evaluation (``logits``). Optional hooks: a stage before training (``prepare``: an LP stage,
 importance scoring), a post-hoc step (``after_training``: weight interpolation, adapter merge),
-extra end-of-training metrics and artifacts (``posthoc_metrics``, ``artifacts``: the WiSE-FT curve,
-model-update compatibility), and how it encodes images and class texts for the zero-shot retention
-metrics (``retention_features``, ``text_head``). Data, optimiser, schedule, evaluation, reporting
-and checkpointing belong to the loop, so every method is compared on identical terms.
+extra end-of-training metrics and artifacts (``posthoc_metrics``, ``artifacts``: the linear
+probe's metrics, model-update compatibility), and how it encodes images and class texts for the
+zero-shot retention metrics (``retention_features``, ``text_head``).
+
+WiSE (``trainables.posthoc``): a method whose ``Params.interpolable`` is set exposes its weights in
+the zero-shot model's parameter space through ``zero_shot_weights`` (by default the parameters that
+train; LoRA and LoRSU give their merged weights), and the loop evaluates
+``(1 - alpha) * theta_zs + alpha * theta`` at each alpha of the trial's ``posthoc.wise`` as
+``wise/<alpha>/<metric>``. ``wise_alpha`` is the alpha of the trial's own model (1; wise_ft's is
+its ``alpha``) and ``wise_curve_alphas`` the curve a method evaluates unasked (none; wise_ft's
+grid). Data, optimiser, schedule, evaluation (with the zero-shot point and effective robustness),
+reporting and checkpointing belong to the loop, so every method is compared on identical terms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +31,9 @@ import torch.nn.functional as F
 from trainables.methods.params.base import MethodParams
 from trainables.models.heads import zero_shot_head
 from trainables.models.loading import ClipBundle
+
+if TYPE_CHECKING:  # trainables.posthoc needs this module's Method for its own hints
+    from trainables.posthoc import WeightInterpolation
 
 
 @dataclass
@@ -63,6 +74,9 @@ class Method(torch.nn.Module):
         self.context = context
         self.params = params
         self.eval_feature_cache: dict[str, torch.Tensor] = {}  # filled by evaluation when frozen
+        # theta_zs for WiSE, snapshotted before prepare: by the method when it interpolates itself
+        # (wise_ft), else by the loop when the trial asks for posthoc.wise. Not in checkpoints.
+        self.interpolation: WeightInterpolation | None = None
 
     @property
     def trains(self) -> bool:
@@ -102,8 +116,23 @@ class Method(torch.nn.Module):
         """Optional post-hoc step (weight interpolation, adapter merge)."""
 
     def posthoc_metrics(self, evaluate: Evaluator) -> dict[str, float]:
-        """Extra metrics computed once, after the last epoch (e.g. ``wise/<alpha>/...``)."""
+        """Extra metrics computed once, after the last epoch (e.g. ``lp/*``, ``compat/*``)."""
         return {}
+
+    def zero_shot_weights(self) -> dict[str, torch.Tensor]:
+        """The weights WiSE interpolates, by name: tensors of the zero-shot model's parameter space
+        that training changes. By default the parameters that train; live parameters after
+        ``after_training`` (the interpolation writes into them)."""
+        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    @property
+    def wise_alpha(self) -> float:
+        """The WiSE alpha of the model the trial reports: 1, the trained weights."""
+        return 1.0
+
+    def wise_curve_alphas(self) -> list[float]:
+        """The WiSE curve the method evaluates without ``posthoc.wise``: none."""
+        return []
 
     def artifacts(self) -> dict[str, str]:
         """Text artifacts of the finished trial, file name -> content (e.g. a curve as CSV)."""

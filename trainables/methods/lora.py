@@ -37,7 +37,7 @@ from trainables.methods.base import ImageClassifier, TrialContext
 from trainables.methods.params.base import MethodParams
 from trainables.methods.params.lora import LoRAParams
 from trainables.models.heads import class_prompt_tokens, head_from_tokens, zero_shot_head
-from trainables.models.lora import LoRAAttention
+from trainables.models.lora import LoRAAttention, LowRankDelta
 from trainables.registry import register
 
 
@@ -121,6 +121,23 @@ class LowRankMethod(ImageClassifier, ABC):
         if not bool(self.merged):
             self.merge()
             self.merged.fill_(True)
+
+    def zero_shot_weights(self) -> dict[str, torch.Tensor]:
+        """The merged weights under their merged names (the base weight plus its current update
+        before merging, the live parameter after), and the other trained tensors (biases, fc1
+        entries, a trained head); the low-rank factors are not in the zero-shot space. At
+        construction every update is exactly zero, so these are the zero-shot weights then."""
+        factors = {id(p) for m in self.modules() if isinstance(m, LowRankDelta) for p in m.parameters()}
+        weights: dict[str, torch.Tensor] = {
+            n: p for n, p in self.named_parameters() if p.requires_grad and id(p) not in factors
+        }
+        for key in self.merged_keys():
+            path, name = key.rsplit(".", 1)
+            module = self.get_submodule(path)
+            # LoRA's wrapped attention computes its merged weight; a parametrized weight (LoRSU)
+            # reads as base + update; once merged, the attribute is the parameter itself.
+            weights[key] = module.merged_weight() if isinstance(module, LoRAAttention) else getattr(module, name)
+        return weights
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         state = super().trainable_state()

@@ -199,8 +199,12 @@ class LoRAAttention(nn.Module):
         out = mha.out_proj(out.transpose(1, 2).reshape(batch, length, width))
         return (out if mha.batch_first else out.transpose(0, 1)), None
 
+    def merged_weight(self) -> torch.Tensor:
+        """``in_proj_weight`` plus the q, k, v updates: the weight ``merged`` leaves, computed."""
+        return self.attention.in_proj_weight + torch.cat([self.q.delta(), self.k.delta(), self.v.delta()])
+
     @torch.no_grad()
     def merged(self) -> nn.MultiheadAttention:
         """The wrapped module with the updates added to ``in_proj_weight``; use it in place of self."""
-        self.attention.in_proj_weight.add_(torch.cat([self.q.delta(), self.k.delta(), self.v.delta()]))
+        self.attention.in_proj_weight.copy_(self.merged_weight())
         return self.attention
