@@ -109,7 +109,7 @@ def check_logged(spec: SweepSpec, metric: str, where: str) -> None:
             }.get(family, "logged by " + listing(m for m in registry.names() if family in registry.params(m).logs))
             raise InputError(where, f"method {method!r} never logs {metric!r} ({hint})")
     alpha = _WISE_METRIC.match(name)
-    if alpha and wise is not None and spec.method != "wise_ft" and float(alpha.group(1)) not in wise.alphas:
+    if alpha and wise is not None and float(alpha.group(1)) not in wise.alphas:
         raise InputError(where, f"{metric!r}: alpha {alpha.group(1)} is not in posthoc.wise.alphas {wise.alphas}")
 
 
