@@ -257,8 +257,6 @@ def fit(
     finish_sweep(tracking, {**statuses, **progress.statuses()})
     if not console.is_terminal:
         console.line()  # a non-terminal Live leaves its last frame without a newline
-    if progress.multi_objective:
-        console.print(progress.front_line())
     failed = results.num_errors
     console.print(
         f"sweep {name}: {len(progress.done)} trials finished, {failed} failed"

@@ -16,6 +16,7 @@ import itertools
 import json
 import random
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ from ray.tune.search.optuna import OptunaSearch
 
 from sweeper.run.heavy_imports import heavy_imports
 from sweeper.run.repeater import TRIAL_INDEX, SeedRepeater
+
+# The driver's terminal belongs to the live view: Optuna's INFO lines ("A new study created in
+# RDB ...", "Using an existing study ...") say nothing the sweep's own output does not.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# TPESampler(group=True) is what conditional spaces need (infra-facts); its "experimental" notice
+# would print at every launch.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, module="optuna")
 
 Dimension = dict[str, Any]
 POINT = "point"  # grid trials carry their whole point (seed included) under this key

@@ -52,6 +52,7 @@ class Frontier:
     hypervolume_trained: float = math.nan
     line: Line | None = None
     notes: list[str] = field(default_factory=list)
+    candidates: int = 0  # rows of ``table`` the front was chosen from (repeats of a trained point left out)
 
 
 def wise_label(alpha: str) -> str:
@@ -106,7 +107,7 @@ def candidate_points(
     test metrics and (with ``line``) ``effective_robustness`` on the test metrics."""
     shown = list(dict.fromkeys([*metrics, *(m for m in TEST_METRICS if m in df.columns or _any_wise(df, m))]))
     keep = [c for c in dict.fromkeys([*labels, "seed"]) if c in df.columns]
-    parts = []
+    parts: list[pd.DataFrame] = []
     sources: list[tuple[str, float, str]] = [(TRAINED, math.nan, "{}")]
     sources += [(wise_label(a), float(a), f"wise/{a}/{{}}") for a in wise_alphas(df, metrics)]
     for point, alpha, pattern in sources:
@@ -134,6 +135,9 @@ def _any_wise(df: pd.DataFrame, metric: str) -> bool:
     return any(str(c).startswith("wise/") and str(c).endswith("/" + metric) for c in df.columns)
 
 
+ROBUSTNESS_METRICS = ("robustness/effective",)  # both robustness/effective and ..._val
+
+
 def zero_shot_point(df: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[float] | None, str]:
     """The mean of ``zeroshot/<m>`` over the trials (each logs its own zero-shot point), else the
     mean of ``<m>`` over the ``zeroshot`` method's trials; None when a metric has neither."""
@@ -141,7 +145,10 @@ def zero_shot_point(df: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[floa
     zero = df[df["method"] == "zeroshot"] if "method" in df.columns else df.iloc[0:0]
     for metric in metrics:
         own = f"{ZEROSHOT_PREFIX}{metric}"
-        if own in df.columns and df[own].notna().any():
+        if metric.startswith(ROBUSTNESS_METRICS):  # zero-shot is on its own line by definition
+            point.append(0.0)
+            sources.add("0 for effective robustness")
+        elif own in df.columns and df[own].notna().any():
             point.append(float(df[own].mean()))
             sources.add(f"mean of {ZEROSHOT_PREFIX}<metric> over {int(df[own].notna().sum())} trials")
         elif metric in zero.columns and zero[metric].notna().any():
@@ -185,11 +192,12 @@ def frontier(
     chosen = {m: mode for m, mode in zip(metrics, modes, strict=True)}
     table = ablation_table(points, [*labels, POINT], shown, modes={**chosen, ROBUSTNESS: "max"})
     table.insert(len(labels) + 1, ALPHA, [_alpha_of(p) for p in table[POINT]])
-    front = pareto(table, [f"{m} mean" for m in metrics], modes)
+    candidates = table[~_repeats_trained(table, labels, [f"{m} mean" for m in metrics])]
+    front = pareto(candidates, [f"{m} mean" for m in metrics], modes)
     best_first = front[f"{metrics[0]} mean"] * (-1 if modes[0] == "max" else 1)
     front = front.iloc[np.argsort(best_first.to_numpy(), kind="stable")]
     front.attrs = dict(table.attrs)
-    result = Frontier(metrics, modes, labels, table, front, excluded, line=line)
+    result = Frontier(metrics, modes, labels, table, front, excluded, line=line, candidates=len(candidates))
     if reference is not None:
         result.reference, result.reference_source = [float(v) for v in reference], "--reference-point"
     else:
@@ -200,6 +208,23 @@ def frontier(
         result.hypervolume = hypervolume(means, modes, result.reference)
         result.hypervolume_trained = hypervolume(means[trained], modes, result.reference)
     return result
+
+
+def _repeats_trained(table: pd.DataFrame, labels: list[str], columns: list[str]) -> np.ndarray:
+    """WiSE rows equal to their configuration's trained point: a curve's alpha = 1 is the trained
+    model itself (except wise_ft's, whose trained model sits at its own alpha), and the same point
+    twice would crowd the front. They stay in the table, where the figure draws whole curves."""
+    keys = [tuple(map(str, row)) for row in table[labels].itertuples(index=False)] if labels else [()] * len(table)
+    values = table[columns].to_numpy(dtype=float)
+    trained = (table[POINT] == TRAINED).to_numpy()
+    trained_at = {key: values[i] for i, key in enumerate(keys) if trained[i]}
+    return np.array(
+        [
+            not trained[i] and key in trained_at and bool((values[i] == trained_at[key]).all())
+            for i, key in enumerate(keys)
+        ],
+        dtype=bool,
+    )
 
 
 def _references_apart(df: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -226,9 +251,10 @@ def summary_lines(result: Frontier, precision: int = 3, stat: str = "std") -> li
     p = precision
     wise = int((result.front[POINT] != TRAINED).sum())
     spread = "sample std over seeds" if stat == "std" else "95% t-interval half-width over seeds"
+    candidates = result.candidates or len(result.table)
     lines = [
         f"front of {' x '.join(f'{m} ({mode})' for m, mode in zip(result.metrics, result.modes, strict=True))}: "
-        f"{len(result.front)} of {len(result.table)} candidates ({wise} from WiSE-FT curves); mean ± {spread}"
+        f"{len(result.front)} of {candidates} candidates ({wise} from WiSE-FT curves); mean ± {spread}"
     ]
     if result.reference is None:
         lines.append(f"hypervolume: not computed ({result.reference_source}; give --reference-point)")

@@ -313,3 +313,20 @@ def test_html_report_section_draws_the_frontier(uri: str) -> None:
     assert {"trials", "unfinished", "front", "zero-shot", "line", "wise:lr=0.001"} <= gids
     assert "front of val/acc x oodval/avg_acc" in caption and "zero-shot line through chance (0.1, 0.1)" in caption
     assert "Hollow: 2 trial(s)" in caption
+
+
+def test_a_curves_alpha_1_is_the_trained_point_once_and_robustness_refers_to_0() -> None:
+    df = _frame([("ft", 0, "FINISHED", 1.0, 0.8, 0.5), ("lipsum_ft", 0, "FINISHED", 1.0, 0.7, 0.6)])
+    df["robustness/effective"] = [-0.1, 0.05]
+    df["zeroshot/id/acc"] = [0.55, 0.55]
+    for alpha, w in (("0.5", 0.5), ("1.0", 1.0)):
+        df[f"wise/{alpha}/id/acc"] = 0.55 + w * (df["id/acc"] - 0.55)
+        df[f"wise/{alpha}/robustness/effective"] = w * df["robustness/effective"] + 0.2 * w * (1 - w)
+    result = frontier(df, ["id/acc", "robustness/effective"])
+    points = set(zip(result.front["method"], result.front["point"], strict=True))
+    # alpha = 1 repeats each trained point: the front holds it once, as "trained"; the table keeps
+    # the whole curve for the figure.
+    assert points == {("ft", "trained"), ("lipsum_ft", "trained"), ("lipsum_ft", "WiSE α=0.5")}
+    assert result.candidates == 4 and len(result.table) == 6
+    # Zero-shot CLIP sits on its own line: the reference point's robustness coordinate is 0.
+    assert result.reference == [0.55, 0.0]
