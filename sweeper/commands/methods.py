@@ -40,7 +40,8 @@ def _parameter(info) -> dict[str, Any]:
 
 
 def describe(pattern: str = "*") -> dict[str, dict[str, Any]]:
-    """Per method: paper, summary (first docstring line), trains, its parameters, and its train
+    """Per method: paper, summary (first docstring line), trains, interpolable, the method-specific
+    metric families it logs, its parameters, and its train
     recipe for each model family (``tiny``: the shipped zoo; ``clip``: real open_clip weights)."""
     out = {}
     for name in registry.names(pattern):
@@ -49,6 +50,9 @@ def describe(pattern: str = "*") -> dict[str, dict[str, Any]]:
             "paper": declared.paper,
             "summary": (declared.__doc__ or "").strip().splitlines()[0] if declared.__doc__ else "",
             "trains": declared.trains,
+            # posthoc.wise applies (weights in the zero-shot space), and the metric families it logs
+            "interpolable": declared.interpolable,
+            "logs": list(declared.logs),
             "parameters": {field: _parameter(info) for field, info in declared.model_fields.items()},
             "recipes": {family: recipe(declared, family) for family in FAMILIES} if declared.trains else {},
         }
@@ -90,9 +94,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     for name, method in data.items():
+        extras = [
+            "posthoc.wise: yes" if method["interpolable"] else "posthoc.wise: no",
+            *(["logs " + ", ".join(f"{family}*" for family in method["logs"])] if method["logs"] else []),
+        ]
         table = Table(
             title=f"[bold]{name}[/bold]: {method['summary']}",
-            caption=method["paper"],
+            caption=method["paper"] + "\n" + "; ".join(extras),
             title_justify="left",
             caption_justify="left",
         )
