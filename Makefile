@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_eval_share.py
 	$(BIN)/python bench/bench_harness.py --scaling
 	$(BIN)/python bench/bench_asha.py
+	$(BIN)/python bench/bench_posthoc.py
 	$(BIN)/python bench/bench_startup.py --demo
 	# Lipsum-FT's text bank against fresh texts: a 6-trial sweep in a scratch folder.
 	BANK=$$(mktemp -d) && cd $$BANK && $(abspath $(BIN))/sweeper launch $(CURDIR)/search_spaces/lipsum-bank.yaml \
