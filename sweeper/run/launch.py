@@ -22,6 +22,7 @@ from rich.live import Live
 
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.files import check_writable_folder
+from sweeper.run.lease import driver_lease
 from sweeper.run.live import LiveView, SweepProgress
 from sweeper.run.optuna_storage import study_kwargs
 from sweeper.run.resume_state import save_resume_state
@@ -119,15 +120,28 @@ def launch(
 
     ``points`` replaces a grid's own points (``sweeper confirm`` runs chosen configurations);
     ``parent_tags`` are added to the sweep's parent run (e.g. to nest it under another)."""
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
-
     console = console or Console()
     uri = resolve_uri(spec.tracking.uri)
     check_tracking_uri(uri, "tracking.uri")
     storage = storage_root(storage)  # a URI (s3://...) as given, a path made absolute
     if not is_uri(storage):
         check_writable_folder(storage, "--storage")
+    # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
+    with driver_lease(storage, spec.name):
+        return _launch(spec, storage, console, uri, points, parent_tags)
+
+
+def _launch(
+    spec: SweepSpec,
+    storage: str,
+    console: Console,
+    uri: str,
+    points: list[dict[str, Any]] | None,
+    parent_tags: dict[str, str] | None,
+) -> int:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
     rows = spec.report_rows
     objectives = objectives_of(spec)
     # Tune's own metric is the first objective: ASHA ranks by it (refused with several) and Tune
@@ -178,6 +192,7 @@ def launch(
             "sweeper.search_dims": json.dumps(plain_dims(spec)),
             "sweeper.total_trials": str(total),
             "sweeper.max_concurrent": str(spec.max_concurrent or ""),
+            "sweeper.storage": storage,  # where `sweeper status` finds the driver's lease
             **(parent_tags or {}),
         },
         sweep_file=_sweep_text(spec),

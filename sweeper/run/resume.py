@@ -22,6 +22,7 @@ from rich.console import Console
 
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.launch import fit, objectives_of, sweep_trainable_for
+from sweeper.run.lease import DriverLease
 from sweeper.run.live import SweepProgress
 from sweeper.run.resume_state import read_resume_state
 from sweeper.spec.loading import from_mapping, load
@@ -32,13 +33,21 @@ from trainables.errors import InputError
 
 def resume(name: str, storage: str | None = None, console: Console | None = None) -> int:
     """Resume sweep ``name`` from ``storage`` (default ./sweeps); returns launch's exit codes."""
-    from ray import tune
-
     console = console or Console()
     root = storage_root(storage)
     if is_uri(root):
         raise InputError("--storage", "resume reads a local or NFS storage folder; URI storage is not supported yet")
     folder = Path(root) / name
+    if not folder.is_dir():
+        read_resume_state(folder, name)  # no such sweep: the usual error, and no folder created
+    # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
+    with DriverLease(folder, name):
+        return _resume(name, folder, console)
+
+
+def _resume(name: str, folder: Path, console: Console) -> int:
+    from ray import tune
+
     state = read_resume_state(folder, name)
     spec = from_mapping(yaml.safe_load(state["sweep_text"]))
     _refuse_a_changed_file(state)

@@ -1,0 +1,167 @@
+"""The driver lease: one driver per sweep, stale leases taken over, races won by exactly one.
+
+The races are real: separate processes released at the same instant try to acquire the lease.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeper.run.lease import LEASE_FILE, DriverLease, driver_state, machine, read_lease, start_ticks
+from trainables.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_lease(folder: Path, **fields: object) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"sweep": "s", "host": "other-host", "pid": 4242, "token": "old", "heartbeat": time.time(), **fields}
+    (folder / LEASE_FILE).write_text(json.dumps(record))
+
+
+def test_acquire_renew_release(tmp_path: Path) -> None:
+    lease = DriverLease(tmp_path / "s", "s", heartbeat_s=0.1)
+    lease.acquire()
+    first = read_lease(tmp_path / "s" / LEASE_FILE)
+    assert first is not None and first["pid"] == os.getpid() and first["host"] == machine()["host"]
+    assert first["pid_start"] == start_ticks(os.getpid()) and first["stale_after_s"] == 60.0
+    time.sleep(0.5)
+    renewed = read_lease(tmp_path / "s" / LEASE_FILE)
+    assert renewed is not None and renewed["heartbeat"] > first["heartbeat"]
+    assert driver_state(tmp_path / "s")["alive"] is True
+    lease.release()
+    assert not (tmp_path / "s" / LEASE_FILE).exists()
+    assert driver_state(tmp_path / "s") == {"alive": False, "lease": None}
+    assert [p.name for p in (tmp_path / "s").iterdir()] == []  # no temporary or claim file left
+
+
+def test_the_lease_is_released_when_the_block_raises(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), DriverLease(tmp_path, "s"):
+        raise RuntimeError("boom")
+    assert not (tmp_path / LEASE_FILE).exists()
+
+
+def test_a_live_lease_is_refused_naming_host_pid_and_heartbeat(tmp_path: Path) -> None:
+    with DriverLease(tmp_path, "s"):
+        with pytest.raises(InputError) as refused:
+            DriverLease(tmp_path, "s").acquire()
+        message = str(refused.value)
+        assert message.startswith("sweep 's': a driver is already running it: ")
+        assert f"pid {os.getpid()} on host {machine()['host']}, last heartbeat 0 s ago" in message
+        assert "\n" not in message
+    write_lease(tmp_path, heartbeat=time.time() - 30)  # another machine's, within the timeout
+    with pytest.raises(InputError, match="pid 4242 on host other-host, last heartbeat 30 s ago"):
+        DriverLease(tmp_path, "s").acquire()
+
+
+def test_a_heartbeat_older_than_the_timeout_is_taken_over(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_lease(tmp_path, heartbeat=time.time() - 600)
+    assert driver_state(tmp_path)["alive"] is False
+    with DriverLease(tmp_path, "s"):
+        assert read_lease(tmp_path / LEASE_FILE)["pid"] == os.getpid()  # type: ignore[index]
+    err = capsys.readouterr().err
+    assert "taking over the stale lease of pid 4242 on host other-host (its last heartbeat is 600 s old" in err
+
+
+def test_a_dead_pid_on_this_machine_is_taken_over_at_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    write_lease(tmp_path, **machine(), pid=int(gone.stdout), heartbeat=time.time())
+    with DriverLease(tmp_path, "s"):
+        pass
+    assert f"stale lease of pid {int(gone.stdout)} on host {machine()['host']} (its process is gone)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_reused_pid_is_told_apart_by_its_start_time(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    own = start_ticks(os.getpid())
+    assert own is not None
+    write_lease(tmp_path, **machine(), pid=os.getpid(), pid_start=own - 1)
+    with DriverLease(tmp_path, "s"):
+        pass
+    assert "(its pid now belongs to another process)" in capsys.readouterr().err
+    write_lease(tmp_path, **machine(), pid=os.getpid(), pid_start=own, heartbeat=time.time() - 600)
+    with pytest.raises(InputError):  # alive on this machine: an old heartbeat alone is not enough
+        DriverLease(tmp_path, "s").acquire()
+
+
+def test_a_driver_whose_lease_was_taken_over_stops(tmp_path: Path) -> None:
+    lost: list[str] = []
+    lease = DriverLease(tmp_path, "s", heartbeat_s=0.05, on_lost=lost.append)
+    lease.acquire()
+    write_lease(tmp_path, token="someone-else")
+    deadline = time.monotonic() + 5
+    while not lost and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lease.release()
+    assert lost and "taken over by pid 4242 on host other-host" in lost[0]
+    assert read_lease(tmp_path / LEASE_FILE)["token"] == "someone-else"  # type: ignore[index]
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+from sweeper.run.lease import DriverLease
+from trainables.errors import InputError
+folder, start = Path(sys.argv[1]), float(sys.argv[2])
+lease = DriverLease(folder, "s")
+time.sleep(max(0.0, start - time.time()))
+try:
+    lease.acquire()
+except InputError:
+    print("lost", flush=True)
+    sys.exit(0)
+print("won", flush=True)
+time.sleep(max(0.0, start + 3 - time.time()))  # hold it until every racer has tried
+lease.release()
+"""
+
+
+def race(folder: Path, racers: int = 4) -> tuple[list[str], str]:
+    start = time.time() + 4  # after every racer's imports
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(folder), str(start)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(racers)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    return sorted(out.strip() for out, _ in outs), "".join(err for _, err in outs)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_racing_drivers_exactly_one_wins(tmp_path: Path, round_: int) -> None:
+    results, _ = race(tmp_path / "s")
+    assert results == ["lost", "lost", "lost", "won"]
+    assert not (tmp_path / "s" / LEASE_FILE).exists()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_racing_takers_of_a_stale_lease_exactly_one_wins(tmp_path: Path, round_: int) -> None:
+    write_lease(tmp_path / "s", heartbeat=time.time() - 600)
+    results, err = race(tmp_path / "s")
+    assert results == ["lost", "lost", "lost", "won"]
+    assert err.count("taking over the stale lease of pid 4242") == 1, err
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == []  # claims removed, lease released
+
+
+def test_a_claim_left_by_a_taker_that_died_is_itself_taken_over(tmp_path: Path) -> None:
+    write_lease(tmp_path, heartbeat=time.time() - 600)
+    claim = {"host": "third-host", "pid": 7, "token": "dead-claim", "heartbeat": time.time() - 600}
+    (tmp_path / f"{LEASE_FILE}.claim-old").write_text(json.dumps(claim))
+    with DriverLease(tmp_path, "s"):
+        assert read_lease(tmp_path / LEASE_FILE)["pid"] == os.getpid()  # type: ignore[index]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
