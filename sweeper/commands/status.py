@@ -16,6 +16,7 @@ import json
 import math
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -42,7 +43,38 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="list the Ray Jobs of this cluster (http://HEAD:8265), or one job's status",
     )
+    parser.add_argument(
+        "--storage",
+        default=None,
+        metavar="PATH",
+        help="with NAME: the storage the sweep was launched with, to tell whether its driver is alive "
+        "(default: the one the launch recorded, else ./sweeps)",
+    )
     parser.set_defaults(run=run)
+
+
+def driver(name: str, parent: Any, storage: str | None) -> dict[str, Any] | None:
+    """Whether a driver holds sweep ``name``'s lease and is alive; None for URI storage (no lease)."""
+    from sweeper.run.cluster import is_uri, storage_root
+    from sweeper.run.lease import driver_state
+
+    root = storage_root(storage or parent.data.tags.get("sweeper.storage"))
+    return None if is_uri(root) else {"folder": str(Path(root) / name), **driver_state(Path(root) / name)}
+
+
+def driver_line(name: str, found: dict[str, Any] | None, status: str) -> str:
+    """``driver: alive (pid 1234 on host h1, last heartbeat 3 s ago)``, or why there is none."""
+    if found is None:
+        return "driver: unknown (URI storage holds no lease)"
+    if found["alive"]:
+        age = found["heartbeat_age_s"]
+        return f"driver: alive (pid {found['pid']} on host {found['host']}, last heartbeat {age:.0f} s ago)"
+    gone = (
+        f"not alive (lease of pid {found['pid']} on host {found['host']}: {found['stale']})"
+        if found["lease"]
+        else f"not alive (no lease in {found['folder']})"
+    )
+    return f"driver: {gone}" + (f"; `sweeper resume {name}` finishes the sweep" if status == "RUNNING" else "")
 
 
 def _clock(seconds: float | None) -> str:
@@ -216,10 +248,17 @@ def run(args: argparse.Namespace) -> int:
         store, parent = sweep_runs.resolve_parent(args.name, args.tracking_uri, args.experiment)
         children = sweep_runs.trial_runs(store, parent)
         summary = summarise(parent, children)
+        summary["driver"] = driver(args.name, parent, args.storage)
         if args.json:
             print(json.dumps(summary, indent=2))
         else:
             _one(console, summary, children)
+            console.print(
+                driver_line(args.name, summary["driver"], summary["status"]),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         return 0
     store = open_store(args.tracking_uri)
     latest: dict[str, Any] = {}

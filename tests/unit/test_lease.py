@@ -165,3 +165,24 @@ def test_a_claim_left_by_a_taker_that_died_is_itself_taken_over(tmp_path: Path) 
     with DriverLease(tmp_path, "s"):
         assert read_lease(tmp_path / LEASE_FILE)["pid"] == os.getpid()  # type: ignore[index]
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_status_says_whether_the_driver_is_alive(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from sweeper.cli import main
+    from sweeper.tracking.runs import start_sweep
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = tmp_path / "sweeps"
+    start_sweep("s", None, uri, tags={"sweeper.storage": str(storage)}, sweep_file="name: s\n")
+    with DriverLease(storage / "s", "s"):
+        assert main(["status", "s", "--tracking-uri", uri]) == 0
+        assert f"driver: alive (pid {os.getpid()} on host {machine()['host']}, last heartbeat 0 s ago)" in (
+            capsys.readouterr().out
+        )
+    assert main(["status", "s", "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert f"driver: not alive (no lease in {storage / 's'}); `sweeper resume s` finishes the sweep" in out
+    write_lease(tmp_path / "elsewhere" / "s", heartbeat=time.time() - 600)
+    assert main(["status", "s", "--tracking-uri", uri, "--storage", str(tmp_path / "elsewhere"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["driver"]
+    assert found["alive"] is False and found["pid"] == 4242 and "600 s old" in found["stale"]
