@@ -4,7 +4,9 @@ Ray Tune restores the experiment from ``<storage>/<name>``: the searcher's state
 (not rerun), and unfinished ones from their last checkpoint. The trials reattach to their MLflow
 runs (found by trial id under the same parent run), and the parent run, left RUNNING by the dead
 driver, is closed at the end like any launch's. The sweep runs as it was launched: if its file
-changed since, resume refuses rather than mix two search spaces in one experiment.
+changed since, resume refuses rather than mix two search spaces in one experiment. While another
+driver of the sweep is alive (its lease, :mod:`sweeper.run.lease`), resume refuses before it
+touches anything; a dead driver's lease is taken over.
 
 The searcher is not built again here: Tune unpickles the one the launch built (``tuner.pkl``) and
 loads its last checkpoint into it, so a sweep resumes with the searcher, and the checkpoint format,
