@@ -66,6 +66,8 @@ def driver_line(name: str, found: dict[str, Any] | None, status: str) -> str:
     """``driver: alive (pid 1234 on host h1, last heartbeat 3 s ago)``, or why there is none."""
     if found is None:
         return "driver: unknown (URI storage holds no lease)"
+    if found["alive"] is None:
+        return f"driver: unknown ({found['folder']} is not on this machine; give --storage)"
     if found["alive"]:
         age = found["heartbeat_age_s"]
         return f"driver: alive (pid {found['pid']} on host {found['host']}, last heartbeat {age:.0f} s ago)"

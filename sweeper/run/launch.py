@@ -8,6 +8,7 @@ MLflow URI, whose store, experiment and parent run exist before the first trial 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import logging
@@ -22,7 +23,7 @@ from rich.live import Live
 
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.files import check_writable_folder
-from sweeper.run.lease import driver_lease
+from sweeper.run.lease import DriverLease
 from sweeper.run.live import LiveView, SweepProgress
 from sweeper.run.optuna_storage import study_kwargs
 from sweeper.run.resume_state import save_resume_state
@@ -127,7 +128,8 @@ def launch(
     if not is_uri(storage):
         check_writable_folder(storage, "--storage")
     # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
-    with driver_lease(storage, spec.name):
+    # With URI storage no lease is held (see sweeper.run.lease).
+    with contextlib.nullcontext() if is_uri(storage) else DriverLease(Path(storage) / spec.name, spec.name):
         return _launch(spec, storage, console, uri, points, parent_tags)
 
 

@@ -4,12 +4,11 @@ A driver (``launch``, ``resume``) holds the lease while it runs: a JSON file nam
 the pid's start time, a unique token, and a heartbeat that a daemon thread renews every
 ``HEARTBEAT_S`` seconds. It is deleted when the driver exits, normally or by an exception.
 
-Atomicity, also on NFS (v3 and later): a lease is written whole to a private temporary file and
-published with ``link()``, which fails when the name exists, so two drivers never both create it
-(a lost NFS reply is caught by the temporary file's link count). A stale lease is taken over
-under a claim file named after its token, published the same way: of two takers of one stale
-lease exactly one creates the claim; it checks the lease still holds that token and replaces it
-(``rename`` over it). No ``flock``: NFS mounts do not always honour it across hosts.
+Atomicity, also on NFS v3+: a lease is written whole to a temporary file and published with
+``link()``, which fails when the name exists (a lost NFS reply shows in the link count). A stale
+lease is taken over under a claim file named after its token, published the same way: of two
+takers exactly one creates the claim, checks the lease still holds that token and renames its own
+over it. No ``flock``: NFS mounts do not always honour it across hosts.
 
 Stale means: on the same machine (host name, boot id and pid namespace all match) the process is
 gone or its pid now belongs to a younger process; on another machine the heartbeat is older than
@@ -18,8 +17,7 @@ process on the same machine keeps its lease however old its heartbeat: it may be
 taking over would run two drivers. A driver that finds its lease taken over (it was judged stale
 while alive, e.g. suspended) exits at once, so that two drivers never run past one heartbeat.
 
-The lease lives in a local or NFS storage folder only. With URI storage (``s3://...``) no lease is
-held: one driver per sweep is then the user's to keep.
+The lease lives in a local or NFS storage folder only: with URI storage (``s3://...``) none is held.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +141,12 @@ def publish(path: Path, record: dict[str, Any]) -> bool:
 
 
 def _replace(path: Path, record: dict[str, Any]) -> None:
-    os.replace(_temporary(path, record), path)
+    tmp = _temporary(path, record)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _exit_lost(message: str) -> None:
@@ -182,7 +185,13 @@ class DriverLease:
 
     def acquire(self) -> None:
         """Take the lease, or a stale one over (saying so on stderr); InputError while it is live."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return self._acquire()
+        except OSError as error:
+            raise InputError(str(self.path), f"cannot write the driver lease: {error.strerror or error}") from None
+
+    def _acquire(self) -> None:
         for _ in range(_ATTEMPTS):
             self.record["heartbeat"] = time.time()
             if publish(self.path, self.record):
@@ -210,12 +219,8 @@ class DriverLease:
             current = read_lease(self.path)
             if current is None or current["token"] != lease["token"]:
                 return False  # replaced or released since it was read: start again
-            print(
-                f"sweeper: sweep {self.name}: taking over the stale lease of pid {lease.get('pid')} "
-                f"on host {lease.get('host')} ({why})",
-                file=sys.stderr,
-                flush=True,
-            )
+            old = f"pid {lease.get('pid')} on host {lease.get('host')}"
+            print(f"sweeper: sweep {self.name}: taking over the stale lease of {old} ({why})", file=sys.stderr)
             self.record["heartbeat"] = time.time()
             _replace(self.path, self.record)
             return True
@@ -275,20 +280,10 @@ class DriverLease:
         self.release()
 
 
-@contextlib.contextmanager
-def driver_lease(storage: str, name: str) -> Iterator[DriverLease | None]:
-    """Hold sweep ``name``'s lease in local or NFS ``storage`` while the block runs; none for a URI."""
-    from sweeper.run.cluster import is_uri
-
-    if is_uri(storage):
-        yield None
-        return
-    with DriverLease(Path(storage) / name, name) as lease:
-        yield lease
-
-
 def driver_state(folder: Path) -> dict[str, Any]:
     """What ``sweeper status`` shows: whether a driver holds the lease in ``folder`` and is alive."""
+    if not folder.is_dir():  # e.g. a sweep launched on another machine, its storage not shared here
+        return {"alive": None, "lease": None}
     lease = read_lease(folder / LEASE_FILE)
     if lease is None:
         return {"alive": False, "lease": None}

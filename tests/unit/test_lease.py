@@ -186,3 +186,21 @@ def test_status_says_whether_the_driver_is_alive(tmp_path: Path, capsys: pytest.
     assert main(["status", "s", "--tracking-uri", uri, "--storage", str(tmp_path / "elsewhere"), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)["driver"]
     assert found["alive"] is False and found["pid"] == 4242 and "600 s old" in found["stale"]
+
+
+def test_launch_holds_the_lease_on_a_local_storage_and_none_on_a_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sweeper.run import launch
+    from sweeper.spec.loading import from_mapping
+
+    sweep = {"name": "s", "method": "lipsum_ft", "model": "zoo/tiny-clip-v1", "search": {"L": {"grid": [2]}}}
+    spec = from_mapping({**sweep, "data": {"source": "shapes", "id": "photo", "ood": ["sketch"]}})
+    monkeypatch.chdir(tmp_path)
+    seen: list[dict | None] = []
+    monkeypatch.setattr(launch, "_launch", lambda spec, storage, *rest: seen.append(driver_state(Path(storage) / "s")))
+    assert launch.launch(spec, storage=str(tmp_path / "sweeps")) is None
+    assert seen[0] is not None and seen[0]["alive"] is True and seen[0]["pid"] == os.getpid()
+    assert not (tmp_path / "sweeps" / "s" / LEASE_FILE).exists()  # released at the end
+    launch.launch(spec, storage="s3://bucket/prefix")  # no lease, and no local folder for it
+    assert seen[1] == {"alive": None, "lease": None} and not (tmp_path / "s3:").exists()
