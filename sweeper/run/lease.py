@@ -78,7 +78,7 @@ def read_lease(path: Path) -> dict[str, Any] | None:
         return None
     try:
         lease = json.loads(text)
-        if isinstance(lease, dict) and lease.get("token"):
+        if isinstance(lease, dict) and lease.get("token") and isinstance(lease.get("heartbeat"), (int, float)):
             return lease
     except ValueError:
         pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -204,3 +205,13 @@ def test_launch_holds_the_lease_on_a_local_storage_and_none_on_a_uri(
     assert not (tmp_path / "sweeps" / "s" / LEASE_FILE).exists()  # released at the end
     launch.launch(spec, storage="s3://bucket/prefix")  # no lease, and no local folder for it
     assert seen[1] == {"alive": None, "lease": None} and not (tmp_path / "s3:").exists()
+
+
+def test_an_unreadable_lease_counts_by_its_file_time(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / LEASE_FILE).write_text('{"token": "x", "heartbeat": "soon"')
+    with pytest.raises(InputError, match=re.escape("pid ? on host ?, last heartbeat 0 s ago")):
+        DriverLease(tmp_path, "s").acquire()
+    os.utime(tmp_path / LEASE_FILE, (time.time() - 600, time.time() - 600))
+    with DriverLease(tmp_path, "s"):
+        pass
+    assert "taking over the stale lease of pid ? on host ?" in capsys.readouterr().err
