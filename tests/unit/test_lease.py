@@ -215,3 +215,34 @@ def test_an_unreadable_lease_counts_by_its_file_time(tmp_path: Path, capsys: pyt
     with DriverLease(tmp_path, "s"):
         pass
     assert "taking over the stale lease of pid ? on host ?" in capsys.readouterr().err
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from sweeper.run.lease import DriverLease
+DriverLease(Path(sys.argv[1]), "s", heartbeat_s=0.1).acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_driver_process_whose_lease_was_taken_over_exits(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        write_lease(tmp_path, token="someone-else")
+        assert holder.wait(timeout=20) == 1
+        assert holder.stderr is not None
+        err = holder.stderr.read()
+        assert "the lease was taken over by pid 4242 on host other-host" in err and "this driver stops now" in err
+    finally:
+        holder.kill()
+        holder.wait()
