@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from sweep_files import killable_sweep
 
 from sweeper.cli import main
 
@@ -27,22 +28,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "lease-e2e"
-SWEEP = {
-    "name": NAME,
-    "method": "lipsum_ft",
-    "model": "zoo/tiny-clip-v1",
-    "data": {
-        "source": {"shapes": {"per_class": {"train": 24, "val": 10, "test": 10}}},
-        "id": "photo",
-        "ood": ["sketch"],
-    },
-    "train": {"epochs": 4, "batch_size": 40, "lr": 1e-4},
-    "fixed": {"M": 8},
-    "search": {"L": {"grid": [2, 4, 6]}},
-    "seeds": [0],
-    "resources": {"cpu": 1},
-    "max_concurrent": 1,
-}
+SWEEP = killable_sweep(NAME)
 
 
 def sweeper(workdir: Path, *args: str, **popen: object) -> subprocess.Popen:
