@@ -20,7 +20,7 @@ STEPS = {
     "sweeper.cli": [("main", "cli")],
     "sweeper.spec.loading": [("load", "checks")],
     "sweeper.tracking.runs": [("start_sweep", "mlflow_parent"), ("finish_sweep", "finish_sweep")],
-    "sweeper.run.launch": [("ensure_ray", "ray_init"), ("_release_at_exit", "ray_shutdown")],
+    "sweeper.run.driving": [("ensure_ray", "ray_init"), ("_release_at_exit", "ray_shutdown")],
     "ray.tune.tuner": [("Tuner.__init__", "tuner"), ("Tuner.fit", "fit")],
 }
 IMPORTS = ("sweeper.spec.loading", "sweeper.run.launch")  # also timed: their imports (torch, Ray Tune, MLflow)

@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"sweeper: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # before a sweep started (a running one handles its own Ctrl-C)
+        print("sweeper: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
 
 
 if __name__ == "__main__":

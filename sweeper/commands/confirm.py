@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             f" over {int(ranking['seeds'].iloc[rank - 1])} seed(s)"
         )
     code = launch(child, storage=args.storage, console=console, points=points, parent_tags=tags)
+    if code >= 128:  # stopped by a signal: its runs are closed, nothing to tabulate yet
+        return code
     df = results.load(child.name, child.tracking.uri)
     done = df[df["status"] == "FINISHED"]
     if done.empty:

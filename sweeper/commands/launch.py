@@ -8,8 +8,6 @@ returns once the job is submitted. The file is validated here first in every cas
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from pathlib import Path
 
 
@@ -54,15 +52,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_launch)
 
 
-def _interrupt_on_sigterm() -> None:
-    """`ray job stop` sends SIGTERM: end like Ctrl-C, so the sweep's MLflow runs are closed."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def run_launch(args: argparse.Namespace) -> int:
     from sweeper.run.heavy_imports import heavy_imports
 
@@ -91,7 +80,8 @@ def run_launch(args: argparse.Namespace) -> int:
         )
         return 0
     with heavy_imports():  # Ray is imported only once the file is valid; Ray Tune, Optuna, MLflow
-        from sweeper.run.launch import ensure_ray, launch
+        from sweeper.run.driving import ensure_ray
+        from sweeper.run.launch import launch
 
     if args.address:
         from sweeper.run import cluster
@@ -99,11 +89,5 @@ def run_launch(args: argparse.Namespace) -> int:
 
         ensure_ray(args.address)
         cluster.check_storage(args.storage, args.shared_storage, cluster.alive_nodes(), resolve_uri(spec.tracking.uri))
-        _interrupt_on_sigterm()
-    try:
-        return launch(spec, storage=args.storage)
-    except KeyboardInterrupt:
-        if not args.address:
-            raise
-        print(f"sweeper: sweep {spec.name} stopped; its MLflow runs are closed as KILLED", file=sys.stderr)
-        return 130
+    # Ctrl-C, and the SIGTERM of `sweeper stop` / `ray job stop`, stop the sweep cleanly in launch().
+    return launch(spec, storage=args.storage)

@@ -72,6 +72,9 @@ def job_call(what: str, job_id: str, call):
         raise InputError("--cluster", f"cannot {what} job {job_id!r}: {exc}") from None
 
 
+JOB_STOP_GRACE_S = 60
+
+
 def submission_plan(spec_path: Path, working_dir: Path, storage: str, shared: bool) -> dict[str, Any]:
     """Entrypoint and runtime_env of the Ray Job that runs ``spec_path`` (validated by the caller)."""
     import sweeper
@@ -85,7 +88,13 @@ def submission_plan(spec_path: Path, working_dir: Path, storage: str, shared: bo
             f"the sweep file must lie inside the folder sent to the cluster "
             f"({working_dir}); run from the project folder or pass --working-dir",
         )
-    runtime_env: dict[str, Any] = {"working_dir": str(working_dir), "excludes": list(EXCLUDES)}
+    runtime_env: dict[str, Any] = {
+        "working_dir": str(working_dir),
+        "excludes": list(EXCLUDES),
+        # `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (Ray's default: 3). The
+        # driver needs the time to stop its trials, save Tune's state and close the MLflow runs.
+        "env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": str(JOB_STOP_GRACE_S)},
+    }
     packages = [Path(sweeper.__file__).parent, Path(trainables.__file__).parent]
     if not all(p.resolve().is_relative_to(working_dir) for p in packages):
         runtime_env["py_modules"] = [str(p) for p in packages]  # this client's Sweeper, not the image's

@@ -7,33 +7,29 @@ MLflow URI, whose store, experiment and parent run exist before the first trial 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
 import json
-import logging
 import os
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
 from rich.console import Console
-from rich.live import Live
 
 from sweeper.run.cluster import is_uri, storage_root
+from sweeper.run.driving import fit
 from sweeper.run.files import check_writable_folder
 from sweeper.run.lease import DriverLease
-from sweeper.run.live import LiveView, SweepProgress
+from sweeper.run.live import SweepProgress
 from sweeper.run.optuna_storage import study_kwargs
 from sweeper.run.resume_state import save_resume_state
-from sweeper.run.scoring import UNSCORED_TAG, objective_values
-from sweeper.run.space import make_searcher, point_of
+from sweeper.run.space import make_searcher
+from sweeper.run.stopping import StopSignals, SweepStopped
 from sweeper.run.trial_entry import SweepContext, sweep_trainable
 from sweeper.spec.grid import grid_points
-from sweeper.spec.references import REFERENCE, reference_points
+from sweeper.spec.references import reference_points
 from sweeper.spec.schema import SweepSpec
-from sweeper.tracking.runs import SweepRun, finish_sweep, start_sweep
+from sweeper.tracking.runs import SweepRun, start_sweep
 from sweeper.tracking.uri import check_tracking_uri, resolve_uri
 from trainables.selection import selection_for
 
@@ -79,37 +75,6 @@ def base_trial(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def ensure_ray(address: str | None = None) -> None:
-    """Embedded Ray by default; with ``address`` (``auto`` or HOST:PORT) join that cluster, token auth on."""
-    if address:
-        from sweeper.run.cluster import connect
-
-        connect(address)  # checks the address even when Ray is already up
-        return
-    import ray
-
-    if ray.is_initialized():
-        return
-    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    atexit.register(_release_at_exit)  # runs before Ray's own exit hook, registered when Ray was imported
-
-
-def _release_at_exit() -> None:
-    """Shut the embedded Ray down at exit, sooner than Ray's own exit hook, which first sleeps 0.5 s
-    so that workers' logs reach the driver (there are none: ``log_to_driver=False``). Then freeze
-    the heap: the interpreter's last collections over the objects of torch, MLflow and Ray would
-    take another 1-2 s, and nothing is left to collect that exit does not free anyway."""
-    import ray
-
-    node = getattr(ray._private.worker, "_global_node", None)  # private: no public handle on the monitor
-    if node is not None:
-        # The autoscaler monitor reports to the GCS on SIGTERM; if Ray stops the GCS first it hangs
-        # until Ray kills it a second later. Killing it first ends that wait (1.0 s of a 1.4 s shutdown).
-        node.kill_monitor(check_alive=False)
-    ray.shutdown()
-    gc.freeze()
-
-
 def launch(
     spec: SweepSpec,
     storage: Path | str | None = None,
@@ -124,13 +89,20 @@ def launch(
     console = console or Console()
     uri = resolve_uri(spec.tracking.uri)
     check_tracking_uri(uri, "tracking.uri")
+    hint_storage = storage  # the resume hint repeats --storage only when the user gave one
     storage = storage_root(storage)  # a URI (s3://...) as given, a path made absolute
     if not is_uri(storage):
         check_writable_folder(storage, "--storage")
-    # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
-    # With URI storage no lease is held (see sweeper.run.lease).
-    with contextlib.nullcontext() if is_uri(storage) else DriverLease(Path(storage) / spec.name, spec.name):
-        return _launch(spec, storage, console, uri, points, parent_tags)
+    # The first Ctrl-C or SIGTERM from here on stops the sweep cleanly (sweeper.run.stopping).
+    with StopSignals() as stop:
+        try:
+            # One driver per sweep: refused here, before any MLflow run or trial, while another one
+            # runs. With URI storage no lease is held (see sweeper.run.lease).
+            with contextlib.nullcontext() if is_uri(storage) else DriverLease(Path(storage) / spec.name, spec.name):
+                return _launch(spec, storage, console, uri, points, parent_tags, stop, hint_storage)
+        except SweepStopped as stopped:  # before the parent run existed: nothing to close or resume
+            print(f"sweeper: sweep {spec.name} stopped by {stopped.signal_name} before it started", file=sys.stderr)
+            return stopped.exit_code
 
 
 def _launch(
@@ -140,10 +112,13 @@ def _launch(
     uri: str,
     points: list[dict[str, Any]] | None,
     parent_tags: dict[str, str] | None,
+    stop: StopSignals,
+    hint_storage: str | Path | None,
 ) -> int:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+    stop.check()  # a signal during the imports and the checks: stop before any run exists
     rows = spec.report_rows
     objectives = objectives_of(spec)
     # Tune's own metric is the first objective: ASHA ranks by it (refused with several) and Tune
@@ -227,7 +202,8 @@ def _launch(
             ),
         )
 
-    return fit(make_tuner, spec.name, tracking, progress, f"{storage}/{spec.name}", console)
+    where = f"{storage}/{spec.name}"
+    return fit(make_tuner, spec.name, tracking, progress, where, console, stop, hint_storage)
 
 
 def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
@@ -246,48 +222,4 @@ def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
     return tune.with_resources(
         tune.with_parameters(sweep_trainable, context=context),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
-    )
-
-
-def fit(
-    make_tuner: Callable[[list], Any],
-    name: str,
-    tracking: SweepRun,
-    progress: SweepProgress,
-    where: str,
-    console: Console,
-) -> int:
-    """Run the tuner that ``make_tuner(callbacks)`` builds (a new one, or a restored one), then
-    close the parent run and every child; returns 0 when all trials finished, 1 when any failed."""
-    # From here on the parent run exists: whatever happens, close it and every child.
-    try:
-        ensure_ray()
-        with Live(progress.render(), console=console, refresh_per_second=2, transient=False) as live:
-            results = make_tuner([LiveView(progress, live, console)]).fit()
-    except BaseException:
-        finish_sweep(tracking, progress.statuses(), aborted=True)
-        raise
-    # Ray's final view of every trial, including those a resumed sweep finished before this driver.
-    statuses = {r.metrics["trial_id"]: "FAILED" if r.error else "FINISHED" for r in results if r.metrics}
-    unscored = count_unscored(results, [metric for metric, _ in progress.objectives])
-    MlflowClient(tracking.uri).set_tag(tracking.parent_run_id, UNSCORED_TAG, str(unscored))
-    finish_sweep(tracking, {**statuses, **progress.statuses()})
-    if not console.is_terminal:
-        console.line()  # a non-terminal Live leaves its last frame without a newline
-    failed = results.num_errors
-    console.print(
-        f"sweep {name}: {len(progress.done)} trials finished, {failed} failed"
-        + (f", {unscored} unscored (an objective missing or NaN)" if unscored else "")
-        + f"; storage {where}; MLflow {tracking.uri} (parent run {tracking.parent_run_id})"
-    )
-    return 1 if failed else 0
-
-
-def count_unscored(results: Any, metrics: list[str]) -> int:
-    """Trials of the sweep (not references) that ended without error but without a finite value of
-    every objective: the searcher was told they failed, and no table can rank them."""
-    return sum(
-        1
-        for r in results
-        if not r.error and not point_of(r.config or {}).get(REFERENCE) and objective_values(r.metrics, metrics) is None
     )

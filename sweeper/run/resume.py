@@ -15,6 +15,7 @@ it was launched with (Ray's ``Repeater`` for sweeps launched before ``SeedRepeat
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,14 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from sweeper.run.cluster import is_uri, storage_root
-from sweeper.run.launch import fit, objectives_of, sweep_trainable_for
+from sweeper.run.driving import fit
+from sweeper.run.launch import objectives_of, sweep_trainable_for
 from sweeper.run.lease import DriverLease
 from sweeper.run.live import SweepProgress
 from sweeper.run.resume_state import read_resume_state
+from sweeper.run.stopping import StopSignals, SweepStopped
 from sweeper.spec.loading import from_mapping, load
-from sweeper.tracking.runs import SweepRun
+from sweeper.tracking.runs import SweepRun, reopen
 from sweeper.tracking.uri import check_tracking_uri
 from trainables.errors import InputError
 
@@ -42,13 +45,20 @@ def resume(name: str, storage: str | None = None, console: Console | None = None
     folder = Path(root) / name
     if not folder.is_dir():
         read_resume_state(folder, name)  # no such sweep: the usual error, and no folder created
-    # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
-    with DriverLease(folder, name):
-        return _resume(name, folder, console)
+    with StopSignals() as stop:  # the first Ctrl-C or SIGTERM from here on stops the sweep cleanly
+        try:
+            # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
+            with DriverLease(folder, name):
+                return _resume(name, folder, console, stop, storage)
+        except SweepStopped as stopped:  # before its runs were reopened: nothing changed
+            print(f"sweeper: resume of {name} stopped by {stopped.signal_name} before it started", file=sys.stderr)
+            return stopped.exit_code
 
 
-def _resume(name: str, folder: Path, console: Console) -> int:
+def _resume(name: str, folder: Path, console: Console, stop: StopSignals, hint_storage: str | None) -> int:
     from ray import tune
+
+    stop.check()
 
     state = read_resume_state(folder, name)
     spec = from_mapping(yaml.safe_load(state["sweep_text"]))
@@ -63,7 +73,7 @@ def _resume(name: str, folder: Path, console: Console) -> int:
     if parent.info.status == "FINISHED":
         console.print(f"sweep {name} already finished (parent run {tracking.parent_run_id}); nothing to resume")
         return 0
-    client.update_run(tracking.parent_run_id, status="RUNNING")
+    reopen(client, parent)
     trainable = sweep_trainable_for(spec, tracking)
     progress = SweepProgress(total=int(state.get("total_trials") or 0), objectives=objectives_of(spec))
 
@@ -76,7 +86,7 @@ def _resume(name: str, folder: Path, console: Console) -> int:
         internal._run_config.callbacks = callbacks
         return tuner
 
-    return fit(restored_tuner, name, tracking, progress, str(folder), console)
+    return fit(restored_tuner, name, tracking, progress, str(folder), console, stop, hint_storage)
 
 
 def _refuse_a_changed_file(state: dict[str, Any]) -> None:

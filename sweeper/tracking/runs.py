@@ -27,6 +27,8 @@ FAILURE_TAG = "sweeper.failure"
 # Tag of a finished trial run: the step (one past the last epoch) that holds its summary, the
 # metrics of the epoch selected on validation; learning curves leave that step out.
 SUMMARY_STEP_TAG = "sweeper.summary_step"
+# Tag of a run closed KILLED because a signal stopped its sweep: the signal's name (SIGINT, SIGTERM).
+STOPPED_BY_TAG = "sweeper.stopped_by"
 
 
 def summary_step_of(run: Any) -> int | None:
@@ -85,23 +87,39 @@ def child_runs(sweep: SweepRun) -> list:
     return [run for run in runs if run.data.tags.get("sweeper.kind", "trial") == "trial"]
 
 
-def finish_sweep(sweep: SweepRun, trial_status: dict[str, str], aborted: bool = False) -> None:
+def finish_sweep(
+    sweep: SweepRun, trial_status: dict[str, str], aborted: bool = False, stopped_by: str | None = None
+) -> None:
     """Close the parent, and every child still open, from Ray's view of each trial.
 
     ``trial_status`` maps Ray trial id -> "FINISHED" | "FAILED". Children of trials Ray does not
     know (the driver died mid-sweep) are marked KILLED, and so is the parent of an ``aborted`` sweep.
+    ``stopped_by`` (a signal's name) is tagged on the parent and on each child it closed KILLED.
     """
     client = MlflowClient(sweep.uri)
+    stopped = [RunTag(STOPPED_BY_TAG, stopped_by)] if stopped_by else []
     for run in child_runs(sweep):
         if run.info.status in TERMINAL and run.info.status != "FAILED":
             continue
         trial_id = run.data.tags.get("sweeper.trial_id", "")
         status = trial_status.get(trial_id, "KILLED")
+        if status == "KILLED" and stopped:
+            client.log_batch(run.info.run_id, tags=stopped)
         if status != run.info.status:
             client.set_terminated(run.info.run_id, status)
     failed = any(s != "FINISHED" for s in trial_status.values())
     status = "KILLED" if aborted else "FAILED" if failed else "FINISHED"
+    if stopped:
+        client.log_batch(sweep.parent_run_id, tags=stopped)
     client.set_terminated(sweep.parent_run_id, status)
+
+
+def reopen(client: MlflowClient, run: Any) -> None:
+    """Mark a run that a resumed sweep runs again RUNNING, without the tag of the stop that ended
+    it: tags describe the run as it is (a filter on ``sweeper.stopped_by`` finds stopped runs)."""
+    client.update_run(run.info.run_id, status="RUNNING")
+    if STOPPED_BY_TAG in run.data.tags:
+        client.delete_tag(run.info.run_id, STOPPED_BY_TAG)
 
 
 class TrialRun:
@@ -139,7 +157,7 @@ class TrialRun:
                 # Finished after Tune's last experiment snapshot: a resumed sweep must not train it again.
                 self.finished_metrics = dict(found[0].data.metrics)
             else:
-                self.client.update_run(self.run_id, status="RUNNING")
+                reopen(self.client, found[0])
             return self
         tags = {
             "mlflow.parentRunId": self.sweep.parent_run_id,

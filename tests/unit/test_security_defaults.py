@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sweeper.cli import build_parser
-from sweeper.run import launch as launch_module
+from sweeper.run import driving
 from sweeper.spec import loading
 from trainables.errors import InputError
 
@@ -48,7 +48,7 @@ def test_the_mlflow_ui_binds_loopback_unless_told_otherwise() -> None:
 
 def test_embedded_ray_starts_no_dashboard() -> None:
     # The embedded instance serves nothing; on a cluster the dashboard is Ray's, behind token auth.
-    source = inspect.getsource(launch_module.ensure_ray)
+    source = inspect.getsource(driving.ensure_ray)
     assert 'address="local"' in source and "include_dashboard=False" in source
 
 
