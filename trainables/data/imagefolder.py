@@ -87,16 +87,14 @@ class DomainFolderSource:
             rows = [r for r in rows if hash_bucket(r) != "val"]
         return rows
 
-    def split(self, domain: str, split: str) -> DomainSplit:
-        import torch  # here, not at the top: checking a sweep file opens sources without torch
-
+    def rows(self, domain: str, split: str) -> list[str]:
+        """The ``<domain>/<class>/<file>`` paths (under the root) of one split, without torch."""
         if domain not in self.domains:
             raise InputError(
                 "data.domain", f"unknown domain {domain!r} in {str(self.root)!r}; found: {', '.join(self.domains)}"
             )
         if split not in SPLITS:
             raise InputError("data.split", f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-        index = {c: i for i, c in enumerate(self.classnames)}
         rows = self._from_split_file(domain, split)
         if rows is None:
             rows = [
@@ -105,6 +103,13 @@ class DomainFolderSource:
                 for p in list_images(self.root / domain / c)
                 if hash_bucket(f"{domain}/{c}/{p.name}") == split
             ]
+        return rows
+
+    def split(self, domain: str, split: str) -> DomainSplit:
+        import torch  # here, not at the top: checking a sweep file opens sources without torch
+
+        rows = self.rows(domain, split)
+        index = {c: i for i, c in enumerate(self.classnames)}
         paths, labels = [], []
         for row in rows:
             parts = Path(row).parts
