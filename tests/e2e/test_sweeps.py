@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,9 @@ def test_a_trial_that_fails_once_is_retried_without_a_duplicate_run(local_ray, w
     assert client.search_runs([parents[0].info.experiment_id], "tags.`sweeper.failure` != ''") == []
 
 
-def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(local_ray, workdir, monkeypatch) -> None:
+def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(
+    local_ray, workdir, monkeypatch, capsys
+) -> None:
     markers = workdir / "fail-once"
     markers.mkdir()
     monkeypatch.setenv("SWEEPER_FAIL_ONCE_DIR", str(markers))
@@ -135,6 +138,9 @@ def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(local_r
     assert [c.info.status for c in children] == ["FAILED"]
     assert children[0].data.tags["sweeper.failure"] == f"RuntimeError: {INJECTED}"
     assert "sweeper.failure_history" not in children[0].data.tags  # its only attempt
+    # The driver says why (the console wraps long lines, so whitespace is compared loosely).
+    printed = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf"trial \S+ failed \{{[^}}]*\}}: RuntimeError: {re.escape(INJECTED)}", printed)
 
 
 @pytest.mark.parametrize(
