@@ -217,6 +217,13 @@ def corrupt_image(name: str, content: Callable[[], bytes]) -> Callable[[Ctx], di
     return make
 
 
+def split_file(ctx: Ctx, content: bytes) -> str:
+    """An image folder whose ID domain has a DomainNet split file holding ``content``."""
+    root = Path(imagefolder(ctx))
+    (root / "photo_train.txt").write_bytes(content)
+    return str(root)
+
+
 def caption_file(content: bytes) -> Callable[[Ctx], dict[str, str]]:
     """DiVE's fixed params with ``reference`` pointing at a caption file holding ``content``."""
     return lambda ctx: {"reference": str(ctx.write(content, "captions.tsv"))}
@@ -500,6 +507,11 @@ CASES: list[Bad] = [
         data(source=corrupt_image("notes.png", lambda: b"not an image, a note\n")),
         ("data.source.imagefolder", "photo/cat/notes.png' cannot be decoded", "cannot identify image file"),
         "data.source.imagefolder",
+    ),
+    Bad(
+        "imagefolder-split-file-not-utf8",
+        data(source=lambda c: {"imagefolder": split_file(c, b"photo/cat/a.jpg 0\n\xff\xfe\n")}),
+        ("photo_train.txt", "cannot read this split file"),
     ),
     # model
     Bad("unknown-zoo-model", sweep(model="zoo/huge-clip"), ("model", "unknown zoo model 'huge-clip'"), "model"),

@@ -24,7 +24,11 @@ def list_images(folder: Path) -> list[Path]:
 
 def _rows(split_file: Path) -> list[str]:
     """The image paths of a DomainNet split file (``<domain>/<class>/<file> <label>`` per line)."""
-    return [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    try:
+        text = split_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:  # validate reads it too: exit 2, not a traceback
+        raise InputError(str(split_file), f"cannot read this split file: {error}") from None
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
 
 
 def hash_bucket(relative: str) -> str:
