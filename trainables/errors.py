@@ -24,3 +24,8 @@ class InputError(ValueError):
 class NonFiniteLoss(RuntimeError):
     """A trial's training loss became NaN or infinite: the trial fails with this reason, and its
     retries fail at once instead of repeating the same divergence."""
+
+
+class UnreadableImage(RuntimeError):
+    """An image file a trial reads cannot be decoded (truncated, empty, not an image); the message
+    names the file. One argument, so Ray and torch's DataLoader workers can rebuild it."""

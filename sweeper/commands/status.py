@@ -4,7 +4,7 @@ Read from MLflow, so it works the same for a sweep that is running (in another t
 cluster writing to a shared store) and for one that finished. Without NAME it lists every sweep.
 A multi-objective sweep has no single best: it shows the size of the Pareto front of its finished
 trials and the best value of each objective, and every sweep the trials that finished unscored
-(without a finite value of some objective).
+(without a finite value of some objective), and those that finished after a retried failure.
 The runs come from :mod:`sweeper.tracking.run_store`, which reads the store without importing MLflow: the
 answer takes about a second, not the three that loading MLflow's client costs.
 """
@@ -25,6 +25,7 @@ from rich.table import Table
 
 from sweeper.run.scoring import UNSCORED_TAG, objective_values
 from sweeper.spec.references import REFERENCE_TAG
+from sweeper.tracking.failure_tags import FAILURE_HISTORY_TAG
 
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 
@@ -174,11 +175,17 @@ def summarise(parent, children: list, now_ms: int | None = None) -> dict[str, An
         "elapsed_s": elapsed,
         "remaining_s": remaining,
         "unscored_trials": unscored(parent, children, [o["metric"] for o in objectives]),
+        "retried_trials": retried(children),
     }
     if len(objectives) > 1:
         summary["objectives"] = objectives
         summary["front"] = front(children, objectives)
     return summary
+
+
+def retried(children: list) -> int:
+    """Trials counted among FINISHED whose earlier attempt failed (Tune retried them)."""
+    return sum(1 for run in children if run.info.status == "FINISHED" and run.data.tags.get(FAILURE_HISTORY_TAG))
 
 
 def front_line(summary: dict[str, Any]) -> str:
@@ -217,6 +224,8 @@ def _one(console: Console, summary: dict[str, Any], children: list) -> None:
             f"[yellow]{summary['unscored_trials']} unscored[/yellow]: "
             "finished without a finite value of every objective"
         )
+    if summary["retried_trials"]:
+        console.print(f"{summary['retried_trials']} retried: finished after a failed attempt (sweeper.failure_history)")
     console.print(
         f"time used {_clock(summary['elapsed_s'])}, left {_clock(summary['remaining_s'])}"
         + (" (estimate)" if summary["status"] == "RUNNING" else "")

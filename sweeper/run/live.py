@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -22,6 +24,19 @@ from sweeper.run.scoring import objective_values
 from sweeper.run.space import point_of
 from sweeper.spec.references import REFERENCE
 from sweeper.tables.pareto import front_indices
+
+
+def failure_reason(trial: Any) -> str:
+    """The last line of the error that ended ``trial``: ``Kind: message`` of the exception the trial
+    raised (Ray's report and a DataLoader worker's both end with it), or '' when there is none.
+    Read from the error file Tune writes on the driver before it calls ``on_trial_error``."""
+    path = getattr(trial, "error_file", None)
+    try:
+        text = Path(path).read_text(errors="replace") if path else ""
+    except OSError:  # a courtesy to the reader, never a reason to stop the driver
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""
 
 
 @dataclass
@@ -168,5 +183,9 @@ class LiveView(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.progress.running.discard(trial.trial_id)
         self.progress.failed.add(trial.trial_id)
-        self.console.print(f"[red]trial {trial.trial_id} failed[/red] {point_of(dict(trial.config))}")
+        reason = failure_reason(trial)
+        self.console.print(
+            f"[red]trial {trial.trial_id} failed[/red] {point_of(dict(trial.config))}"
+            + (f": {escape(reason)}" if reason else "")
+        )
         self._redraw()

@@ -18,6 +18,8 @@ from sweeper.spec.parameter_checks import check_parameters
 from sweeper.spec.references import check_references
 from sweeper.tracking.uri import check_tracking_uri, resolve_uri
 from trainables import registry
+from trainables.data.image_files import check_sample
+from trainables.data.imagefolder import DomainFolderSource
 from trainables.data.sources import open_source
 from trainables.errors import InputError
 
@@ -85,6 +87,8 @@ def _check_method_conditions(spec: SweepSpec, methods: list[Any]) -> None:
 
 
 def check_data(spec: SweepSpec) -> None:
+    """The domains exist in the source, each named once; an image folder's files that trials will
+    read decode (a sample of them, see :mod:`trainables.data.image_files`)."""
     data = spec.data
     source = open_source(data.source, field="data.source")
     known = f"known domains: {', '.join(source.domains)}"
@@ -114,6 +118,11 @@ def check_data(spec: SweepSpec) -> None:
             raise InputError(where, f"{domain!r} is listed twice")
         if domain in getattr(source, "test_only", ()):
             raise InputError(where, f"{domain!r} is a test-only set and has no validation split")
+    if isinstance(source, DomainFolderSource):
+        # The splits a trial reads (trainables.loop): the ID domain's three, OOD test, held-out val.
+        read = [(data.id, s) for s in ("train", "val", "test")]
+        read += [(d, "test") for d in data.ood] + [(d, "val") for d in data.ood_val]
+        check_sample(source.root, ((f"{d}/{s}", source.rows(d, s)) for d, s in read), source.field)
 
 
 def check_objective_list(spec: SweepSpec) -> None:

@@ -19,11 +19,10 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
+from sweeper.tracking.failure_tags import FAILURE_HISTORY_TAG, FAILURE_TAG, failure_text, with_attempt
 from sweeper.tracking.provenance import git_sha, versions
 
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
-# Tag of a failed trial run: the exception that ended its last attempt.
-FAILURE_TAG = "sweeper.failure"
 # Tag of a finished trial run: the step (one past the last epoch) that holds its summary, the
 # metrics of the epoch selected on validation; learning curves leave that step out.
 SUMMARY_STEP_TAG = "sweeper.summary_step"
@@ -133,7 +132,8 @@ class TrialRun:
         self.params, self.tags = params, tags
         self.run_id = ""
         self.created = False
-        self.failure = ""  # the reason an earlier attempt of this trial failed, if any
+        self.failure = ""  # the reason the previous attempt of this trial failed, if it did
+        self.history = ""  # the errors of the attempts before that one (FAILURE_HISTORY_TAG)
         self.finished_metrics: dict[str, float] | None = None  # set when the run had already finished
         self.logged_through = -1  # last step in MLflow before this attempt
 
@@ -149,6 +149,7 @@ class TrialRun:
         if found:  # a retry or a resumed sweep: reattach
             self.run_id = found[0].info.run_id
             self.failure = found[0].data.tags.get(FAILURE_TAG, "")
+            self.history = found[0].data.tags.get(FAILURE_HISTORY_TAG, "")
             logged = sorted(found[0].data.metrics)
             if logged:  # epochs the earlier attempt logged; a retry from an older checkpoint redoes them
                 history = self.client.get_metric_history(self.run_id, logged[0])
@@ -196,7 +197,13 @@ class TrialRun:
         self.client.log_text(self.run_id, text, name)
 
     def __exit__(self, kind, error, traceback) -> None:
+        # The previous attempt's error moves to the history only now that this attempt has ended:
+        # a worker killed mid-retry leaves the run with the reason it last failed.
+        if self.failure:
+            self.tag(FAILURE_HISTORY_TAG, with_attempt(self.history, self.failure))
         if kind is not None:  # the reason stays on the run, readable in the UI and in tables
-            self.tag(FAILURE_TAG, f"{kind.__name__}: {error}"[:5000])
+            self.tag(FAILURE_TAG, failure_text(kind, error))
+        elif self.failure:  # a retry that succeeded: the run did not fail
+            self.client.delete_tag(self.run_id, FAILURE_TAG)
         status = RunStatus.to_string(RunStatus.FINISHED if kind is None else RunStatus.FAILED)
         self.client.set_terminated(self.run_id, status)

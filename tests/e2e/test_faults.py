@@ -61,6 +61,9 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(local_ray
     assert diverged.info.status == "FAILED"
     reason = diverged.data.tags["sweeper.failure"]
     assert reason.startswith("NonFiniteLoss: non-finite loss in epoch 0: ") and "train/loss=nan" in reason
+    # max_retries: 2 gave it three attempts; the two before the last are its history, with the same reason
+    earlier = diverged.data.tags["sweeper.failure_history"].splitlines()
+    assert earlier == [f"attempt {n}: {' '.join(reason.split())}"[:1000] for n in (1, 2)]
     assert not diverged.data.metrics  # the diverged epoch was never reported
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     history = client.get_metric_history(healthy.info.run_id, "train/loss")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sweeper.tables.ablation import ablation_table
 from sweeper.tracking import results
 
 pytestmark = pytest.mark.slow
+INJECTED = "injected failure (SWEEPER_FAIL_ONCE_DIR)"  # what a trial raises once under SWEEPER_FAIL_ONCE_DIR
 
 TINY_DATA = {
     "source": {"shapes": {"per_class": {"train": 16, "val": 10, "test": 10}}},
@@ -117,10 +119,15 @@ def test_a_trial_that_fails_once_is_retried_without_a_duplicate_run(local_ray, w
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     for child in children:  # failed after epoch 0 was logged, resumed from its checkpoint: 0, 1, summary
         assert [m.step for m in client.get_metric_history(child.info.run_id, "id/acc")] == [0, 1, 2]
-        assert "sweeper.failure" in child.data.tags  # the injected error, kept on the run
+        # The run finished, so it is not tagged as failed; the injected error is kept as its history.
+        assert "sweeper.failure" not in child.data.tags
+        assert child.data.tags["sweeper.failure_history"] == f"attempt 1: RuntimeError: {INJECTED}"
+    assert client.search_runs([parents[0].info.experiment_id], "tags.`sweeper.failure` != ''") == []
 
 
-def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(local_ray, workdir, monkeypatch) -> None:
+def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(
+    local_ray, workdir, monkeypatch, capsys
+) -> None:
     markers = workdir / "fail-once"
     markers.mkdir()
     monkeypatch.setenv("SWEEPER_FAIL_ONCE_DIR", str(markers))
@@ -129,6 +136,11 @@ def test_a_trial_that_keeps_failing_is_closed_as_failed_not_left_running(local_r
     parents, children = runs_of(workdir, "fail-e2e")
     assert parents[0].info.status == "FAILED"
     assert [c.info.status for c in children] == ["FAILED"]
+    assert children[0].data.tags["sweeper.failure"] == f"RuntimeError: {INJECTED}"
+    assert "sweeper.failure_history" not in children[0].data.tags  # its only attempt
+    # The driver says why (the console wraps long lines, so whitespace is compared loosely).
+    printed = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf"trial \S+ failed \{{[^}}]*\}}: RuntimeError: {re.escape(INJECTED)}", printed)
 
 
 @pytest.mark.parametrize(

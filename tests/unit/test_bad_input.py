@@ -191,6 +191,39 @@ def imagefolder(ctx: Ctx, domains: tuple[str, ...] = ("photo", "sketch")) -> str
     return str(root)
 
 
+def jpeg_bytes() -> bytes:
+    """A small valid JPEG (noise, so that its entropy-coded data is long enough to cut)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG")
+    return out.getvalue()
+
+
+def corrupt_image(name: str, content: Callable[[], bytes]) -> Callable[[Ctx], dict[str, str]]:
+    """``data.source``: an image folder whose ID domain's class holds a good JPEG and ``name`` with
+    ``content``; small, so the check decodes every file the trials would read."""
+
+    def make(ctx: Ctx) -> dict[str, str]:
+        root = Path(imagefolder(ctx))
+        (root / "photo" / "cat" / "good.jpg").write_bytes(jpeg_bytes())
+        (root / "photo" / "cat" / name).write_bytes(content())
+        return {"imagefolder": str(root)}
+
+    return make
+
+
+def split_file(ctx: Ctx, content: bytes) -> str:
+    """An image folder whose ID domain has a DomainNet split file holding ``content``."""
+    root = Path(imagefolder(ctx))
+    (root / "photo_train.txt").write_bytes(content)
+    return str(root)
+
+
 def caption_file(content: bytes) -> Callable[[Ctx], dict[str, str]]:
     """DiVE's fixed params with ``reference`` pointing at a caption file holding ``content``."""
     return lambda ctx: {"reference": str(ctx.write(content, "captions.tsv"))}
@@ -456,6 +489,29 @@ CASES: list[Bad] = [
         data(source=lambda c: {"imagefolder": imagefolder(c), "layout": "coco"}),
         ("data.source.layout", "unknown layout 'coco'"),
         "data.source.layout",
+    ),
+    Bad(
+        "imagefolder-truncated-jpeg",
+        data(source=corrupt_image("cut.jpg", lambda: jpeg_bytes()[:-400])),
+        ("data.source.imagefolder", "photo/cat/cut.jpg' cannot be decoded", "truncated"),
+        "data.source.imagefolder",
+    ),
+    Bad(
+        "imagefolder-zero-byte-png",
+        data(source=corrupt_image("empty.png", lambda: b"")),
+        ("data.source.imagefolder", "photo/cat/empty.png' cannot be decoded", "cannot identify image file"),
+        "data.source.imagefolder",
+    ),
+    Bad(
+        "imagefolder-text-named-png",
+        data(source=corrupt_image("notes.png", lambda: b"not an image, a note\n")),
+        ("data.source.imagefolder", "photo/cat/notes.png' cannot be decoded", "cannot identify image file"),
+        "data.source.imagefolder",
+    ),
+    Bad(
+        "imagefolder-split-file-not-utf8",
+        data(source=lambda c: {"imagefolder": split_file(c, b"photo/cat/a.jpg 0\n\xff\xfe\n")}),
+        ("photo_train.txt", "cannot read this split file"),
     ),
     # model
     Bad("unknown-zoo-model", sweep(model="zoo/huge-clip"), ("model", "unknown zoo model 'huge-clip'"), "model"),

@@ -2,7 +2,7 @@
 ``sweeper.tracking.sweep_runs`` must find exactly the runs that ``sweeper.tracking.results`` finds with MlflowClient.
 
 The store is written by MLflow's own client, with the tags ``sweeper launch`` sets (``start_sweep``,
-``TrialRun``): two launches of one sweep, trials finished, failed, still running, deleted and NaN,
+``TrialRun``): two launches of one sweep, trials finished, retried, failed, still running, deleted and NaN,
 a reference trial, a nested confirm sweep, a sweep in a second experiment, a deleted experiment,
 and two launches with the same start time. The REST path is checked against a real ``mlflow
 server`` on that store, PostgreSQL against a real PostgreSQL; the start-up cost in a fresh interpreter.
@@ -52,9 +52,11 @@ def build_store(uri: str) -> None:
 
     sweep = start_sweep("demo", "demo-exp", uri, tags, sweep_file="name: demo\n")
     for n, history in enumerate([[0.5, 0.7, 0.6], [0.8, 0.75]]):  # the latest step counts, not the best
-        with TrialRun(
-            sweep, f"t{n}", f"ft lr={n} seed=0", {"lr": n, "method": "ft", "seed": 0}, {"sweeper.method": "ft"}
-        ) as trial:
+        name, params, method = f"ft lr={n} seed=0", {"lr": n, "method": "ft", "seed": 0}, {"sweeper.method": "ft"}
+        if n == 1:  # fails once, then Tune's retry reattaches and finishes: a retried trial, not a failed one
+            with pytest.raises(RuntimeError), TrialRun(sweep, "t1", name, params, method):
+                raise RuntimeError("worker lost")
+        with TrialRun(sweep, f"t{n}", name, params, method) as trial:
             for step, value in enumerate(history):
                 trial.log({"ood/avg_acc": value, "id/acc": value / 2}, step=step)
     with pytest.raises(RuntimeError), TrialRun(sweep, "t2", "ft lr=2 seed=0", {"lr": 2}, {}) as trial:
@@ -176,10 +178,14 @@ def test_the_store_holds_the_cases_the_reader_must_get_right(store: str) -> None
     assert by_id["hand-made"].data.metrics == {"ood/avg_acc": 0.2}  # step 3 beats the later timestamp
     assert math.isnan(by_id["t3"].data.metrics["id/ece"]) and by_id["t3"].info.end_time is None
     assert by_id["t2"].data.tags["sweeper.failure"] == "RuntimeError: diverged"
+    assert "sweeper.failure_history" not in by_id["t2"].data.tags  # failed on its only attempt
+    assert "sweeper.failure" not in by_id["t1"].data.tags and by_id["t1"].info.status == "FINISHED"
+    assert by_id["t1"].data.tags["sweeper.failure_history"] == "attempt 1: RuntimeError: worker lost"
     assert by_id["t3"].data.params == {"lr": "3", "note": "x" * 300}
     summary = summarise(parent, trials, NOW_MS)
     assert summary["best"]["value"] == pytest.approx(0.99)  # the running trial's, not the reference's 0.95
     assert summary["trials"] == {"RUNNING": 1, "FINISHED": 3, "FAILED": 1, "KILLED": 1}
+    assert summary["retried_trials"] == 1  # t1, among the FINISHED
     ties = [p for p in sweep_runs.sweep_parents(store_) if p.data.tags["sweeper.sweep"] == "tie"]
     assert len(ties) == 2 and ties[0].info.start_time == ties[1].info.start_time
 

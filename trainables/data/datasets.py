@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from trainables.data.base import DomainSplit
+from trainables.data.image_files import read_rgb
 
 Transform = Callable[[Any], torch.Tensor]
 
@@ -47,6 +47,5 @@ class ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
-        with Image.open(self.paths[index]) as image:
-            rgb = image.convert("RGB")
+        rgb = read_rgb(self.paths[index])  # a corrupt file fails the trial with its path
         return (self.transform(rgb) if self.transform else rgb), int(self.labels[index])

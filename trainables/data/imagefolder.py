@@ -24,7 +24,11 @@ def list_images(folder: Path) -> list[Path]:
 
 def _rows(split_file: Path) -> list[str]:
     """The image paths of a DomainNet split file (``<domain>/<class>/<file> <label>`` per line)."""
-    return [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    try:
+        text = split_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:  # validate reads it too: exit 2, not a traceback
+        raise InputError(str(split_file), f"cannot read this split file: {error}") from None
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
 
 
 def hash_bucket(relative: str) -> str:
@@ -87,16 +91,14 @@ class DomainFolderSource:
             rows = [r for r in rows if hash_bucket(r) != "val"]
         return rows
 
-    def split(self, domain: str, split: str) -> DomainSplit:
-        import torch  # here, not at the top: checking a sweep file opens sources without torch
-
+    def rows(self, domain: str, split: str) -> list[str]:
+        """The ``<domain>/<class>/<file>`` paths (under the root) of one split, without torch."""
         if domain not in self.domains:
             raise InputError(
                 "data.domain", f"unknown domain {domain!r} in {str(self.root)!r}; found: {', '.join(self.domains)}"
             )
         if split not in SPLITS:
             raise InputError("data.split", f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-        index = {c: i for i, c in enumerate(self.classnames)}
         rows = self._from_split_file(domain, split)
         if rows is None:
             rows = [
@@ -105,6 +107,13 @@ class DomainFolderSource:
                 for p in list_images(self.root / domain / c)
                 if hash_bucket(f"{domain}/{c}/{p.name}") == split
             ]
+        return rows
+
+    def split(self, domain: str, split: str) -> DomainSplit:
+        import torch  # here, not at the top: checking a sweep file opens sources without torch
+
+        rows = self.rows(domain, split)
+        index = {c: i for i, c in enumerate(self.classnames)}
         paths, labels = [], []
         for row in rows:
             parts = Path(row).parts
