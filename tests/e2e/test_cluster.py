@@ -347,6 +347,7 @@ def test_cluster_submits_a_ray_job_that_runs_on_both_nodes(two_nodes: Cluster, t
 def test_stop_ends_a_running_job_and_closes_its_runs(two_nodes: Cluster, tmp_path: Path) -> None:
     db = two_nodes.shared / "mlflow.db"
     write_sweep(tmp_path, "stop-e2e", db, train={"epochs": 50, "batch_size": 40, "lr": 1e-4})
+    sweep_runs(db, "stop-e2e")  # the store exists before the driver's: polling it never races its migrations
     done = two_nodes.sweeper(
         "launch",
         "stop-e2e.yaml",
@@ -361,7 +362,9 @@ def test_stop_ends_a_running_job_and_closes_its_runs(two_nodes: Cluster, tmp_pat
     job = done.stdout.splitlines()[0]
     deadline = time.monotonic() + 120
     while not sweep_runs(db, "stop-e2e")[0]:  # the driver has opened the sweep's parent run
-        assert two_nodes.job_status(job) in {"PENDING", "RUNNING"} and time.monotonic() < deadline
+        status = two_nodes.job_status(job)
+        assert status in {"PENDING", "RUNNING"}, two_nodes.api(f"/api/jobs/{job}/logs").get("logs", "")[-3000:]
+        assert time.monotonic() < deadline
         time.sleep(2)
     follow = subprocess.Popen(
         [str(BIN / "sweeper"), "logs", job, "--cluster", two_nodes.dashboard, "--follow"],
@@ -378,6 +381,7 @@ def test_stop_ends_a_running_job_and_closes_its_runs(two_nodes: Cluster, tmp_pat
     assert follow.returncode == 0 and f"Running entrypoint for job {job}" in followed
     parents, children = sweep_runs(db, "stop-e2e")
     assert [p.info.status for p in parents] == ["KILLED"]
+    assert parents[0].data.tags.get("sweeper.stopped_by") == "SIGTERM"  # stopped cleanly, not SIGKILLed
     assert "RUNNING" not in {c.info.status for c in children}
 
 
@@ -445,6 +449,7 @@ def test_a_worker_node_killed_mid_sweep_loses_no_trial(two_nodes: Cluster, tmp_p
     with every trial finished and every epoch logged once at least."""
     db = two_nodes.shared / "mlflow.db"
     sweep = write_sweep(tmp_path, "node-loss", db, train={"epochs": 4, "batch_size": 40, "lr": 1e-4}, max_retries=3)
+    sweep_runs(db, "node-loss")  # the store exists before the driver's: polling it never races its migrations
     env = {k: v for k, v in two_nodes.env.items() if k != "RAY_AUTH_MODE"}
     driver = subprocess.Popen(
         [
