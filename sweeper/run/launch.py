@@ -8,7 +8,6 @@ MLflow URI, whose store, experiment and parent run exist before the first trial 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import gc
 import json
 import logging
@@ -23,8 +22,9 @@ from rich.live import Live
 
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.files import check_writable_folder
-from sweeper.run.lease import DriverLease
+from sweeper.run.lease import lease_for
 from sweeper.run.live import LiveView, SweepProgress
+from sweeper.run.object_store import open_storage, sweep_folder
 from sweeper.run.optuna_storage import study_kwargs
 from sweeper.run.resume_state import save_resume_state
 from sweeper.run.scoring import UNSCORED_TAG, objective_values
@@ -125,11 +125,13 @@ def launch(
     uri = resolve_uri(spec.tracking.uri)
     check_tracking_uri(uri, "tracking.uri")
     storage = storage_root(storage)  # a URI (s3://...) as given, a path made absolute
-    if not is_uri(storage):
+    if is_uri(storage):
+        storage = open_storage(storage)  # from here on without credentials: it is printed and tagged
+    else:
         check_writable_folder(storage, "--storage")
     # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
-    # With URI storage no lease is held (see sweeper.run.lease).
-    with contextlib.nullcontext() if is_uri(storage) else DriverLease(Path(storage) / spec.name, spec.name):
+    # Local, NFS and s3:// storage hold a lease; other URI schemes none (see sweeper.run.lease).
+    with lease_for(sweep_folder(storage, spec.name), spec.name):
         return _launch(spec, storage, console, uri, points, parent_tags)
 
 
@@ -199,8 +201,12 @@ def _launch(
         },
         sweep_file=_sweep_text(spec),
     )
-    if not is_uri(storage):  # what `sweeper resume` needs to find this launch again
-        save_resume_state(Path(storage) / spec.name, spec, _sweep_text(spec), tracking, total)
+    # What `sweeper resume` needs to find this launch again, beside Ray Tune's experiment state.
+    try:
+        save_resume_state(sweep_folder(storage, spec.name), spec, _sweep_text(spec), tracking, total)
+    except BaseException:  # e.g. an object store gone since the check: no parent run left RUNNING
+        finish_sweep(tracking, {}, aborted=True)
+        raise
     trainable = sweep_trainable_for(spec, tracking)
     progress = SweepProgress(total=total, objectives=objectives)
 
@@ -227,7 +233,7 @@ def _launch(
             ),
         )
 
-    return fit(make_tuner, spec.name, tracking, progress, f"{storage}/{spec.name}", console)
+    return fit(make_tuner, spec.name, tracking, progress, sweep_folder(storage, spec.name), console)
 
 
 def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:

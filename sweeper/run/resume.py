@@ -6,7 +6,8 @@ runs (found by trial id under the same parent run), and the parent run, left RUN
 driver, is closed at the end like any launch's. The sweep runs as it was launched: if its file
 changed since, resume refuses rather than mix two search spaces in one experiment. While another
 driver of the sweep is alive (its lease, :mod:`sweeper.run.lease`), resume refuses before it
-touches anything; a dead driver's lease is taken over.
+touches anything; a dead driver's lease is taken over. Storage may be a folder or a URI
+(``s3://bucket/prefix``): Ray Tune restores from either, and the resume state lives beside it.
 
 The searcher is not built again here: Tune unpickles the one the launch built (``tuner.pkl``) and
 loads its last checkpoint into it, so a sweep resumes with the searcher, and the checkpoint format,
@@ -24,8 +25,9 @@ from rich.console import Console
 
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.launch import fit, objectives_of, sweep_trainable_for
-from sweeper.run.lease import DriverLease
+from sweeper.run.lease import lease_for
 from sweeper.run.live import SweepProgress
+from sweeper.run.object_store import open_storage, sweep_folder
 from sweeper.run.resume_state import read_resume_state
 from sweeper.spec.loading import from_mapping, load
 from sweeper.tracking.runs import SweepRun
@@ -38,16 +40,16 @@ def resume(name: str, storage: str | None = None, console: Console | None = None
     console = console or Console()
     root = storage_root(storage)
     if is_uri(root):
-        raise InputError("--storage", "resume reads a local or NFS storage folder; URI storage is not supported yet")
-    folder = Path(root) / name
-    if not folder.is_dir():
+        root = open_storage(root)  # from here on without credentials: it is printed
+    folder = sweep_folder(root, name)
+    if is_uri(folder) or not Path(folder).is_dir():
         read_resume_state(folder, name)  # no such sweep: the usual error, and no folder created
     # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
-    with DriverLease(folder, name):
+    with lease_for(folder, name):
         return _resume(name, folder, console)
 
 
-def _resume(name: str, folder: Path, console: Console) -> int:
+def _resume(name: str, folder: str, console: Console) -> int:
     from ray import tune
 
     state = read_resume_state(folder, name)
