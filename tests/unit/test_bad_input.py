@@ -688,6 +688,11 @@ CASES: list[Bad] = [
         ("--storage", "relative"),
     ),
     Bad(
+        "launch-cluster-s3-credentials",
+        launch("--cluster", "http://127.0.0.1:{port}", "--storage", "s3://KEY:SECRET@sweeps/prefix"),
+        ("--storage", "credentials in the storage URI"),
+    ),
+    Bad(
         "launch-cluster-default-tracking",
         launch("--cluster", "http://127.0.0.1:{port}", "--storage", "/shared/s"),
         ("tracking.uri", "--cluster"),

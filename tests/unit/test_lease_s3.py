@@ -20,7 +20,7 @@ from servers import S3_SECRET, moto_server, s3_env
 
 from sweeper.run.lease import DriverLease, driver_state
 from sweeper.run.lease_s3 import S3LeaseStore
-from sweeper.run.object_store import adopt_credentials, check_object_storage, child, redact
+from sweeper.run.object_store import adopt_credentials, check_object_storage, child, read_text, redact, write_text
 from trainables.errors import InputError
 
 BUCKET = "sweeps"
@@ -201,3 +201,19 @@ def test_without_boto3_s3_storage_is_refused_naming_storage(monkeypatch: pytest.
     with pytest.raises(InputError, match=r"needs boto3.*pip install 'sweeper\[s3\]'") as error:
         check_object_storage(f"s3://{BUCKET}/prefix")
     assert error.value.where == "--storage"
+
+
+def test_the_s3_endpoint_variable_alone_reaches_the_store_for_pyarrow_and_boto3(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in s3_env(endpoint).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    folder = f"s3://{BUCKET}/s3-variable/s"
+    check_object_storage(folder)  # boto3
+    assert read_text(child(folder, "sweeper.json")) is None
+    write_text(child(folder, "sweeper.json"), '{"name": "s"}\n')  # pyarrow, as Ray Tune reaches the store
+    assert read_text(child(folder, "sweeper.json")) == '{"name": "s"}\n'
+    held = S3LeaseStore(folder)
+    assert held.create({"token": "t", "heartbeat": 1.0}) and held.read()["token"] == "t"  # type: ignore[index]
