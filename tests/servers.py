@@ -1,5 +1,6 @@
 """Real servers that tests start and stop themselves: an MLflow tracking server started with the
-compose file's own command, and a PostgreSQL cluster from the Debian packages, both on 127.0.0.1.
+compose file's own command, a PostgreSQL cluster from the Debian packages, and moto's S3-compatible
+server (the dev extra's ``moto[server]``), all on 127.0.0.1.
 
 Each context manager stops only the processes it started and removes only the folders it made.
 """
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,3 +171,48 @@ def postgres_server(user: str = "mlflow", database: str = "mlflow") -> Iterator[
         if started:
             pg("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# Credentials for the moto server: it accepts any; the secret is recognisable so that tests can
+# grep every output and record for it.
+S3_KEY_ID = "AKIASWEEPERTEST"
+S3_SECRET = "sweeper-test-secret-9f3b2c71"
+
+
+@contextlib.contextmanager
+def moto_server(timeout_s: float = 60) -> Iterator[str]:
+    """moto's S3-compatible server on 127.0.0.1 (objects in memory, gone when it stops); yields its
+    endpoint URL, for ``AWS_ENDPOINT_URL``."""
+    port, folder = free_port(), Path(tempfile.mkdtemp(prefix="sweeper-moto-"))
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    log_path = folder / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while reachable_http(f"{endpoint}/moto-api/") is not None:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"moto server not up: {log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield endpoint
+    finally:
+        stop_process_group(server)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def reachable_http(url: str) -> str | None:
+    """None when ``url`` (a local test server) answers at all, else why not."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered, with an error status
+    except OSError as error:
+        return str(error)
+
+
+def s3_env(endpoint: str, credentials: bool = True) -> dict[str, str]:
+    """The AWS variables that point pyarrow and boto3 at ``endpoint`` (with the test credentials)."""
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    return {**env, "AWS_ACCESS_KEY_ID": S3_KEY_ID, "AWS_SECRET_ACCESS_KEY": S3_SECRET} if credentials else env

@@ -16,13 +16,13 @@ import json
 import math
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sweeper.commands.status_driver import driver, driver_line, recorded_tracking_uri
 from sweeper.run.scoring import UNSCORED_TAG, objective_values
 from sweeper.spec.references import REFERENCE_TAG
 from sweeper.tracking.failure_tags import FAILURE_HISTORY_TAG
@@ -35,7 +35,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "name", metavar="NAME", nargs="?", help="one sweep (default: list every sweep); with --cluster, one job id"
     )
-    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///<cwd>/mlflow.db)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default: with NAME and --storage, the one the launch recorded there; "
+        "else sqlite:///<cwd>/mlflow.db)",
+    )
     parser.add_argument("--experiment", default=None, help="look only in this MLflow experiment")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument(
@@ -48,36 +53,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--storage",
         default=None,
         metavar="PATH",
-        help="with NAME: the storage the sweep was launched with, to tell whether its driver is alive "
-        "(default: the one the launch recorded, else ./sweeps)",
+        help="with NAME: the storage the sweep was launched with (a folder or s3://bucket/prefix), to tell "
+        "whether its driver is alive (default: the one the launch recorded, else ./sweeps)",
     )
     parser.set_defaults(run=run)
-
-
-def driver(name: str, parent: Any, storage: str | None) -> dict[str, Any] | None:
-    """Whether a driver holds sweep ``name``'s lease and is alive; None for URI storage (no lease)."""
-    from sweeper.run.cluster import is_uri, storage_root
-    from sweeper.run.lease import driver_state
-
-    root = storage_root(storage or parent.data.tags.get("sweeper.storage"))
-    return None if is_uri(root) else {"folder": str(Path(root) / name), **driver_state(Path(root) / name)}
-
-
-def driver_line(name: str, found: dict[str, Any] | None, status: str) -> str:
-    """``driver: alive (pid 1234 on host h1, last heartbeat 3 s ago)``, or why there is none."""
-    if found is None:
-        return "driver: unknown (URI storage holds no lease)"
-    if found["alive"] is None:
-        return f"driver: unknown ({found['folder']} is not on this machine; give --storage)"
-    if found["alive"]:
-        age = found["heartbeat_age_s"]
-        return f"driver: alive (pid {found['pid']} on host {found['host']}, last heartbeat {age:.0f} s ago)"
-    gone = (
-        f"not alive (lease of pid {found['pid']} on host {found['host']}: {found['stale']})"
-        if found["lease"]
-        else f"not alive (no lease in {found['folder']})"
-    )
-    return f"driver: {gone}" + (f"; `sweeper resume {name}` finishes the sweep" if status == "RUNNING" else "")
 
 
 def _clock(seconds: float | None) -> str:
@@ -253,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
     from sweeper.tracking import sweep_runs
     from sweeper.tracking.run_store import open_store
 
+    if args.name and args.storage and not args.tracking_uri:  # the launch's own store, which it recorded
+        args.tracking_uri = recorded_tracking_uri(args.name, args.storage)
     check_server(args.tracking_uri)
     console = Console()
     if args.name:

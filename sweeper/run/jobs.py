@@ -128,6 +128,12 @@ def submit(spec, url: str, storage: str | None, shared: bool, working_dir: Path 
             f"{storage!r} is relative; on the cluster it would land in the job's "
             "temporary copy of this folder. Give an absolute path or a URI",
         )
+    if is_uri(storage) and "@" in storage.split("://", 1)[1].split("/", 1)[0]:
+        raise InputError(
+            "--storage",
+            "credentials in the storage URI would be kept in the Ray Job's entrypoint, which the "
+            "cluster lists to anyone; give the cluster's nodes the AWS_* variables instead",
+        )
     if spec.tracking.uri is None:
         raise InputError(
             "tracking.uri",

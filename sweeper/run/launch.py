@@ -7,7 +7,6 @@ MLflow URI, whose store, experiment and parent run exist before the first trial 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -19,8 +18,9 @@ from rich.console import Console
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.driving import fit
 from sweeper.run.files import check_writable_folder
-from sweeper.run.lease import DriverLease
+from sweeper.run.lease import lease_for
 from sweeper.run.live import SweepProgress
+from sweeper.run.object_store import open_storage, sweep_folder
 from sweeper.run.optuna_storage import study_kwargs
 from sweeper.run.resume_state import save_resume_state
 from sweeper.run.space import make_searcher
@@ -29,7 +29,7 @@ from sweeper.run.trial_entry import SweepContext, sweep_trainable
 from sweeper.spec.grid import grid_points
 from sweeper.spec.references import reference_points
 from sweeper.spec.schema import SweepSpec
-from sweeper.tracking.runs import SweepRun, start_sweep
+from sweeper.tracking.runs import SweepRun, finish_sweep, start_sweep
 from sweeper.tracking.uri import check_tracking_uri, resolve_uri
 from trainables.selection import selection_for
 
@@ -89,16 +89,19 @@ def launch(
     console = console or Console()
     uri = resolve_uri(spec.tracking.uri)
     check_tracking_uri(uri, "tracking.uri")
-    hint_storage = storage  # the resume hint repeats --storage only when the user gave one
+    given = storage is not None
     storage = storage_root(storage)  # a URI (s3://...) as given, a path made absolute
-    if not is_uri(storage):
+    if is_uri(storage):
+        storage = open_storage(storage)  # from here on without credentials: it is printed and tagged
+    else:
         check_writable_folder(storage, "--storage")
+    hint_storage = storage if given else None  # the resume hint repeats --storage only when it was given
     # The first Ctrl-C or SIGTERM from here on stops the sweep cleanly (sweeper.run.stopping).
     with StopSignals() as stop:
         try:
             # One driver per sweep: refused here, before any MLflow run or trial, while another one
-            # runs. With URI storage no lease is held (see sweeper.run.lease).
-            with contextlib.nullcontext() if is_uri(storage) else DriverLease(Path(storage) / spec.name, spec.name):
+            # runs. Local, NFS and s3:// storage hold a lease; other URI schemes none (sweeper.run.lease).
+            with lease_for(sweep_folder(storage, spec.name), spec.name):
                 return _launch(spec, storage, console, uri, points, parent_tags, stop, hint_storage)
         except SweepStopped as stopped:  # before the parent run existed: nothing to close or resume
             print(f"sweeper: sweep {spec.name} stopped by {stopped.signal_name} before it started", file=sys.stderr)
@@ -174,8 +177,12 @@ def _launch(
         },
         sweep_file=_sweep_text(spec),
     )
-    if not is_uri(storage):  # what `sweeper resume` needs to find this launch again
-        save_resume_state(Path(storage) / spec.name, spec, _sweep_text(spec), tracking, total)
+    # What `sweeper resume` needs to find this launch again, beside Ray Tune's experiment state.
+    try:
+        save_resume_state(sweep_folder(storage, spec.name), spec, _sweep_text(spec), tracking, total)
+    except BaseException:  # e.g. an object store gone since the check: no parent run left RUNNING
+        finish_sweep(tracking, {}, aborted=True)
+        raise
     trainable = sweep_trainable_for(spec, tracking)
     progress = SweepProgress(total=total, objectives=objectives)
 
@@ -202,7 +209,7 @@ def _launch(
             ),
         )
 
-    where = f"{storage}/{spec.name}"
+    where = sweep_folder(storage, spec.name)
     return fit(make_tuner, spec.name, tracking, progress, where, console, stop, hint_storage)
 
 

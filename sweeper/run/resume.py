@@ -6,7 +6,8 @@ runs (found by trial id under the same parent run), and the parent run, left RUN
 driver, is closed at the end like any launch's. The sweep runs as it was launched: if its file
 changed since, resume refuses rather than mix two search spaces in one experiment. While another
 driver of the sweep is alive (its lease, :mod:`sweeper.run.lease`), resume refuses before it
-touches anything; a dead driver's lease is taken over.
+touches anything; a dead driver's lease is taken over. Storage may be a folder or a URI
+(``s3://bucket/prefix``): Ray Tune restores from either, and the resume state lives beside it.
 
 The searcher is not built again here: Tune unpickles the one the launch built (``tuner.pkl``) and
 loads its last checkpoint into it, so a sweep resumes with the searcher, and the checkpoint format,
@@ -26,8 +27,9 @@ from rich.console import Console
 from sweeper.run.cluster import is_uri, storage_root
 from sweeper.run.driving import fit
 from sweeper.run.launch import objectives_of, sweep_trainable_for
-from sweeper.run.lease import DriverLease
+from sweeper.run.lease import lease_for
 from sweeper.run.live import SweepProgress
+from sweeper.run.object_store import open_storage, sweep_folder
 from sweeper.run.resume_state import read_resume_state
 from sweeper.run.stopping import StopSignals, SweepStopped
 from sweeper.spec.loading import from_mapping, load
@@ -41,21 +43,22 @@ def resume(name: str, storage: str | None = None, console: Console | None = None
     console = console or Console()
     root = storage_root(storage)
     if is_uri(root):
-        raise InputError("--storage", "resume reads a local or NFS storage folder; URI storage is not supported yet")
-    folder = Path(root) / name
-    if not folder.is_dir():
+        root = open_storage(root)  # from here on without credentials: it is printed
+    folder = sweep_folder(root, name)
+    if is_uri(folder) or not Path(folder).is_dir():
         read_resume_state(folder, name)  # no such sweep: the usual error, and no folder created
+    hint_storage = str(root) if storage else None  # as printed: without credentials
     with StopSignals() as stop:  # the first Ctrl-C or SIGTERM from here on stops the sweep cleanly
         try:
             # One driver per sweep: refused here, before any MLflow run or trial, while another one runs.
-            with DriverLease(folder, name):
-                return _resume(name, folder, console, stop, storage)
+            with lease_for(folder, name):
+                return _resume(name, folder, console, stop, hint_storage)
         except SweepStopped as stopped:  # before its runs were reopened: nothing changed
             print(f"sweeper: resume of {name} stopped by {stopped.signal_name} before it started", file=sys.stderr)
             return stopped.exit_code
 
 
-def _resume(name: str, folder: Path, console: Console, stop: StopSignals, hint_storage: str | None) -> int:
+def _resume(name: str, folder: str, console: Console, stop: StopSignals, hint_storage: str | None) -> int:
     from ray import tune
 
     stop.check()

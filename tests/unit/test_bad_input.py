@@ -257,6 +257,22 @@ def on_cluster(maker: Maker) -> Maker:
     return make
 
 
+def s3_unreachable(maker: Maker) -> Maker:
+    """A case whose s3:// storage points, the AWS way, at an endpoint where nothing listens."""
+
+    def make(ctx: Ctx) -> list[str]:
+        ctx.monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+        for key, value in (
+            ("AWS_ACCESS_KEY_ID", "AKIAX"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ):
+            ctx.monkeypatch.setenv(key, value)
+        return maker(ctx)
+
+    return make
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 
@@ -728,6 +744,11 @@ CASES: list[Bad] = [
         ("--storage", "relative"),
     ),
     Bad(
+        "launch-cluster-s3-credentials",
+        launch("--cluster", "http://127.0.0.1:{port}", "--storage", "s3://KEY:SECRET@sweeps/prefix"),
+        ("--storage", "credentials in the storage URI"),
+    ),
+    Bad(
         "launch-cluster-default-tracking",
         launch("--cluster", "http://127.0.0.1:{port}", "--storage", "/shared/s"),
         ("tracking.uri", "--cluster"),
@@ -787,6 +808,18 @@ CASES: list[Bad] = [
     # other commands
     Bad("status-unknown-sweep", lambda c: ["status", "nope", "--tracking-uri", c.store()], ("no sweep named 'nope'",)),
     Bad("resume-unknown-sweep", resume("nope"), ("NAME", "no resumable sweep 'nope'")),
+    # s3:// storage whose endpoint does not answer: refused before any MLflow run (a missing
+    # bucket needs a server: tests/unit/test_lease_s3.py)
+    Bad(
+        "launch-s3-unreachable",
+        s3_unreachable(launch("--storage", "s3://sweeps/prefix")),
+        ("--storage", "cannot reach the object store at http://127.0.0.1"),
+    ),
+    Bad(
+        "resume-s3-unreachable",
+        s3_unreachable(lambda c: ["resume", "bad-input", "--storage", "s3://KEY:SECRET@sweeps/prefix"]),
+        ("--storage", "cannot reach the object store", "from s3://sweeps/prefix)"),
+    ),
     Bad(
         "resume-changed-file",
         resume("bad-input", launched_with_other_seeds),
