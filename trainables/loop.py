@@ -86,7 +86,7 @@ def build_method(config: TrialConfig, device: torch.device) -> tuple[Method, dic
     generator = torch.Generator().manual_seed(config.seed)
     # Prompts read "a photo of a aircraft carrier", not "aircraft_carrier", as CoOp's datasets do.
     classnames = [name.replace("_", " ") for name in source.classnames]
-    context = TrialContext(bundle, classnames, source.templates, generator, device)
+    context = TrialContext(bundle, classnames, source.templates, generator, device, validation[config.data.id])
     torch.manual_seed(config.seed)
     method = method_cls(context, params).to(device)
     tasks_of = getattr(source, "retention_tasks", None)

@@ -69,6 +69,9 @@ def test_every_paper_method_is_registered() -> None:
         "contcoop",
         "lora",
         "lorsu",
+        "l2sp",
+        "kd",
+        "tpgm",
     }
     assert expected <= set(registry.names())
 

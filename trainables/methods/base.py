@@ -33,18 +33,22 @@ from trainables.models.heads import zero_shot_head
 from trainables.models.loading import ClipBundle
 
 if TYPE_CHECKING:  # trainables.posthoc needs this module's Method for its own hints
+    from trainables.data.base import DomainSplit
     from trainables.posthoc import WeightInterpolation
 
 
 @dataclass
 class TrialContext:
-    """What a method may use: the model, the task's class names and prompts, a seeded RNG."""
+    """What a method may use: the model, the task's class names and prompts, a seeded RNG, and the
+    ID validation split (never a test split) for choices fitted on held-out data after training
+    (TPGM's projection radii); None outside the loop."""
 
     bundle: ClipBundle
     classnames: Sequence[str]
     templates: Sequence[str]
     generator: torch.Generator
     device: torch.device
+    validation: DomainSplit | None = None
 
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
