@@ -36,6 +36,10 @@ _EXTRA_METRICS = {
     "lp/val_acc",
     "lp/C",
     "wise/alpha_val",
+    "tpgm/ratio_mean",
+    "tpgm/ratio_min",
+    "tpgm/val_ce_first",
+    "tpgm/val_ce_last",
 }
 _TRAIN_METRIC = re.compile(r"^train/[a-z_]+$")
 # Effective robustness: OOD accuracy above the zero-shot line at the trial's ID accuracy, on the
@@ -43,9 +47,9 @@ _TRAIN_METRIC = re.compile(r"^train/[a-z_]+$")
 ROBUSTNESS_TEST, ROBUSTNESS_VAL = "robustness/effective", "robustness/effective_val"
 ZEROSHOT = "zeroshot/"  # the trial's own zero-shot point: zeroshot/id/acc, zeroshot/ood/avg_acc, ...
 # Families only some methods log (their ``Params.logs``); ``wise/`` also comes with posthoc.wise.
-METHOD_FAMILIES = ("lp/", "compat/", "wise/", "params/visual_fraction")
+METHOD_FAMILIES = ("lp/", "compat/", "wise/", "params/visual_fraction", "tpgm/")
 _WISE_METRIC = re.compile(r"^wise/(0(\.\d+)?|1(\.0+)?)/(.+)$")
-FINAL_ONLY = ("compat/", "wise/", "last/", "best_epoch")  # exist once, after the last epoch
+FINAL_ONLY = ("compat/", "wise/", "last/", "best_epoch", "tpgm/")  # exist once, after the last epoch
 # Metrics measured on test data. Selecting on one (as objective) is oracle selection: it needs
 # ``objective.oracle: true``. A wise/<alpha>/ metric is test or validation by what follows alpha.
 TEST_PREFIXES = ("id/", "ood/", "zs/", "compat/")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 REFERENCE = "reference"  # the key a reference trial's point carries (and the results column)
 REFERENCE_TAG = "sweeper.reference"
 # Objectives that only some methods compute: a reference could not report them.
-_METHOD_SPECIFIC = ("compat/", "wise/", "lp/", "last/compat/", "last/wise/", "last/lp/")
+_METHOD_SPECIFIC = ("compat/", "wise/", "lp/", "tpgm/", "last/compat/", "last/wise/", "last/lp/", "last/tpgm/")
 
 
 def reference_points(spec: SweepSpec) -> list[dict[str, Any]]:

@@ -4,10 +4,13 @@ its paper says it changes, compared with FT on the same seed and batch."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from sweeper.cli import main
 from trainables.config import TrialConfig
 from trainables.data.shapes_source import ShapesSource
 from trainables.data.shapes_world import ShapesConfig
@@ -16,6 +19,7 @@ from trainables.loop import build_method, run
 from trainables.methods.tpgm import deviation_norms, project, projection_ratio, shuffled_batches
 
 torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}}
 
 
@@ -225,3 +229,14 @@ def test_tpgm_trial_reports_its_projected_last_epoch_and_radii() -> None:
     assert all(math.isfinite(summary[k]) for k in ("tpgm/ratio_mean", "tpgm/val_ce_last", "id/acc"))
     rows = artifacts["tpgm_radii.csv"].splitlines()
     assert rows[0] == "layer,max_norm,radius,mean_ratio" and rows[1].startswith("head,")
+
+
+def test_tpgm_metrics_are_an_objective_for_tpgm_sweeps_only(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    shipped = yaml.safe_load((ROOT / "search_spaces" / "tpgm.yaml").read_text())
+    for method, code in (("tpgm", 0), ("ft", 2)):
+        spec = {**shipped, "method": method, "fixed": {}, "search": {}, "report": {"rows": [], "metrics": ["id/acc"]}}
+        spec["objective"] = {"metric": "tpgm/val_ce_last", "mode": "min"}
+        path = tmp_path / f"{method}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        assert main(["validate", str(path)]) == code
+    assert "never logs 'tpgm/val_ce_last'" in capsys.readouterr().err

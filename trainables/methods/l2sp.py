@@ -19,8 +19,8 @@ weights" [R]; Lipsum-FT's lam_L2SP is unknown.
 The head is the paper's open question for CLIP: L2-SP treats the classifier as a new layer (plain
 weight decay, ``head: l2``), but in CLIP fine-tuning W starts at the zero-shot text head, which is
 pretrained too; ``head: sp`` anchors it to W_0 with the same lam [R], ``head: none`` leaves it to
-the loop's weight decay. The penalty replaces weight decay in the paper, so the loop's own decay
-should be 0 (the tiny recipe's; set ``weight_decay: 0`` on real CLIP, whose base recipe has 0.1).
+the loop's weight decay. The penalty replaces weight decay in the paper, so the recipe sets the
+loop's own decay to 0 on real CLIP (the tiny base has none).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,6 +15,9 @@ class L2spParams(MethodParams):
     """FT with an L2 penalty pulling the image tower towards its zero-shot weights theta_0."""
 
     interpolable: ClassVar[bool] = True
+    # The penalty replaces weight decay (the official code has one or the other): no decoupled decay
+    # on real CLIP, whose base recipe has 0.1; the tiny base has none.
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {"clip": {"weight_decay": 0.0}}
 
     paper = (
         "Li, Grandvalet and Davoine. Explicit Inductive Bias for Transfer Learning with Convolutional "
