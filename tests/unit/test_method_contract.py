@@ -69,6 +69,9 @@ def test_every_paper_method_is_registered() -> None:
         "contcoop",
         "lora",
         "lorsu",
+        "clip_adapter",
+        "tip_adapter",
+        "tip_adapter_f",
     }
     assert expected <= set(registry.names())
 
