@@ -31,14 +31,15 @@ from torch.utils.data import DataLoader
 
 from trainables import registry
 from trainables.config import Precision, TrialConfig
+from trainables.data.base import DataSource
 from trainables.data.datasets import split_dataset
 from trainables.data.sources import open_source
 from trainables.data.transforms import train_transform
 from trainables.device import autocast, loader_options, share_gpu
 from trainables.errors import InputError, NonFiniteLoss
 from trainables.evaluation import eval_batches, evaluate, retention_metrics, validate
-from trainables.methods.base import Method, TrialContext
-from trainables.models.loading import load_clip
+from trainables.methods.base import Batches, Method, TrialContext
+from trainables.models.loading import ClipBundle, load_clip
 from trainables.optim import clip_gradients, make_optimizer, make_schedule
 from trainables.posthoc import WisePlan, curve_artifacts, wise_curve, wise_plan
 from trainables.selection import BestEpoch
@@ -188,6 +189,10 @@ def _check_finite(totals: dict[str, torch.Tensor], epoch: int) -> None:
         raise NonFiniteLoss(f"non-finite loss in epoch {epoch}: {terms}")
 
 
+def _lazy_batches(source: DataSource, domain: str, bundle: ClipBundle, batch_size: int) -> Batches:
+    yield from eval_batches(source.split(domain, "train"), bundle, batch_size)
+
+
 def _no_report(
     epoch: int, metrics: dict[str, float], checkpoint: CheckpointWriter | None, summary: dict[str, float] | None = None
 ) -> None:
@@ -218,6 +223,11 @@ def run(
     report = reporter or _no_report
     best = BestEpoch(config.selection)
     if not method.trains:
+        # A training-free method may read the training data (Tip-Adapter's cache): lazily, so
+        # that one which does not costs nothing.
+        size = config.train.batch_size
+        train_batches = _lazy_batches(data["source"], config.data.id, method.context.bundle, size)
+        method.prepare(train_batches, eval_batches(data["val"], method.context.bundle, size))
         metrics = {**_evaluate_all(method, data, config, device), **zeroshot}
         final = _finish(method, data, config, device, artifacts, wise)
         best.offer(0, metrics, complete=True)

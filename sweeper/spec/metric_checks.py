@@ -20,7 +20,7 @@ _OOD_AVERAGES = {"ood/avg_acc", "ood/avg_ece"}
 _OODVAL_AVERAGES = {"oodval/avg_acc", "oodval/avg_ece"}
 _ZS_METRIC = re.compile(r"^zs/[a-z_]+/acc$")
 # Method-specific families: parameter counts (every method), model-update compatibility (prompt
-# methods with upgrade_model), the training loss terms, and the WiSE-FT curve.
+# methods and image adapters with upgrade_model), the training loss terms, and the WiSE-FT curve.
 _EXTRA_METRICS = {
     "params/trainable",
     "params/trainable_fraction",
@@ -109,7 +109,7 @@ def check_logged(spec: SweepSpec, metric: str, where: str) -> None:
         if not logged:
             hint = {
                 "wise/": "add posthoc: {wise: {alphas: [...]}} for a method whose weights can be interpolated",
-                "compat/": "set upgrade_model for a prompt method",
+                "compat/": "set upgrade_model for a prompt method or an adapter",
             }.get(family, "logged by " + listing(m for m in registry.names() if family in registry.params(m).logs))
             raise InputError(where, f"method {method!r} never logs {metric!r} ({hint})")
     alpha = _WISE_METRIC.match(name)

@@ -72,6 +72,9 @@ def test_every_paper_method_is_registered() -> None:
         "l2sp",
         "kd",
         "tpgm",
+        "clip_adapter",
+        "tip_adapter",
+        "tip_adapter_f",
     }
     assert expected <= set(registry.names())
 

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.errors import InputError
+from trainables.methods._compat import compat_metrics
 from trainables.methods.base import Evaluator, Method, TrialContext
 from trainables.methods.params._prompt import KDParams, ModelSpec, PromptParams
 from trainables.methods.params.base import MethodParams
@@ -209,17 +210,7 @@ class PromptLearner(Method):
             prompts = self.class_features(target)
         v2 = evaluate(FixedHead(upgraded, self.params, prompts))
         v2_zs = evaluate(FixedHead(upgraded, self.params, self._zero_shot(bundle)))
-        a, b = v1["id/acc"], v2["id/acc"]
-        out = {
-            "compat/v1/acc": a,
-            "compat/v2/acc": b,
-            "compat/hmean": 2 * a * b / (a + b) if a + b else 0.0,
-            "compat/v1/zs_acc": v1_zs["id/acc"],
-            "compat/v2/zs_acc": v2_zs["id/acc"],
-        }
-        if "ood/avg_acc" in v2:
-            out.update({"compat/v2/ood_avg_acc": v2["ood/avg_acc"], "compat/v2/zs_ood_avg_acc": v2_zs["ood/avg_acc"]})
-        return out
+        return compat_metrics(v1, v2, v1_zs, v2_zs)
 
     def zero_shot_templates(self) -> Sequence[str]:
         """Templates of w^zs and of the zero-shot references; the source's without a KD term."""

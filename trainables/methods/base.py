@@ -114,7 +114,8 @@ class Method(torch.nn.Module):
         the same form (normalised, un-augmented), for choices made on held-out data (the LP
         stage's C); None when there is none, and methods that do not need it ignore it. It fills
         existing state and never creates parameters, so a restored checkpoint needs no second
-        call."""
+        call. It also runs, before evaluation, for a method that does not train (Tip-Adapter's
+        cache)."""
 
     def after_training(self) -> None:
         """Optional post-hoc step (weight interpolation, adapter merge)."""

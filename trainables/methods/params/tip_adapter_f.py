@@ -1,0 +1,30 @@
+"""Tip-Adapter-F's declaration: the cache keys fine-tuned with AdamW (the official configs' recipe)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from trainables.methods.params._adapter import CacheParams
+from trainables.registry import register_params
+
+
+@register_params("tip_adapter_f")
+class TipAdapterFParams(CacheParams):
+    """Tip-Adapter with its cache keys fine-tuned as a linear layer initialised from the cache."""
+
+    paper = "Zhang et al., ECCV 2022 (Tip-Adapter-F; gaopengcuhk/Tip-Adapter)"
+    # main.py and configs/*.yaml [C]: AdamW at lr 1e-3 (eps 1e-4, set by the method; torch's
+    # default weight decay 0.01), cosine over all steps with no warm-up, batch 256, 20 epochs, the
+    # cache's augmentation (random resized crop of area 0.5-1, flip).
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"lr": 1e-3, "weight_decay": 0.01, "warmup": 0.0},
+        "clip": {
+            "epochs": 20,
+            "batch_size": 256,
+            "lr": 1e-3,
+            "weight_decay": 0.01,
+            "warmup": 0.0,
+            "grad_clip": None,
+            "crop_scale": [0.5, 1.0],
+        },
+    }
