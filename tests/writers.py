@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 from sweeper.tracking.runs import SweepRun, TrialRun, child_runs, start_sweep
 
 
@@ -110,6 +108,8 @@ def run_writers(uri: str, name: str, writers: int, steps: int, metrics: int, tim
 
 def count_logged(sweep: SweepRun, result: WritersResult) -> None:
     """Read every writer's run back: each (key, step) present once, with the value written."""
+    from mlflow.tracking import MlflowClient  # after Sweeper's import, which sets MLflow's environment
+
     client = MlflowClient(sweep.uri)
     runs = child_runs(sweep)
     result.runs = len(runs)
