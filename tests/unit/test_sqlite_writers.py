@@ -68,13 +68,13 @@ def test_other_errors_are_not_retried() -> None:
 
 
 def sweep_file(tmp_path: Path, **changes: Any) -> dict[str, Any]:
-    """A grid of 20 trials tracked in a sqlite file under ``tmp_path``."""
+    """A grid of 40 trials tracked in a sqlite file under ``tmp_path``."""
     return {
         "name": "many",
         "method": "ft",
         "model": "zoo/tiny-clip-v1",
         "data": {"id": "photo", "ood": ["sketch"]},
-        "search": {"lr": {"grid": [1e-5 * (i + 1) for i in range(20)]}},
+        "search": {"lr": {"grid": [1e-5 * (i + 1) for i in range(40)]}},
         "seeds": [0],
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
         **changes,
@@ -94,7 +94,8 @@ def test_validate_warns_when_max_concurrent_exceeds_the_sqlite_writers(tmp_path:
     code, out, err = validate(tmp_path, capsys, max_concurrent=SQLITE_WRITERS + 1)
     assert code == 0 and "valid" in out  # a warning, not an error
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sweeper: warning: ") and "max_concurrent: 17" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("sweeper: warning: ")
+    assert f"max_concurrent: {SQLITE_WRITERS + 1};" in lines[0]
     assert str(tmp_path / "mlflow.db") in lines[0]
 
 
@@ -104,21 +105,21 @@ def test_validate_is_silent_at_the_measured_count(tmp_path: Path, capsys) -> Non
 
 
 def test_no_warning_for_a_server_store_or_fewer_trials_than_writers(tmp_path: Path) -> None:
-    spec = from_mapping(sweep_file(tmp_path, max_concurrent=32))
+    spec = from_mapping(sweep_file(tmp_path, max_concurrent=40))
     assert sqlite_writers_warning(spec) is not None
     spec.tracking.uri = "http://127.0.0.1:5000"  # set after the checks: they would ask that server for /health
     assert sqlite_writers_warning(spec) is None
-    few = from_mapping(sweep_file(tmp_path, max_concurrent=32, search={"lr": {"grid": [1e-4, 1e-3]}}))
+    few = from_mapping(sweep_file(tmp_path, max_concurrent=40, search={"lr": {"grid": [1e-4, 1e-3]}}))
     assert concurrent_trials(few) == 2 and sqlite_writers_warning(few) is None
 
 
 def test_unset_max_concurrent_counts_the_trials_the_cpus_hold(tmp_path: Path) -> None:
     spec = from_mapping(sweep_file(tmp_path, resources={"cpu": 2}))
-    assert concurrent_trials(spec, cpus=64) == 20  # 32 fit, but the sweep has 20 trials
-    assert concurrent_trials(spec, cpus=16) == 8
-    assert sqlite_writers_warning(spec, cpus=16) is None
-    warning = sqlite_writers_warning(spec, cpus=64)
-    assert warning is not None and "unset, so up to 20 trials at once on 64 CPUs" in warning
+    assert concurrent_trials(spec, cpus=128) == 40  # 64 fit, but the sweep has 40 trials
+    assert concurrent_trials(spec, cpus=64) == SQLITE_WRITERS == 32
+    assert sqlite_writers_warning(spec, cpus=64) is None
+    warning = sqlite_writers_warning(spec, cpus=128)
+    assert warning is not None and "unset, so up to 40 trials at once on 128 CPUs" in warning
 
 
 def test_launch_warns_before_it_starts_and_goes_on(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -127,7 +128,7 @@ def test_launch_warns_before_it_starts_and_goes_on(tmp_path: Path, capsys, monke
     started: list[str] = []
     monkeypatch.setattr(launching, "launch", lambda spec, storage=None: started.append(spec.name) or 0)
     path = tmp_path / "many.yaml"
-    path.write_text(yaml.safe_dump(sweep_file(tmp_path, max_concurrent=32), sort_keys=False))
+    path.write_text(yaml.safe_dump(sweep_file(tmp_path, max_concurrent=40), sort_keys=False))
     assert main(["launch", str(path)]) == 0
     assert started == ["many"]
     assert "sweeper: warning: " in capsys.readouterr().err
