@@ -11,6 +11,7 @@ store is then read back to count each (run, key, step) that reached it.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,21 +90,37 @@ def run_writers(uri: str, name: str, writers: int, steps: int, metrics: int, tim
     ]
     for process in processes:
         process.start()
-    reports = []
-    deadline = time.monotonic() + timeout_s
     try:
-        for _ in processes:
-            reports.append(out.get(timeout=max(1.0, deadline - time.monotonic())))
+        reports = _collect(processes, out, time.monotonic() + timeout_s)
+    except BaseException:
+        for process in processes:  # the others may be waiting at the barrier for a dead one
+            process.kill()
+        raise
     finally:
         for process in processes:
             process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
     errors = [error for _, found, _, _ in reports for error in found]
     wall = max(end for *_, end in reports) - min(start for *_, start, _ in reports)
     result = WritersResult(writers, steps, metrics, wall, errors)
     count_logged(sweep, result)
     return result
+
+
+def _collect(processes: list[Any], out: Any, deadline: float) -> list[tuple[int, list[str], float, float]]:
+    """Every writer's report; a writer that died without one (it never reached its runs) is a
+    failure of the run, not a silent gap."""
+    reports: list[tuple[int, list[str], float, float]] = []
+    while len(reports) < len(processes):
+        try:
+            reports.append(out.get(timeout=5))
+        except queue.Empty:
+            reported = {index for index, *_ in reports}
+            dead = {i: p.exitcode for i, p in enumerate(processes) if p.exitcode not in (None, 0)}
+            if set(dead) - reported:
+                raise AssertionError(f"writers exited without a report (index: exit code): {dead}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(processes) - len(reports)} writers still running at the deadline") from None
+    return reports
 
 
 def count_logged(sweep: SweepRun, result: WritersResult) -> None:
