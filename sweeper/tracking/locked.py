@@ -1,10 +1,16 @@
-"""Writes to a sqlite MLflow store that another trial holds locked: retried, with backoff, not lost.
+"""Writes to an MLflow store that other trials keep busy: retried, with backoff, not lost.
 
-MLflow opens every sqlite session with ``busy_timeout = 20000`` ms, but SQLite's busy handler
-gives up at once (``database is locked``) when waiting could deadlock two writers, and a store that
-many trials write at once can also keep one writer waiting past the timeout. The failed
-transaction is rolled back whole, so writing it again cannot duplicate anything. Measured limit and
-figures: BENCHMARKS.md, "Many trials logging at once".
+Two errors mean "busy, try again", and neither is retried by MLflow itself:
+
+- sqlite's ``database is locked``. MLflow opens every sqlite session with ``busy_timeout = 20000``
+  ms, but SQLite's busy handler gives up at once when waiting could deadlock two writers, and a
+  store that many trials write at once can keep one writer waiting past the timeout.
+- a server's ``QueuePool limit ... reached``, sent as HTTP 400: MLflow 3.17's ``log_batch`` holds
+  two database connections at once (a session inside a session), so about 8 writers at once can
+  take a server worker's whole pool (5 + 10 overflow) and the rest time out after 30 s.
+
+The failed transaction is rolled back whole, so writing it again cannot duplicate anything.
+Figures: BENCHMARKS.md, "Many trials logging at once".
 """
 
 from __future__ import annotations
@@ -16,29 +22,29 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-LOCKED = "database is locked"
-# Up to 8 attempts, waiting about 0.2, 0.4 ... 10 s between them (plus MLflow's 20 s busy timeout
-# inside each): a write given up on has waited minutes, long past any sound trial's epoch.
+BUSY = ("database is locked", "QueuePool limit")
+# Up to 8 attempts, waiting about 0.2, 0.4 ... 10 s between them (plus the 20 s busy timeout or
+# the 30 s pool timeout inside each): a write given up on has waited minutes.
 ATTEMPTS = 8
 FIRST_WAIT_S = 0.2
 MAX_WAIT_S = 10.0
 
 
 def is_locked(error: BaseException) -> bool:
-    """Whether ``error`` (or an error it was raised from) is sqlite's lock error; MLflow wraps
-    SQLAlchemy's OperationalError in an MlflowException, and a server returns it as text."""
+    """Whether ``error`` (or an error it was raised from) says the store is busy (above); MLflow
+    wraps SQLAlchemy's errors in an MlflowException, and a server returns them as text."""
     seen: BaseException | None = error
     for _ in range(8):  # a cause chain is short; the bound keeps a cyclic one finite
         if seen is None:
             return False
-        if LOCKED in str(seen):
+        if any(busy in str(seen) for busy in BUSY):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
 
 
 def retry_locked(call: Callable[[], T], attempts: int = ATTEMPTS, sleep: Callable[[float], None] = time.sleep) -> T:
-    """``call()``, again after a growing, jittered wait each time sqlite reports the store locked;
+    """``call()``, again after a growing, jittered wait each time the store reports itself busy;
     the last attempt's error propagates, as does any other error at once."""
     wait = FIRST_WAIT_S
     for attempt in range(1, attempts + 1):

@@ -55,6 +55,22 @@ def test_a_store_locked_past_every_attempt_raises_the_lock_error() -> None:
     assert len(calls) == ATTEMPTS and is_locked(raised.value)
 
 
+def test_a_server_whose_connection_pool_is_exhausted_is_retried() -> None:
+    # As MLflow's REST client raises the server's HTTP 400 for a pool timed out in log_batch.
+    error = MlflowException(
+        "BAD_REQUEST: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00"
+    )
+    calls: list[int] = []
+
+    def write() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return "written"
+
+    assert is_locked(error) and retry_locked(write, sleep=lambda _: None) == "written" and len(calls) == 2
+
+
 def test_other_errors_are_not_retried() -> None:
     calls: list[int] = []
 
