@@ -56,6 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_harness.py --scaling
 	$(BIN)/python bench/bench_asha.py
 	$(BIN)/python bench/bench_posthoc.py
+	# Trials logging at once: 1-32 writer processes on one sqlite store and on a PostgreSQL-backed server.
+	$(BIN)/python bench/bench_many_writers.py
 	$(BIN)/python bench/bench_startup.py --demo
 	# Lipsum-FT's text bank against fresh texts: a 6-trial sweep in a scratch folder.
 	BANK=$$(mktemp -d) && cd $$BANK && $(abspath $(BIN))/sweeper launch $(CURDIR)/search_spaces/lipsum-bank.yaml \

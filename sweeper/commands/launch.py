@@ -8,7 +8,12 @@ returns once the job is submitted. The file is validated here first in every cas
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sweeper.spec.schema import SweepSpec
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -52,6 +57,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_launch)
 
 
+def _warn_sqlite_writers(spec: SweepSpec, args: argparse.Namespace) -> None:
+    """Warn (stderr; the launch goes on) when more trials may log at once to sqlite than it holds.
+    Unset max_concurrent is judged from this machine's CPUs, so not for a sweep run on a cluster."""
+    from sweeper.spec.concurrency import sqlite_writers_warning
+
+    if (args.address or args.cluster) and spec.max_concurrent is None:
+        return
+    warning = sqlite_writers_warning(spec)
+    if warning:
+        print(f"sweeper: warning: {args.file}: {warning}", file=sys.stderr)
+
+
 def run_launch(args: argparse.Namespace) -> int:
     from sweeper.run.heavy_imports import heavy_imports
 
@@ -63,6 +80,7 @@ def run_launch(args: argparse.Namespace) -> int:
         from sweeper.spec import loading
 
         spec = loading.load(args.file)  # nothing is started or submitted before the file is valid
+    _warn_sqlite_writers(spec, args)
     if args.working_dir is not None and not args.cluster:
         from trainables.errors import InputError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -12,10 +13,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sweeper.spec.concurrency import sqlite_writers_warning
     from sweeper.spec.grid import trial_count
     from sweeper.spec.loading import load  # pydantic and the checks; `--help` needs neither
 
     spec = load(args.file)
+    warning = sqlite_writers_warning(spec)
+    if warning:  # advice only: the exit code stays 0
+        print(f"sweeper: warning: {args.file}: {warning}", file=sys.stderr)
     trials = trial_count(spec)
     references = f", references {', '.join(spec.reference)}" if spec.reference else ""
     print(

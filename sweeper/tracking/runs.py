@@ -20,6 +20,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from sweeper.tracking.failure_tags import FAILURE_HISTORY_TAG, FAILURE_TAG, failure_text, with_attempt
+from sweeper.tracking.locked import retry_locked
 from sweeper.tracking.provenance import git_sha, versions
 
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
@@ -122,7 +123,8 @@ def reopen(client: MlflowClient, run: Any) -> None:
 
 
 class TrialRun:
-    """The child run of one trial, used as a context manager inside the trial."""
+    """The child run of one trial, used as a context manager inside the trial. Its reads and writes
+    retry while a sqlite store is locked by the sweep's other trials (:mod:`sweeper.tracking.locked`)."""
 
     def __init__(
         self, sweep: SweepRun, trial_id: str, trial_name: str, params: dict[str, Any], tags: dict[str, str]
@@ -138,13 +140,15 @@ class TrialRun:
         self.logged_through = -1  # last step in MLflow before this attempt
 
     def __enter__(self) -> TrialRun:
-        found = self.client.search_runs(
-            [self.sweep.experiment_id],
-            filter_string=(
-                f"tags.`sweeper.trial_id` = '{self.trial_id}' and "
-                f"tags.`mlflow.parentRunId` = '{self.sweep.parent_run_id}'"
-            ),
-            max_results=1,
+        found = retry_locked(
+            lambda: self.client.search_runs(
+                [self.sweep.experiment_id],
+                filter_string=(
+                    f"tags.`sweeper.trial_id` = '{self.trial_id}' and "
+                    f"tags.`mlflow.parentRunId` = '{self.sweep.parent_run_id}'"
+                ),
+                max_results=1,
+            )
         )
         if found:  # a retry or a resumed sweep: reattach
             self.run_id = found[0].info.run_id
@@ -152,13 +156,13 @@ class TrialRun:
             self.history = found[0].data.tags.get(FAILURE_HISTORY_TAG, "")
             logged = sorted(found[0].data.metrics)
             if logged:  # epochs the earlier attempt logged; a retry from an older checkpoint redoes them
-                history = self.client.get_metric_history(self.run_id, logged[0])
+                history = retry_locked(lambda: self.client.get_metric_history(self.run_id, logged[0]))
                 self.logged_through = max(m.step for m in history)
             if found[0].info.status == "FINISHED":
                 # Finished after Tune's last experiment snapshot: a resumed sweep must not train it again.
                 self.finished_metrics = dict(found[0].data.metrics)
             else:
-                reopen(self.client, found[0])
+                retry_locked(lambda: reopen(self.client, found[0]))
             return self
         tags = {
             "mlflow.parentRunId": self.sweep.parent_run_id,
@@ -169,9 +173,12 @@ class TrialRun:
             "sweeper.versions": json.dumps(versions()),
             **self.tags,
         }
-        run = self.client.create_run(self.sweep.experiment_id, run_name=self.trial_name, tags=tags)
+        run = retry_locked(
+            lambda: self.client.create_run(self.sweep.experiment_id, run_name=self.trial_name, tags=tags)
+        )
         self.run_id, self.created = run.info.run_id, True
-        self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in sorted(self.params.items())])
+        params = [Param(k, str(v)) for k, v in sorted(self.params.items())]
+        retry_locked(lambda: self.client.log_batch(self.run_id, params=params))
         return self
 
     def log(self, metrics: dict[str, float], step: int) -> None:
@@ -182,10 +189,10 @@ class TrialRun:
             return
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        retry_locked(lambda: self.client.log_batch(self.run_id, metrics=batch))
 
     def tag(self, key: str, value: str) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(key, value)])
+        retry_locked(lambda: self.client.log_batch(self.run_id, tags=[RunTag(key, value)]))
 
     def log_text_once(self, name: str, text: str) -> None:
         """An artifact written when the run is created, not again when a retry reattaches."""
@@ -204,6 +211,6 @@ class TrialRun:
         if kind is not None:  # the reason stays on the run, readable in the UI and in tables
             self.tag(FAILURE_TAG, failure_text(kind, error))
         elif self.failure:  # a retry that succeeded: the run did not fail
-            self.client.delete_tag(self.run_id, FAILURE_TAG)
+            retry_locked(lambda: self.client.delete_tag(self.run_id, FAILURE_TAG))
         status = RunStatus.to_string(RunStatus.FINISHED if kind is None else RunStatus.FAILED)
-        self.client.set_terminated(self.run_id, status)
+        retry_locked(lambda: self.client.set_terminated(self.run_id, status))
