@@ -15,12 +15,16 @@ goes stale as a SIGKILLed driver's would, and ``sweeper resume`` takes it over.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
+
+from ray.tune import Callback
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -96,36 +100,54 @@ class StopSignals:
         if self.received is not None:
             raise SweepStopped(self.received)
 
-    def tune_callback(self) -> Any:
+    def tune_callback(self) -> PassStopToTune:
         """A Ray Tune callback that passes a received stop on to Tune's own interrupt."""
-        from ray.tune import Callback
+        return PassStopToTune(self)
 
-        signals = self
 
-        class _PassStopToTune(Callback):
-            forwarded = False
+class PassStopToTune(Callback):
+    """Hands a stop that :class:`StopSignals` received to Ray Tune, from inside Tune's loop."""
 
-            def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
-                if signals.received is None or self.forwarded:
-                    return
-                self.forwarded = True
-                # Tune's loop handler (tune.py, _setup_signal_catching): ends the loop, saves the
-                # experiment with its unfinished trials unfinished, and stops the trial actors.
-                handler = signal.getsignal(signal.SIGUSR1)
-                if callable(handler):
-                    handler(signal.SIGUSR1, None)
+    def __init__(self, signals: StopSignals | None) -> None:
+        self.signals, self.forwarded = signals, False
 
-        return _PassStopToTune()
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment; the handlers stay with this driver.
+        return {"signals": None, "forwarded": False}
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.signals is None or self.signals.received is None or self.forwarded:
+            return
+        self.forwarded = True
+        # Tune's loop handler (tune.py, _setup_signal_catching): ends the loop, saves the experiment
+        # with its unfinished trials unfinished, and stops the trial actors.
+        handler = signal.getsignal(signal.SIGUSR1)
+        if callable(handler):
+            handler(signal.SIGUSR1, None)
 
 
 def _kill_embedded_ray() -> None:
-    """SIGKILL the processes of the Ray instance this driver started, if any. Raylet and GCS die with
-    the driver, but Ray's per-node agents outlive them by minutes. A driver connected to a cluster
-    started nothing (its node object holds no process) and kills nothing."""
-    worker = sys.modules.get("ray._private.worker")
-    node = getattr(worker, "_global_node", None)  # private: no public handle on the started processes
-    if node is not None:
-        node.kill_all_processes(check_alive=False, allow_graceful=False)
+    """SIGKILL every process this driver started, its embedded Ray's GCS, raylet, agents and
+    workers included: SIGKILLed raylets orphan their agents, which then outlive the driver by
+    minutes. A driver connected to a cluster has no Ray process among its descendants."""
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def descendants(root: int) -> list[int]:
+    """The pids of ``root``'s children, their children, and so on (from /proc; none without it)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after "pid (name)": state, ppid
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def resume_hint(name: str, storage: str | None) -> str:

@@ -69,3 +69,28 @@ def test_a_stopped_sweep_tags_its_killed_runs_and_resume_clears_the_tag(tmp_path
     reopen(client, client.get_run(running))
     run = client.get_run(running)
     assert run.info.status == "RUNNING" and STOPPED_BY_TAG not in run.data.tags
+
+
+def test_the_tune_callback_pickles_without_the_drivers_handlers() -> None:
+    # Tune pickles its callbacks with the experiment state; a handler installed before the sweep
+    # (here one holding a lock) must not come along, nor the handlers at all.
+    import threading
+
+    import cloudpickle
+
+    class Holder:
+        lock = threading.Lock()
+
+        def __init__(self) -> None:
+            self.own_lock = threading.Lock()
+
+        def handle(self, number: int, frame: object) -> None: ...
+
+    previous = signal.signal(signal.SIGINT, Holder().handle)
+    try:
+        with StopSignals() as stop:
+            copy = cloudpickle.loads(cloudpickle.dumps(stop.tune_callback()))
+            os.kill(os.getpid(), signal.SIGINT)
+            copy.on_step_begin(0, [])  # a restored copy knows no driver: it does nothing
+    finally:
+        signal.signal(signal.SIGINT, previous)
