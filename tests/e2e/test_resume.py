@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from processes import sigkill_with_one_trial_finished_and_one_midway
 from sweep_files import killable_sweep
 
 from sweeper.cli import main
@@ -30,29 +30,6 @@ SWEEP = killable_sweep("resume-e2e")
 def trial_runs(client: MlflowClient) -> list:
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
     return [r for r in runs if r.data.tags.get("sweeper.sweep") == "resume-e2e"]
-
-
-def kill_when_one_trial_finished_and_one_is_midway(driver: subprocess.Popen, client: MlflowClient) -> dict:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        assert driver.poll() is None, "the sweep ended before it could be killed"
-        with contextlib.suppress(Exception):  # the store may not exist yet
-            children = [r for r in trial_runs(client) if r.data.tags["sweeper.kind"] == "trial"]
-            finished = [r for r in children if r.info.status == "FINISHED"]
-            midway = [
-                r
-                for r in children
-                if r.info.status == "RUNNING" and len(client.get_metric_history(r.info.run_id, "id/acc")) >= 2
-            ]
-            if finished and midway:
-                os.kill(driver.pid, signal.SIGKILL)
-                driver.wait(timeout=30)
-                time.sleep(3)  # Ray's own processes share the driver's fate; then clear any straggler
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(driver.pid, signal.SIGKILL)
-                return {"finished": finished[0], "midway": midway[0]}
-        time.sleep(0.5)
-    raise AssertionError("no point to kill the driver at within 600 s")
 
 
 def test_a_sigkilled_driver_is_resumed_without_rerunning_or_losing_trials(local_ray, workdir: Path) -> None:
@@ -69,7 +46,7 @@ def test_a_sigkilled_driver_is_resumed_without_rerunning_or_losing_trials(local_
         [str(sweeper), "launch", str(path)], cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        at_kill = kill_when_one_trial_finished_and_one_is_midway(driver, client)
+        at_kill = sigkill_with_one_trial_finished_and_one_midway(driver, client, "resume-e2e", 600)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)

@@ -27,6 +27,7 @@ import boto3
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from processes import sigkill_with_one_trial_finished_and_one_midway
 from servers import S3_KEY_ID, S3_SECRET, moto_server, s3_env
 from sweep_files import killable_sweep
 
@@ -135,29 +136,6 @@ def test_a_sweep_on_s3_storage_finishes_and_keeps_its_credentials_out_of_every_r
     assert_no_secret([launched, status], endpoint, client, name, workdir)
 
 
-def kill_at_one_finished_one_midway(driver: subprocess.Popen, client: MlflowClient, name: str) -> dict:
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        assert driver.poll() is None, "the sweep ended before it could be killed"
-        with contextlib.suppress(Exception):  # the store may be mid-creation
-            trials = of_kind(runs(client, name), "trial")
-            finished = [r for r in trials if r.info.status == "FINISHED"]
-            midway = [
-                r
-                for r in trials
-                if r.info.status == "RUNNING" and len(client.get_metric_history(r.info.run_id, "id/acc")) >= 2
-            ]
-            if finished and midway:
-                os.kill(driver.pid, signal.SIGKILL)
-                driver.wait(timeout=30)
-                time.sleep(3)  # Ray's own processes share the driver's fate; then clear any straggler
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(driver.pid, signal.SIGKILL)
-                return {"finished": finished[0], "midway": midway[0]}
-        time.sleep(0.5)
-    raise AssertionError("no point to kill the driver at within 900 s")
-
-
 def test_a_sigkilled_driver_on_s3_storage_is_resumed_from_the_bucket(workdir: Path, endpoint: str) -> None:
     name = "s3-resume"
     (workdir / "s.yaml").write_text(yaml.safe_dump(killable_sweep(name), sort_keys=False))
@@ -178,7 +156,7 @@ def test_a_sigkilled_driver_on_s3_storage_is_resumed_from_the_bucket(workdir: Pa
         assert f"(lease s3://{BUCKET}/prefix/{name}/driver.lease)" in second
         code, alive = finish(sweeper(workdir, env, "status", name, **PIPES))  # storage: the parent run's tag
         assert f"driver: alive (pid {driver.pid} on host {host}, last heartbeat" in alive, alive
-        at_kill = kill_at_one_finished_one_midway(driver, client, name)
+        at_kill = sigkill_with_one_trial_finished_and_one_midway(driver, client, name, 900)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)

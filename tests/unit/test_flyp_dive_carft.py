@@ -8,53 +8,19 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from method_steps import TINY, build_tiny, loss_steps, tiny_batch
 from PIL import Image
 
 from trainables.config import TrialConfig
 from trainables.data.reference_pairs import CaptionFilePairs, read_caption_file, reference_pairs
-from trainables.data.shapes_source import ShapesSource
-from trainables.data.shapes_world import ShapesConfig
-from trainables.data.transforms import normalize_batch
 from trainables.errors import InputError
-from trainables.loop import build_method, run
+from trainables.loop import run
 from trainables.methods._contrastive import MAX_LOG_SCALE, class_captions
 from trainables.methods.car_ft import CarFtParams, context_kl
 from trainables.methods.dive import DiveParams, difference_vector_losses, ema_update
 from trainables.models.heads import zero_shot_head
 
 torch.set_num_threads(1)
-TINY = {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}}
-
-
-def _build(method: str, **params):
-    config = TrialConfig.model_validate(
-        {
-            "method": method,
-            "data": {"source": TINY, "id": "photo"},
-            "params": params,
-            "seed": 0,
-        }
-    )
-    return build_method(config, torch.device("cpu"))[0]
-
-
-def _batch() -> tuple[torch.Tensor, torch.Tensor]:
-    split = ShapesSource(ShapesConfig(per_class={"train": 4, "val": 1, "test": 4})).split("photo", "train")
-    return normalize_batch(split.images[:20]), split.labels[:20]
-
-
-def _steps(method, count: int, lr: float = 1e-3) -> list[dict[str, float]]:
-    optimiser = torch.optim.AdamW(method.parameter_groups(), lr=lr, weight_decay=0.0)
-    images, labels = _batch()
-    method.train()
-    history = []
-    for _ in range(count):
-        terms = method.training_loss(images, labels)
-        optimiser.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimiser.step()
-        history.append({k: v.item() for k, v in terms.items()})
-    return history
 
 
 # -- DiVE's loss terms ---------------------------------------------------------------------------
@@ -114,10 +80,10 @@ def test_car_ft_starts_at_zero_kl_and_trains_only_the_image_tower_and_head() -> 
     assert CarFtParams() == CarFtParams(lam=1.0, scale_c=None, direction="zs_to_ft")
     with pytest.raises(ValueError):
         CarFtParams(direction="both")
-    method = _build("car_ft", scale_c=100.0)
+    method = build_tiny("car_ft", scale_c=100.0)
     assert method.context_weights.shape == (64, len(method.context.templates))
     text_before = method.model.transformer.resblocks[0].attn.in_proj_weight.clone()
-    history = _steps(method, 3, lr=1e-4)
+    history = loss_steps(method, 3, lr=1e-4)
     assert history[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # the same tower on the same batch
     assert history[-1]["kl"] > 0 and history[-1]["ce"] < history[0]["ce"]
     assert torch.equal(method.model.transformer.resblocks[0].attn.in_proj_weight, text_before)
@@ -126,7 +92,7 @@ def test_car_ft_starts_at_zero_kl_and_trains_only_the_image_tower_and_head() -> 
 
 def _gradient_norms(method) -> tuple[float, float]:
     """Norms of the gradients of CE and of lam * KL w.r.t. the image tower, on one batch."""
-    images, labels = _batch()
+    images, labels = tiny_batch()
     terms = method.training_loss(images, labels)
     tower = [p for p in method.model.visual.parameters() if p.requires_grad]
     ce = torch.autograd.grad(terms["ce"], tower, retain_graph=True)
@@ -139,8 +105,8 @@ def test_car_ft_default_scale_is_the_models_so_the_kl_gradient_is_not_negligible
     # KL and its gradient are ~s_c^2 smaller than at CLIP's own temperature: the term is off.
     ratios = {}
     for scale_c in (None, 1.0):
-        method = _build("car_ft", **({} if scale_c is None else {"scale_c": scale_c}))
-        _steps(method, 3, lr=1e-4)  # move theta away from theta_0, where the KL is 0
+        method = build_tiny("car_ft", **({} if scale_c is None else {"scale_c": scale_c}))
+        loss_steps(method, 3, lr=1e-4)  # move theta away from theta_0, where the KL is 0
         ce, kl = _gradient_norms(method)
         ratios[scale_c] = kl / ce
     assert ratios[None] > 5e-2, ratios  # the model's s (21.5 on the tiny zoo)
@@ -164,9 +130,9 @@ def test_class_captions_fill_a_seeded_random_template_with_each_class() -> None:
 
 
 def test_flyp_loss_falls_and_both_towers_and_the_scale_change() -> None:
-    method = _build("flyp")
+    method = build_tiny("flyp")
     before = {k: v.clone() for k, v in method.model.state_dict().items()}
-    history = _steps(method, 6)
+    history = loss_steps(method, 6)
     assert history[-1]["flyp"] < history[0]["flyp"]
     changed = {k for k, v in method.model.state_dict().items() if not torch.equal(v, before[k])}
     assert any(k.startswith("visual.") for k in changed)
@@ -176,8 +142,8 @@ def test_flyp_loss_falls_and_both_towers_and_the_scale_change() -> None:
 
 
 def test_flyp_evaluates_with_the_head_of_the_current_text_tower() -> None:
-    method = _build("flyp")
-    images, _ = _batch()
+    method = build_tiny("flyp")
+    images, _ = tiny_batch()
     method.eval()
     with torch.no_grad():
         before = method.logits(images[:4])
@@ -185,7 +151,7 @@ def test_flyp_evaluates_with_the_head_of_the_current_text_tower() -> None:
         head = zero_shot_head(method.model, bundle.tokenizer, method.context.classnames, method.context.templates)
         features = torch.nn.functional.normalize(method.model.encode_image(images[:4]), dim=-1)
         assert torch.allclose(before, method.model.logit_scale.exp() * features @ head, atol=1e-5)
-    _steps(method, 2)
+    loss_steps(method, 2)
     method.eval()  # train() / eval() drop the cached head, so the new text tower is used
     with torch.no_grad():
         after = method.logits(images[:4])
@@ -238,9 +204,9 @@ def test_dive_terms_start_at_zero_then_grow_and_m_is_checkpointed() -> None:
     assert DiveParams() == DiveParams(lam=1000.0, alpha=0.99, ref_batch_size=64, normalize=True, reference=None)
     with pytest.raises(ValueError):
         DiveParams(alpha=1.0)
-    method = _build("dive", ref_batch_size=8)
+    method = build_tiny("dive", ref_batch_size=8)
     frozen = {k: v.clone() for k, v in method.pretrained.state_dict().items()}
-    history = _steps(method, 2, lr=1e-4)
+    history = loss_steps(method, 2, lr=1e-4)
     assert history[0]["avl"] == pytest.approx(0.0, abs=1e-9) and history[0]["pvl"] == pytest.approx(
         0.0, abs=1e-9
     )  # same weights at init (float noise only)
@@ -300,7 +266,7 @@ def test_caption_file_errors_name_the_field_and_the_problem(tmp_path: Path) -> N
 
 
 def test_dive_trains_on_a_caption_file(tmp_path: Path) -> None:
-    method = _build("dive", reference=str(_caption_folder(tmp_path)), ref_batch_size=4, lam=10.0)
-    history = _steps(method, 2, lr=1e-4)
+    method = build_tiny("dive", reference=str(_caption_folder(tmp_path)), ref_batch_size=4, lam=10.0)
+    history = loss_steps(method, 2, lr=1e-4)
     assert all(math.isfinite(v) for step in history for v in step.values())
     assert history[1]["pvl"] > 0

@@ -9,45 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from method_steps import TINY, build_tiny, loss_steps, tiny_batch
 
 from sweeper.cli import main
-from trainables.config import TrialConfig
-from trainables.data.shapes_source import ShapesSource
-from trainables.data.shapes_world import ShapesConfig
-from trainables.data.transforms import normalize_batch
-from trainables.loop import build_method, run
+from trainables.loop import run
 from trainables.methods.tpgm import deviation_norms, project, projection_ratio, shuffled_batches
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"shapes": {"per_class": {"train": 4, "val": 1, "test": 4}}}
-
-
-def _build(method: str, **params):
-    config = TrialConfig.model_validate(
-        {"method": method, "data": {"source": TINY, "id": "photo"}, "params": params, "seed": 0}
-    )
-    return build_method(config, torch.device("cpu"))[0]
-
-
-def _batch() -> tuple[torch.Tensor, torch.Tensor]:
-    split = ShapesSource(ShapesConfig(per_class={"train": 4, "val": 1, "test": 4})).split("photo", "train")
-    return normalize_batch(split.images[:20]), split.labels[:20]
-
-
-def _steps(method, count: int, lr: float = 1e-3) -> list[dict[str, float]]:
-    optimiser = torch.optim.AdamW(method.parameter_groups(), lr=lr, weight_decay=0.0)
-    images, labels = _batch()
-    method.train()
-    history = []
-    for _ in range(count):
-        torch.manual_seed(0)
-        terms = method.training_loss(images, labels)
-        optimiser.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimiser.step()
-        history.append({k: v.item() for k, v in terms.items()})
-    return history
 
 
 def _tower_distance(method, zero_shot: dict[str, torch.Tensor]) -> float:
@@ -63,7 +32,7 @@ def _visual(method) -> dict[str, torch.Tensor]:
 
 
 def test_l2sp_penalty_matches_a_hand_computation() -> None:
-    method = _build("l2sp")
+    method = build_tiny("l2sp")
     matrix, bias = method.model.visual.proj, method.model.visual.ln_post.bias
     assert matrix.dim() == 2 and bias.dim() == 1
     with torch.no_grad():
@@ -74,12 +43,12 @@ def test_l2sp_penalty_matches_a_hand_computation() -> None:
     sp, head = method.penalty()
     assert sp.item() == pytest.approx(0.3**2 + 0.4**2, rel=1e-4)
     assert head.item() == pytest.approx((method.head**2).sum().item(), rel=1e-6)
-    images, labels = _batch()
+    images, labels = tiny_batch()
     terms = method.training_loss(images, labels)
     expected = terms["ce"] + 0.1 / 2 * sp + 0.01 / 2 * head  # the official alpha = 0.1, beta = 0.01
     assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
 
-    anchored_head = _build("l2sp", tensors="all", head="sp")
+    anchored_head = build_tiny("l2sp", tensors="all", head="sp")
     with torch.no_grad():
         anchored_head.model.visual.ln_post.bias[0] += 2.0
         anchored_head.head[0, 0] += 1.0
@@ -90,9 +59,9 @@ def test_l2sp_penalty_matches_a_hand_computation() -> None:
 def test_l2sp_keeps_the_tower_closer_to_theta0_than_ft_on_the_same_seed() -> None:
     distances = {}
     for name, params in (("ft", {}), ("l2sp", {"lam": 100.0})):
-        method = _build(name, **params)
+        method = build_tiny(name, **params)
         zero_shot = _visual(method)
-        _steps(method, 8)
+        loss_steps(method, 8, reseed=True)
         distances[name] = _tower_distance(method, zero_shot)
     assert 0 < distances["l2sp"] < 0.8 * distances["ft"], distances
 
@@ -101,10 +70,12 @@ def test_l2sp_keeps_the_tower_closer_to_theta0_than_ft_on_the_same_seed() -> Non
 
 
 def test_kd_terms_match_explicit_sums_and_start_at_zero() -> None:
-    method = _build("kd", tau=2.0)
-    assert _steps(method, 1)[0]["kd"] == pytest.approx(0.0, abs=1e-6)  # the same tower on the same batch
-    _steps(method, 3)
-    images, labels = _batch()
+    method = build_tiny("kd", tau=2.0)
+    assert loss_steps(method, 1, reseed=True)[0]["kd"] == pytest.approx(
+        0.0, abs=1e-6
+    )  # the same tower on the same batch
+    loss_steps(method, 3, reseed=True)
+    images, labels = tiny_batch()
     method.eval()
     terms = method.training_loss(images, labels)
     with torch.no_grad():
@@ -115,8 +86,8 @@ def test_kd_terms_match_explicit_sums_and_start_at_zero() -> None:
         kl = 4 * (p0 * (p0.log() - p.log())).sum(dim=1).mean()
     assert terms["kd"].item() == pytest.approx(kl.item(), rel=1e-4) and kl.item() > 0
 
-    method = _build("kd", target="features")
-    _steps(method, 3)
+    method = build_tiny("kd", target="features")
+    loss_steps(method, 3, reseed=True)
     method.eval()
     terms = method.training_loss(images, labels)
     with torch.no_grad():
@@ -128,12 +99,12 @@ def test_kd_terms_match_explicit_sums_and_start_at_zero() -> None:
 
 @pytest.mark.parametrize("target", ["logits", "features"])
 def test_kd_keeps_the_model_closer_to_zero_shot_than_ft(target: str) -> None:
-    images, _ = _batch()
+    images, _ = tiny_batch()
     gaps = {}
     for name, params in (("ft", {}), ("kd", {"lam": 10.0, "target": target})):
-        method = _build(name, **params)
-        teacher = _build("kd", target=target)  # a fresh zero-shot model: the yardstick for both
-        _steps(method, 8)
+        method = build_tiny(name, **params)
+        teacher = build_tiny("kd", target=target)  # a fresh zero-shot model: the yardstick for both
+        loss_steps(method, 8, reseed=True)
         method.eval()
         with torch.no_grad():
             if target == "logits":
@@ -177,9 +148,9 @@ def test_radius_gets_a_gradient_only_while_the_projection_is_active() -> None:
 
 
 def test_tpgm_without_radius_steps_is_wise_at_one_half() -> None:
-    method = _build("tpgm", max_iters=0)
+    method = build_tiny("tpgm", max_iters=0)
     zero_shot = {n: t.clone() for n, t in method.anchor.items()}
-    _steps(method, 3)
+    loss_steps(method, 3, reseed=True)
     trained = {n: p.detach().clone() for n, p in method.named_parameters() if n in zero_shot}
     method.after_training()  # L2 radii start at half of each layer's distance
     for name, parameter in method.named_parameters():
@@ -189,10 +160,10 @@ def test_tpgm_without_radius_steps_is_wise_at_one_half() -> None:
 
 
 def test_tpgm_learns_radii_on_validation_batches_and_keeps_layers_inside_them() -> None:
-    method = _build("tpgm", max_iters=30, proj_lr=1e-3, project_head=False)  # one batch: all of val
+    method = build_tiny("tpgm", max_iters=30, proj_lr=1e-3, project_head=False)  # one batch: all of val
     assert method.context.validation is not None and method.context.validation.split == "val"
     zero_shot = _visual(method)
-    _steps(method, 6)
+    loss_steps(method, 6, reseed=True)
     before = _tower_distance(method, zero_shot)
     head = method.head.detach().clone()
     method.after_training()
@@ -206,7 +177,7 @@ def test_tpgm_learns_radii_on_validation_batches_and_keeps_layers_inside_them() 
 
 
 def test_validation_batches_cover_the_split_in_a_seeded_order() -> None:
-    method = _build("tpgm")
+    method = build_tiny("tpgm")
     split = method.context.validation
     first = shuffled_batches(split, method.context.bundle, 4, torch.Generator().manual_seed(0))
     again = shuffled_batches(split, method.context.bundle, 4, torch.Generator().manual_seed(0))
