@@ -25,9 +25,10 @@ import torch.nn.functional as F
 
 from trainables.config import TrialConfig
 from trainables.device import autocast, share_gpu
-from trainables.loop import build_method, train_step
+from trainables.loop import build_method
 from trainables.models.zoo.card import save_weights
 from trainables.optim import warmup_cosine
+from trainables.training import train_step
 
 ARCH = "ViT-B-16"
 CLASSES = 10
@@ -44,7 +45,7 @@ def random_checkpoint(folder: Path) -> Path:
 
 
 def sweeper_stepper(weights: Path, steps: int):
-    """The FT method built as a trial builds it, stepped by ``trainables.loop.train_step``."""
+    """The FT method built as a trial builds it, stepped by ``trainables.training.train_step``."""
     config = TrialConfig.model_validate(
         {
             "method": "ft",

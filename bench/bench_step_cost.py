@@ -1,7 +1,7 @@
 """Cost of each method's regulariser: training-step time at equal batch size, against its baseline.
 
 Lipsum-FT and CAR-FT against FT, DiVE against FLYP (the contrastive loss it extends). Each method
-is built as a trial builds it (tiny-clip-v1) and stepped by ``trainables.loop.train_step`` on one
+is built as a trial builds it (tiny-clip-v1) and stepped by ``trainables.training.train_step`` on one
 fixed batch; the methods are interleaved over the repeats so that load on the machine hits all
 alike, and each figure is the median of the repeats.
 
@@ -17,8 +17,9 @@ import time
 import torch
 
 from trainables.config import TrialConfig
-from trainables.loop import build_method, train_step
+from trainables.loop import build_method
 from trainables.optim import warmup_cosine
+from trainables.training import train_step
 
 PAIRS = (("lipsum_ft", "ft"), ("lipsum_ft[bank]", "ft"), ("car_ft", "ft"), ("dive", "flyp"))
 # Variants: a label's method and parameters. The bank holds 1,024 texts, drawn 80 per step.

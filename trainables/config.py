@@ -104,6 +104,31 @@ class PosthocConfig(BaseModel):
     wise: WiseConfig | None = None
 
 
+class SessionDomain(BaseModel):
+    """One continual session that trains on a domain's train split and is tested on its test split."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+
+
+class SessionSplit(BaseModel):
+    """Continual sessions cut from one domain (CL-5/10/20 style): its classes in ``count`` groups
+    (``by: class``, a fixed permutation split as ``np.array_split`` does, as LoRSU's code splits
+    GTSRB or Aircraft) or its training images in ``count`` disjoint shards over every class
+    (``by: shot``); ``shots`` keeps that many training images per class in each session."""
+
+    model_config = ConfigDict(extra="forbid")
+    split: str
+    count: int = Field(ge=2)
+    by: Literal["class", "shot"] = "class"
+    shots: int | None = Field(None, ge=1)
+    # Seeds the class permutation and the choice of shots: the same sessions for every trial.
+    order_seed: int = Field(0, ge=0)
+
+
+Sessions = list[SessionDomain] | SessionSplit
+
+
 class TrialConfig(BaseModel):
     """Everything one trial needs; also the schema of ``python -m trainables.run trial.yaml``."""
 
@@ -120,6 +145,9 @@ class TrialConfig(BaseModel):
     selection: Selection = Selection()
     # After training: WiSE interpolation with the zero-shot weights (methods that are ``interpolable``).
     posthoc: PosthocConfig = PosthocConfig()
+    # Continual sessions (``trainables.continual``): each fine-tunes the previous one's weights for
+    # ``train.epochs`` epochs on its own data; unset, the trial is one ordinary session on data.id.
+    sessions: Sessions | None = None
     # Where the trial runs, not what it computes: the sweep leaves it out of the config hash.
     resources: TrialResources = TrialResources()
 

@@ -13,6 +13,13 @@ After the last epoch, the WiSE curve of ``posthoc.wise`` (or wise_ft's own) is e
 method's zero-shot-space weights (``trainables.posthoc``: ``wise/<alpha>/<metric>``,
 ``wise/alpha_val``, ``wise_curve.csv`` / ``.md``), and the model is put back at its own alpha.
 
+A continual trial (``sessions``) runs its sessions in turn, ``train.epochs`` epochs each, every
+one with its own optimiser and schedule (``trainables.training``) on its own data
+(``trainables.data.sessions``), after the method's ``begin_session`` (and ``prepare`` again when
+the method selects per session, as LoRSU does); it logs ``session/<k>/*`` after each and
+``continual/*`` after the last (``trainables.continual``), reports the model after the last
+session, and checkpoints the whole model, so that resume and retries continue in any session.
+
 Train settings the trial leaves unset come from the method's recipe for the model's family
 (``trainables.recipes``). The loop knows nothing of Ray or MLflow: it hands each epoch's metrics,
 a checkpoint writer and, after the last epoch, the selected summary to a reporter. On CUDA it
@@ -21,28 +28,26 @@ keeps to the trial's GPU share and runs forward passes in bf16 (``trainables.dev
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader
 
 from trainables import registry
-from trainables.config import Precision, TrialConfig
+from trainables.config import TrialConfig
+from trainables.continual import ContinualRecord
 from trainables.data.base import DataSource
-from trainables.data.datasets import split_dataset
+from trainables.data.sessions import Session, session_plan
 from trainables.data.sources import open_source
-from trainables.data.transforms import train_transform
-from trainables.device import autocast, loader_options, share_gpu
-from trainables.errors import InputError, NonFiniteLoss
-from trainables.evaluation import eval_batches, evaluate, retention_metrics, validate
+from trainables.device import autocast, share_gpu
+from trainables.errors import InputError
+from trainables.evaluation import domain_metrics, eval_batches, evaluate, retention_metrics, validate
 from trainables.methods.base import Batches, Method, TrialContext
 from trainables.models.loading import ClipBundle, load_clip
-from trainables.optim import clip_gradients, make_optimizer, make_schedule
 from trainables.posthoc import WisePlan, curve_artifacts, wise_curve, wise_plan
 from trainables.selection import BestEpoch
+from trainables.training import SessionTrainer
 from trainables.zeroshot_point import point_key, robustness_metrics, zero_shot_point
 
 CheckpointWriter = Callable[[Path], None]
@@ -155,40 +160,6 @@ def _finish(
     return final
 
 
-def train_step(
-    method: Method,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    device: torch.device,
-    grad_clip: float | None = None,
-    precision: Precision = "auto",
-) -> dict[str, torch.Tensor]:
-    """One optimisation step of ``method`` on a batch already on ``device``; returns its loss terms.
-
-    The terms stay tensors: the epoch sums them on the device and reads them once, because a
-    ``.item()`` per step would make the CPU wait for the GPU at every step.
-    """
-    with autocast(device, precision):
-        terms = method.training_loss(images, labels)
-    optimizer.zero_grad(set_to_none=True)
-    terms["loss"].backward()
-    clip_gradients(optimizer, grad_clip)
-    optimizer.step()
-    scheduler.step()
-    return terms
-
-
-def _check_finite(totals: dict[str, torch.Tensor], epoch: int) -> None:
-    # A NaN or inf in any step survives into the epoch's sum, so one check per epoch sees it without
-    # a per-step GPU sync. Raised before the epoch is reported, so no checkpoint holds the result.
-    bad = {name: float(value) for name, value in totals.items() if not math.isfinite(float(value))}
-    if bad:
-        terms = ", ".join(f"train/{name}={value}" for name, value in sorted(bad.items()))
-        raise NonFiniteLoss(f"non-finite loss in epoch {epoch}: {terms}")
-
-
 def _lazy_batches(source: DataSource, domain: str, bundle: ClipBundle, batch_size: int) -> Batches:
     yield from eval_batches(source.split(domain, "train"), bundle, batch_size)
 
@@ -235,77 +206,104 @@ def run(
         report(0, {**metrics, **final}, None, summary)
         return summary
 
-    train = config.train
-    split = data["source"].split(config.data.id, "train")
-    bundle = method.context.bundle
-    scale, ratio = train.crop_scale, train.crop_ratio  # two values each (TrainConfig checks)
-    augment = train_transform(
-        bundle.image_size, bundle.mean, bundle.std, scale=(scale[0], scale[1]), ratio=(ratio[0], ratio[1])
-    )
-    dataset = split_dataset(split, augment)
-    loading = loader_options(split.images is not None, config.resources.cpu, device)
-    steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
-    optimizer = make_optimizer(method.parameter_groups(), train)
-    scheduler = make_schedule(optimizer, train, steps_per_epoch)
+    sessions = session_list(config, data)
+    continual = ContinualRecord() if config.sessions is not None else None
+    state = torch.load(resume_from / STATE_FILE, weights_only=True) if resume_from is not None else None
+    if continual is not None:
+        if state is None:  # before anything trains
+            continual.set_zero_shot(
+                session_accuracies(method, sessions, config, device), _retention(method, data, config, device)
+            )
+        else:
+            continual.load(state["continual"])
     start_epoch = 0
-    if resume_from is not None:
-        state = torch.load(resume_from / STATE_FILE, weights_only=True)
+    if state is not None:
         method.load_state_dict(state["method"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         method.context.generator.set_state(state["method_rng"])
         torch.set_rng_state(state["torch_rng"])
         best.load(state["best"])
         start_epoch = state["epoch"] + 1
-    else:
-        method.prepare(
-            eval_batches(split, bundle, train.batch_size), eval_batches(data["val"], bundle, train.batch_size)
+
+    epochs = config.train.epochs
+    summary = {}  # typed where the untrained branch above assigns it
+    for index in range(start_epoch // epochs, len(sessions)):
+        session, first = sessions[index], max(start_epoch - index * epochs, 0)
+        if first == 0 and index > 0:
+            method.begin_session()  # before the optimiser: it may replace parameters
+        trainer = SessionTrainer(method, session.train, config, device)
+        if first > 0:
+            assert state is not None  # only a resumed session starts past its first epoch
+            trainer.load(state)
+        elif index == 0 or method.prepare_each_session:
+            size = config.train.batch_size
+            bundle = method.context.bundle
+            method.prepare(eval_batches(session.train, bundle, size), eval_batches(data["val"], bundle, size))
+        for local in range(first, epochs):
+            epoch = index * epochs + local
+            train_metrics = trainer.run_epoch(epoch)
+            session_end = local == epochs - 1
+            last = session_end and index == len(sessions) - 1
+            if last:
+                method.after_training()
+            complete = session_end or (local + 1) % config.train.eval_every == 0
+            metrics = {**_evaluate_all(method, data, config, device, id_only=not complete), **zeroshot, **train_metrics}
+            if continual is not None and session_end:
+                accs = session_accuracies(method, sessions[: index + 1], config, device)
+                metrics.update(continual.after_session(accs, metrics))
+                if last:
+                    metrics.update(continual.summary(metrics))
+            # A continual trial reports its model after the last session: an earlier epoch is
+            # a model that has not seen every session yet.
+            whole = last or not (method.final_epoch_only or continual is not None)
+            best.offer(epoch, metrics, complete and whole)
+            final = _finish(method, data, config, device, artifacts, wise) if last else {}
+            summary = best.summary(metrics, final) if last else {}
+            writer = _checkpoint_writer(method, trainer, best, continual, epoch)
+            report(epoch, {**metrics, **final}, writer, summary or None)
+    return summary
+
+
+def session_list(config: TrialConfig, data: dict) -> list[Session]:
+    """The trial's sessions: one on data.id (its test split as the session's) unless it is continual."""
+    source = data["source"]
+    if config.sessions is None:
+        return [Session(config.data.id, source.split(config.data.id, "train"), data["eval"][config.data.id])]
+    return session_plan(config.sessions, source)
+
+
+def session_accuracies(
+    method: Method, sessions: list[Session], config: TrialConfig, device: torch.device
+) -> list[float]:
+    """Accuracy of ``method`` on each session's test data, in session order."""
+    splits = {str(j): s.test for j, s in enumerate(sessions)}
+    with autocast(device, config.train.precision):
+        per_session = domain_metrics(method, splits, device, cache_prefix="session")
+    return [per_session[str(j)]["acc"] for j in range(len(sessions))]
+
+
+def _retention(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:
+    with autocast(device, config.train.precision):
+        return retention_metrics(method, data["tasks"], device)
+
+
+def _checkpoint_writer(
+    method: Method, trainer: SessionTrainer, best: BestEpoch, continual: ContinualRecord | None, epoch: int
+) -> CheckpointWriter:
+    def write_checkpoint(folder: Path) -> None:
+        # A continual trial saves the whole model: weights frozen in this session (LoRSU's base
+        # weights, merged from the earlier sessions) are no longer the zero-shot ones.
+        weights = method.state_dict() if continual is not None else method.trainable_state()
+        torch.save(
+            {
+                "method": weights,
+                **trainer.state(),
+                "method_rng": method.context.generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "best": best.state(),
+                "epoch": epoch,
+                **({"continual": continual.state()} if continual is not None else {}),
+            },
+            folder / STATE_FILE,
         )
 
-    summary = {}  # typed where the untrained branch above assigns it
-    for epoch in range(start_epoch, train.epochs):
-        method.train()
-        order = torch.Generator().manual_seed(config.seed * 10_007 + epoch)
-        loader = DataLoader(dataset, batch_size=train.batch_size, shuffle=True, generator=order, **loading)
-        totals: dict[str, torch.Tensor] = {}
-        for images, labels in loader:
-            terms = train_step(
-                method,
-                images.to(device),
-                labels.to(device),
-                optimizer,
-                scheduler,
-                device,
-                train.grad_clip,
-                train.precision,
-            )
-            for name, value in terms.items():
-                totals[name] = totals.get(name, 0.0) + value.detach().float()
-        _check_finite(totals, epoch)
-        last = epoch == train.epochs - 1
-        if last:
-            method.after_training()
-        complete = last or (epoch + 1) % train.eval_every == 0
-        metrics = {**_evaluate_all(method, data, config, device, id_only=not complete), **zeroshot}
-        metrics.update({f"train/{k}": float(v) / steps_per_epoch for k, v in totals.items()})
-        metrics["train/lr"] = float(scheduler.get_last_lr()[0])  # typed float | Tensor; a float here
-        best.offer(epoch, metrics, complete and (last or not method.final_epoch_only))
-        final = _finish(method, data, config, device, artifacts, wise) if last else {}
-        summary = best.summary(metrics, final) if last else {}
-
-        def write_checkpoint(folder: Path, epoch: int = epoch) -> None:
-            torch.save(
-                {
-                    "method": method.trainable_state(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "method_rng": method.context.generator.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "best": best.state(),
-                    "epoch": epoch,
-                },
-                folder / STATE_FILE,
-            )
-
-        report(epoch, {**metrics, **final}, write_checkpoint, summary or None)
-    return summary
+    return write_checkpoint

@@ -58,6 +58,10 @@ def _sweep_text(spec: SweepSpec) -> str:
     return yaml.safe_dump(spec.canonical(), sort_keys=False)
 
 
+def _dumped(value: Any) -> Any:
+    return [v.model_dump(mode="json") for v in value] if isinstance(value, list) else value.model_dump(mode="json")
+
+
 def base_trial(spec: SweepSpec) -> dict[str, Any]:
     """The part of every trial config that the searcher does not change."""
     model = spec.model if isinstance(spec.model, str) else spec.model.model_dump(exclude_none=True)
@@ -70,6 +74,7 @@ def base_trial(spec: SweepSpec) -> dict[str, Any]:
         "params": spec.method_keys({}),
         "selection": selection_for(spec.primary_objective.metric, spec.primary_objective.mode).model_dump(),
         "posthoc": spec.posthoc.model_dump(mode="json"),
+        **({"sessions": _dumped(spec.sessions)} if spec.sessions is not None else {}),
         # The trial caps its GPU memory at this share and sizes its data-loading workers to the CPUs.
         "resources": spec.resources.model_dump(),
     }

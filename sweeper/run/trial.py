@@ -50,6 +50,8 @@ def trial_config(context: SweepContext, config: dict[str, Any]) -> TrialConfig:
         # Validation refuses posthoc.wise for the swept methods; a reference such as zeroshot or lp
         # runs without it, as it would in a sweep of its own.
         base["posthoc"] = {}
+    if not registry.params(method).trains:
+        base["sessions"] = None  # a zeroshot reference is the same model in every session
     for key, value in point.items():
         into_train = key in TRAIN_KEYS and key not in method_keys
         (base["train"] if into_train else base["params"])[key] = value
@@ -88,6 +90,8 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     without_seed = trial.model_dump(mode="json", exclude={"seed", "resources"})
     if trial.posthoc.wise is None:
         without_seed.pop("posthoc")  # the hash of a trial from before posthoc existed stays the same
+    if trial.sessions is None:
+        without_seed.pop("sessions")  # likewise for sessions
     tags = {
         "sweeper.method": trial.method,
         "sweeper.seed": str(trial.seed),

@@ -16,6 +16,7 @@ from sweeper.spec.metric_checks import listing as _listing
 from sweeper.spec.model_checks import context_length
 from sweeper.spec.parameter_checks import check_parameters
 from sweeper.spec.references import check_references
+from sweeper.spec.session_checks import check_sessions
 from sweeper.tracking.uri import check_tracking_uri, resolve_uri
 from trainables import registry
 from trainables.data.image_files import check_sample
@@ -43,6 +44,7 @@ def validate(spec: SweepSpec, explicit_report_metrics: bool = True) -> int:
     for i, objective in enumerate(spec.objectives):
         check_metric(objective.metric, spec.data.ood, spec.objective_field(i), spec.data.ood_val)
     check_posthoc(spec)
+    check_sessions(spec)
     check_objective(spec)
     check_eval_every(spec)
     for i, metric in enumerate(spec.report.metrics):

@@ -42,6 +42,13 @@ _EXTRA_METRICS = {
     "tpgm/val_ce_last",
 }
 _TRAIN_METRIC = re.compile(r"^train/[a-z_]+$")
+# Continual trials (``sessions``, trainables.continual): per-session metrics and the summary.
+CONTINUAL_PREFIXES = ("session/", "continual/")
+_CONTINUAL_METRIC = re.compile(r"^continual/(avg_acc|forgetting|target_gain|retention_change|sessions)$")
+_SESSION_METRIC = re.compile(
+    r"^session/[1-9]\d*/(target_acc|target_gain|seen_acc|forgetting|retention_change|acc/[1-9]\d*"
+    r"|id/acc|ood/avg_acc|val/acc|oodval/avg_acc|zs/[a-z_]+/acc)$"
+)
 # Effective robustness: OOD accuracy above the zero-shot line at the trial's ID accuracy, on the
 # test domains (needs data.ood) and on the held-out validation domains (needs data.ood_val).
 ROBUSTNESS_TEST, ROBUSTNESS_VAL = "robustness/effective", "robustness/effective_val"
@@ -49,10 +56,17 @@ ZEROSHOT = "zeroshot/"  # the trial's own zero-shot point: zeroshot/id/acc, zero
 # Families only some methods log (their ``Params.logs``); ``wise/`` also comes with posthoc.wise.
 METHOD_FAMILIES = ("lp/", "compat/", "wise/", "params/visual_fraction", "tpgm/")
 _WISE_METRIC = re.compile(r"^wise/(0(\.\d+)?|1(\.0+)?)/(.+)$")
-FINAL_ONLY = ("compat/", "wise/", "last/", "best_epoch", "tpgm/")  # exist once, after the last epoch
+FINAL_ONLY = (
+    "compat/",
+    "wise/",
+    "last/",
+    "best_epoch",
+    "tpgm/",
+    *CONTINUAL_PREFIXES,
+)  # exist once, after the last epoch
 # Metrics measured on test data. Selecting on one (as objective) is oracle selection: it needs
 # ``objective.oracle: true``. A wise/<alpha>/ metric is test or validation by what follows alpha.
-TEST_PREFIXES = ("id/", "ood/", "zs/", "compat/")
+TEST_PREFIXES = ("id/", "ood/", "zs/", "compat/", *CONTINUAL_PREFIXES)
 
 
 def base_metric(metric: str) -> str:
@@ -66,7 +80,8 @@ def is_test_metric(metric: str) -> bool:
     """Whether ``metric`` is measured on test data (``id/*``, ``ood/*``, ``zs/*``, ``compat/*``,
     ``robustness/effective``, and their ``zeroshot/`` values)."""
     measured = base_metric(metric).removeprefix(ZEROSHOT)
-    return measured.startswith(TEST_PREFIXES) or measured == ROBUSTNESS_TEST
+    after_session = re.match(r"^session/\d+/(val|oodval)/", measured)
+    return (measured.startswith(TEST_PREFIXES) and not after_session) or measured == ROBUSTNESS_TEST
 
 
 def check_objective(spec: SweepSpec) -> None:
@@ -173,6 +188,8 @@ def check_metric(metric: str, ood: list[str], where: str, ood_val: list[str] | N
         or metric == "best_epoch"
         or _ZS_METRIC.match(metric)
         or _TRAIN_METRIC.match(metric)
+        or _CONTINUAL_METRIC.match(metric)
+        or _SESSION_METRIC.match(metric)
     ):
         return
     if metric.startswith("last/") and metric != "last/":

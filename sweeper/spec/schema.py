@@ -27,7 +27,7 @@ from pydantic import (
 
 from sweeper.spec import model_checks
 from trainables import registry
-from trainables.config import TRAIN_KEYS, PosthocConfig, TrainConfig, WiseConfig
+from trainables.config import TRAIN_KEYS, PosthocConfig, SessionDomain, SessionSplit, TrainConfig, WiseConfig
 from trainables.methods.params.base import MethodParams
 from trainables.recipes import model_family, recipe
 from trainables.selection import DEFAULT_SELECTION_METRIC
@@ -150,6 +150,18 @@ class PosthocSpec(PosthocConfig):
     wise: WiseSpec | None = None
 
 
+class SessionDomainSpec(SessionDomain):
+    """One entry of ``sessions: [{id: DOMAIN}, ...]``: a session trained on that domain."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SessionSplitSpec(SessionSplit):
+    """``sessions: {split: DOMAIN, count: N, by: class|shot, shots: N, order_seed: N}``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 class ResourcesSpec(_Strict):
     cpu: float = Field(1.0, gt=0)
     gpu: float = Field(0.0, ge=0)
@@ -207,6 +219,16 @@ class SweepSpec(_Strict):
     max_concurrent: int | None = Field(None, ge=1)
     max_retries: int = Field(2, ge=0)
     posthoc: PosthocSpec = Field(default_factory=PosthocSpec)
+    # Continual sessions: a list of domains, or one domain cut by class or shot (trainables.continual).
+    sessions: (
+        _union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
+            _mapping_or_list,
+            "must be a list of {id: DOMAIN} or {split: DOMAIN, count: N}",
+            map=SessionSplitSpec,
+            list=Annotated[list[SessionDomainSpec], Field(min_length=2)],
+        )
+        | None
+    ) = None
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
     # Methods run at their defaults beside the sweep, once per seed: the rows an ablation is read
@@ -321,10 +343,12 @@ class SweepSpec(_Strict):
 
     def canonical(self) -> dict[str, Any]:
         """The JSON form that :meth:`config_hash` hashes (the file path is not part of it). An unset
-        ``posthoc`` is left out, so that sweeps written before it existed keep their hash."""
+        ``posthoc`` or ``sessions`` is left out, so that sweeps written before it existed keep their hash."""
         dump = self.model_dump(mode="json")
         if self.posthoc.wise is None:
             dump.pop("posthoc")
+        if self.sessions is None:
+            dump.pop("sessions")
         return dump
 
     def config_hash(self) -> str:

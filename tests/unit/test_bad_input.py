@@ -677,6 +677,55 @@ CASES: list[Bad] = [
         ("objective.metric", "alpha 0.5 is not in posthoc.wise.alphas"),
         "objective.metric",
     ),
+    # continual sessions
+    Bad(
+        "sessions-unknown-domain",
+        sweep(sessions=[{"id": "photo"}, {"id": "woodcut"}]),
+        ("sessions[1].id", "'woodcut'", "known domains"),
+        "sessions[1].id",
+    ),
+    Bad(
+        "sessions-one-entry",
+        sweep(sessions=[{"id": "photo"}]),
+        ("sessions", "at least 2"),
+        "sessions",
+    ),
+    Bad(
+        "sessions-more-than-classes",
+        sweep(sessions={"split": "photo", "count": 11}),
+        ("sessions.count", "11 sessions", "10"),
+        "sessions.count",
+    ),
+    Bad(
+        "sessions-unknown-key",
+        sweep(sessions={"split": "photo", "count": 2, "shot": 5}),
+        ("sessions.shot", "unknown key"),
+        "sessions.shot",
+    ),
+    Bad(
+        "sessions-with-asha",
+        sweep(sessions={"split": "photo", "count": 2}, scheduler="asha"),
+        ("scheduler", "asha", "sessions"),
+        "scheduler",
+    ),
+    Bad(
+        "sessions-with-posthoc-wise",
+        sweep(sessions={"split": "photo", "count": 2}, posthoc={"wise": {}}),
+        ("posthoc.wise", "sessions"),
+        "posthoc.wise",
+    ),
+    Bad(
+        "sessions-on-a-method-that-does-not-train",
+        sweep(method="zeroshot", fixed={}, search={}, sessions={"split": "photo", "count": 2}),
+        ("sessions", "'zeroshot'", "trains nothing"),
+        "sessions",
+    ),
+    Bad(
+        "continual-metric-without-sessions",
+        sweep(report={"metrics": ["id/acc", "continual/forgetting"]}),
+        ("report.metrics[1]", "continual", "sessions"),
+        "report.metrics[1]",
+    ),
     Bad(
         "report-section-unknown-metric",
         sweep(report={"metrics": ["id/acc", "id/f1"]}),

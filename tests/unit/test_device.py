@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import trainables.loop as loop
+import trainables.training as training
 from trainables import registry
 from trainables.config import TrialConfig, TrialResources
 from trainables.device import autocast, loader_options, loader_workers, share_gpu
@@ -128,7 +129,7 @@ def test_the_loop_wires_share_autocast_and_workers(monkeypatch: pytest.MonkeyPat
 
         return wrapper
 
-    real_build, real_loader = loop.build_method, loop.DataLoader
+    real_build, real_loader = loop.build_method, training.DataLoader
 
     def build(*args, **kwargs):
         assert seen["share"], "the GPU share must be set before the model is loaded"
@@ -140,9 +141,10 @@ def test_the_loop_wires_share_autocast_and_workers(monkeypatch: pytest.MonkeyPat
 
     method_cls = registry.get("ft")
     monkeypatch.setattr(loop, "autocast", counting_autocast)
+    monkeypatch.setattr(training, "autocast", counting_autocast)
     monkeypatch.setattr(loop, "share_gpu", lambda device, gpu: seen["share"].append((device.type, gpu)))
     monkeypatch.setattr(loop, "build_method", build)
-    monkeypatch.setattr(loop, "DataLoader", loader)
+    monkeypatch.setattr(training, "DataLoader", loader)
     monkeypatch.setattr(loop, "evaluate", recording("eval", loop.evaluate))
     monkeypatch.setattr(loop, "retention_metrics", recording("eval", loop.retention_metrics))
     monkeypatch.setattr(method_cls, "training_loss", recording("train", method_cls.training_loss))
@@ -177,13 +179,13 @@ def test_file_backed_training_data_uses_worker_processes(tmp_path: Path, monkeyp
         for split, lines in rows.items():  # DomainNet-style split files
             (tmp_path / f"{domain}_{split}.txt").write_text("".join(f"{r} 0\n" for r in lines))
     workers: list[int] = []
-    real_loader = loop.DataLoader
+    real_loader = training.DataLoader
 
     def loader(*args, **kwargs):
         workers.append(kwargs["num_workers"])
         return real_loader(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "DataLoader", loader)
+    monkeypatch.setattr(training, "DataLoader", loader)
     data = {"source": {"imagefolder": str(tmp_path)}, "id": "real", "ood": ["sketch"]}
     metrics = loop.run({"method": "ft", "data": data, "train": {"epochs": 1, "batch_size": 8}, "resources": {"cpu": 2}})
     assert workers == [1]

@@ -72,6 +72,9 @@ class Method(torch.nn.Module):
     # True when ``after_training`` changes what the model computes (WiSE-FT's interpolation): the
     # earlier epochs evaluate another model, so the trial reports its last epoch, not the best one.
     final_epoch_only: ClassVar[bool] = False
+    # True when ``prepare`` is a per-session choice (LoRSU scores and selects its parameters again in
+    # every continual session); False when it initialises the method once (an LP stage, a text bank).
+    prepare_each_session: ClassVar[bool] = False
 
     def __init__(self, context: TrialContext, params: MethodParams) -> None:
         super().__init__()
@@ -117,8 +120,14 @@ class Method(torch.nn.Module):
         call. It also runs, before evaluation, for a method that does not train (Tip-Adapter's
         cache)."""
 
+    def begin_session(self) -> None:
+        """Optional step before each continual session after the first, before its optimiser is
+        built (LoRA and LoRSU fold their updates into the weights and start new ones); the method
+        otherwise carries on from the previous session's state."""
+
     def after_training(self) -> None:
-        """Optional post-hoc step (weight interpolation, adapter merge)."""
+        """Optional post-hoc step (weight interpolation, adapter merge); once, after the last
+        epoch of the last session."""
 
     def posthoc_metrics(self, evaluate: Evaluator) -> dict[str, float]:
         """Extra metrics computed once, after the last epoch (e.g. ``lp/*``, ``compat/*``)."""

@@ -106,6 +106,15 @@ class LowRankMethod(ImageClassifier, ABC):
         """Fold every update into its weight (structure changes; called once)."""
 
     @abstractmethod
+    def fold(self) -> None:
+        """Add every update into its weight and restart it at 0 (structure unchanged)."""
+
+    def begin_session(self) -> None:
+        # The reference merges at the end of a session and attaches new LoRA factors for the next;
+        # folding is the same model and keeps the parameter names, so checkpoints load in any session.
+        self.fold()
+
+    @abstractmethod
     def merged_keys(self) -> list[str]:
         """State-dict names of the weights that ``merge`` writes into."""
 
@@ -214,6 +223,11 @@ class LoRA(LowRankMethod):
     def merge(self) -> None:
         for block in [*self.blocks, *self.text_resblocks]:
             block.attn = block.attn.merged()
+        self._eval_head = None
+
+    def fold(self) -> None:
+        for block in [*self.blocks, *self.text_resblocks]:
+            block.attn.fold()
         self._eval_head = None
 
     def merged_keys(self) -> list[str]:

@@ -11,7 +11,10 @@ Before training (``prepare``), G = the mean gradient of the CLIP loss over at le
   the ``int(sparsity * 4D * D)`` entries of largest |G| (per layer);
 - ``attn.in_proj_bias`` and ``mlp.c_fc.bias`` train fully; ``visual.proj`` gets plain LoRA.
 
-Everything else is frozen. The loss is the symmetric CLIP InfoNCE
+In a continual trial (``sessions``) each session after the first folds the previous session's
+updates into the weights and restarts the LoRA factors (the reference merges them and reloads the
+merged weights into a fresh model), then scores and selects heads and fc1 entries again on its own
+data before it trains. Everything else is frozen. The loss is the symmetric CLIP InfoNCE
 ``0.5 * [CE(s X T^T, i) + CE(s T X^T, i)]`` between each image and a caption of its class (a
 random template, same-class captions count as negatives), text tower and s frozen. Evaluation
 uses the zero-shot head (LoRSU trains no head). After training the LoRA updates are merged.
@@ -44,7 +47,7 @@ from trainables.errors import InputError
 from trainables.methods.base import Batches, TrialContext
 from trainables.methods.lora import LowRankMethod
 from trainables.methods.params.lorsu import LoRSUParams
-from trainables.models.lora import add_lora, lora_of, merge_lora
+from trainables.models.lora import add_lora, fold_lora, lora_of, merge_lora
 from trainables.registry import register
 
 
@@ -84,6 +87,7 @@ class LoRSU(LowRankMethod):
     Params = LoRSUParams
     params: LoRSUParams
     checkpoint_buffers = ("merged", "heads", "fc1_mask")
+    prepare_each_session = True  # new heads and fc1 masks in every session, as the reference does
     # Buffers registered in __init__ (annotated here: nn.Module's __getattr__ is untyped).
     heads: torch.Tensor
     fc1_mask: torch.Tensor
@@ -202,6 +206,11 @@ class LoRSU(LowRankMethod):
         for block in self.blocks:
             merge_lora(block.attn, "in_proj_weight")
         merge_lora(self.model.visual, "proj")
+
+    def fold(self) -> None:
+        for block in self.blocks:
+            fold_lora(block.attn, "in_proj_weight")
+        fold_lora(self.model.visual, "proj")
 
     def merged_keys(self) -> list[str]:
         prefix = "model.visual.transformer.resblocks"

@@ -50,8 +50,8 @@ class LowRankDelta(nn.Module):
             raise ValueError(f"rank must be positive, got {rank}")
         self.A = nn.Parameter(torch.zeros(rows, rank, device=device, dtype=dtype))
         self.B = nn.Parameter(torch.zeros(rank, cols, device=device, dtype=dtype))
-        # Same init as nn.Linear's weight on the non-zero factor; the update starts at exactly 0.
-        nn.init.kaiming_uniform_(self.B if zero == "A" else self.A, a=math.sqrt(5))
+        self.zero = zero
+        self.restart()
         self.scale = alpha / (math.sqrt(rank) if rank_stabilised else rank)
         if row_mask is not None:
             row_mask = row_mask.to(device=device, dtype=torch.bool)
@@ -59,6 +59,14 @@ class LowRankDelta(nn.Module):
                 raise ValueError(f"row mask must have shape ({rows},), got {tuple(row_mask.shape)}")
         # Not persistent: owners derive it from their own checkpointed state (e.g. head indices).
         self.register_buffer("row_mask", row_mask, persistent=False)
+
+    @torch.no_grad()
+    def restart(self) -> None:
+        """A new update of exactly 0: the zero factor zeroed, the other drawn again with
+        nn.Linear's weight init (a new session's adapter, after the old one is folded in)."""
+        zeroed, drawn = (self.A, self.B) if self.zero == "A" else (self.B, self.A)
+        zeroed.zero_()
+        nn.init.kaiming_uniform_(drawn, a=math.sqrt(5))
 
     def left(self) -> torch.Tensor:
         """A with the rows outside the mask zeroed (inside the product, so they get no gradient)."""
@@ -118,6 +126,15 @@ def merge_lora(module: nn.Module, name: str) -> None:
     """Fold the update into the weight and drop the parametrization; the weight keeps its
     ``requires_grad`` flag and its state-dict name (``<name>``, no longer ``...original``)."""
     parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+
+
+@torch.no_grad()
+def fold_lora(module: nn.Module, name: str) -> None:
+    """Add the update attached to ``module.<name>`` into its base weight and restart it at 0: the
+    same model, with a new update to train (merge, then a fresh LoRA, without changing structure)."""
+    delta = lora_of(module, name)
+    module.get_parameter(f"parametrizations.{name}.original").add_(delta.delta())
+    delta.restart()
 
 
 class LoRAAttention(nn.Module):
@@ -202,6 +219,13 @@ class LoRAAttention(nn.Module):
     def merged_weight(self) -> torch.Tensor:
         """``in_proj_weight`` plus the q, k, v updates: the weight ``merged`` leaves, computed."""
         return self.attention.in_proj_weight + torch.cat([self.q.delta(), self.k.delta(), self.v.delta()])
+
+    @torch.no_grad()
+    def fold(self) -> None:
+        """Add the q, k, v updates into ``in_proj_weight`` and restart them at 0."""
+        self.attention.in_proj_weight.copy_(self.merged_weight())
+        for delta in (self.q, self.k, self.v):
+            delta.restart()
 
     @torch.no_grad()
     def merged(self) -> nn.MultiheadAttention:
