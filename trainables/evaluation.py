@@ -60,6 +60,13 @@ def domain_metrics(
     return per_domain
 
 
+def session_accuracies(method: Method, tests: list[DomainSplit], device: torch.device) -> list[float]:
+    """Accuracy of ``method`` on each continual session's test data, in session order (over every
+    class: a session's images may be mistaken for another session's class)."""
+    per_session = domain_metrics(method, {str(j): t for j, t in enumerate(tests)}, device, cache_prefix="session")
+    return [per_session[str(j)]["acc"] for j in range(len(tests))]
+
+
 def evaluate(
     method: Method,
     splits: dict[str, DomainSplit],

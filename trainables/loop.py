@@ -38,11 +38,11 @@ from trainables import registry
 from trainables.config import TrialConfig
 from trainables.continual import ContinualRecord
 from trainables.data.base import DataSource
-from trainables.data.sessions import Session, session_plan
+from trainables.data.sessions import Session, trial_sessions
 from trainables.data.sources import open_source
 from trainables.device import autocast, share_gpu
 from trainables.errors import InputError
-from trainables.evaluation import domain_metrics, eval_batches, evaluate, retention_metrics, validate
+from trainables.evaluation import eval_batches, evaluate, retention_metrics, session_accuracies, validate
 from trainables.methods.base import Batches, Method, TrialContext
 from trainables.models.loading import ClipBundle, load_clip
 from trainables.posthoc import WisePlan, curve_artifacts, wise_curve, wise_plan
@@ -206,13 +206,13 @@ def run(
         report(0, {**metrics, **final}, None, summary)
         return summary
 
-    sessions = session_list(config, data)
+    sessions = trial_sessions(config.sessions, data["source"], data["eval"][config.data.id])
     continual = ContinualRecord() if config.sessions is not None else None
     state = torch.load(resume_from / STATE_FILE, weights_only=True) if resume_from is not None else None
     if continual is not None:
         if state is None:  # before anything trains
             continual.set_zero_shot(
-                session_accuracies(method, sessions, config, device), _retention(method, data, config, device)
+                _session_accuracies(method, sessions, config, device), _retention(method, data, config, device)
             )
         else:
             continual.load(state["continual"])
@@ -248,7 +248,7 @@ def run(
             complete = session_end or (local + 1) % config.train.eval_every == 0
             metrics = {**_evaluate_all(method, data, config, device, id_only=not complete), **zeroshot, **train_metrics}
             if continual is not None and session_end:
-                accs = session_accuracies(method, sessions[: index + 1], config, device)
+                accs = _session_accuracies(method, sessions[: index + 1], config, device)
                 metrics.update(continual.after_session(accs, metrics))
                 if last:
                     metrics.update(continual.summary(metrics))
@@ -263,22 +263,11 @@ def run(
     return summary
 
 
-def session_list(config: TrialConfig, data: dict) -> list[Session]:
-    """The trial's sessions: one on data.id (its test split as the session's) unless it is continual."""
-    source = data["source"]
-    if config.sessions is None:
-        return [Session(config.data.id, source.split(config.data.id, "train"), data["eval"][config.data.id])]
-    return session_plan(config.sessions, source)
-
-
-def session_accuracies(
+def _session_accuracies(
     method: Method, sessions: list[Session], config: TrialConfig, device: torch.device
 ) -> list[float]:
-    """Accuracy of ``method`` on each session's test data, in session order."""
-    splits = {str(j): s.test for j, s in enumerate(sessions)}
     with autocast(device, config.train.precision):
-        per_session = domain_metrics(method, splits, device, cache_prefix="session")
-    return [per_session[str(j)]["acc"] for j in range(len(sessions))]
+        return session_accuracies(method, [s.test for s in sessions], device)
 
 
 def _retention(method: Method, data: dict, config: TrialConfig, device: torch.device) -> dict[str, float]:

@@ -73,6 +73,14 @@ def _shuffled_rows_by_class(labels: torch.Tensor, seed: int) -> dict[int, torch.
     }
 
 
+def trial_sessions(sessions: Sessions | None, source: DataSource, id_test: DomainSplit) -> list[Session]:
+    """A trial's sessions: ``sessions``' plan, or without it one session on the ID domain
+    (``id_test`` its test split)."""
+    if sessions is None:
+        return [Session(id_test.domain, source.split(id_test.domain, "train"), id_test)]
+    return session_plan(sessions, source)
+
+
 def session_plan(sessions: Sessions, source: DataSource) -> list[Session]:
     """Every session's train and test data, in order."""
     if isinstance(sessions, list):
