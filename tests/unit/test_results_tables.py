@@ -465,6 +465,7 @@ def test_report_layouts_stats_and_deltas(store: dict, tmp_path: Path, capsys: py
     [
         (["--layout", "nope"], "--layout"),
         (["--layout", "domains"], "--layout"),  # abl logs no ood/<domain>/acc
+        (["--layout", "sessions"], "--layout"),  # abl is not a continual sweep: no session/<k>/ metrics
         (["--layout", "wise", "--rows", "L"], "--rows"),
         (["--layout", "compat", "--metrics", "id/acc"], "--metrics"),
         (["--delta", "L=3"], "--delta"),
