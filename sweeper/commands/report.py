@@ -1,8 +1,9 @@
 """``sweeper report NAME``: the sweep's tables (mean ± std or 95% CI over seeds) from MLflow.
 
 ``--layout`` picks the table: ``ablation`` (rows x metrics, the default), the paper layouts
-``domains``, ``compat`` and ``wise`` (see :mod:`sweeper.tables.paper`), or ``pareto``: the front of
-the sweep's objectives with its WiSE-FT points and hypervolume (:mod:`sweeper.commands.report_pareto`).
+``domains``, ``compat`` and ``wise`` (see :mod:`sweeper.tables.paper`), ``sessions`` (a continual
+sweep's rows x sessions, :mod:`sweeper.tables.sessions`), or ``pareto``: the front of the sweep's
+objectives with its WiSE-FT points and hypervolume (:mod:`sweeper.commands.report_pareto`).
 Prints the table in one format on stdout (``--format``) and always writes ``<stem>.csv``, ``.md``,
 ``.tex`` and ``.html`` to ``--out`` (default ``sweeps/<name>/report/``; the stem is the sweep's name, plus ``_<layout>``
 for a paper layout). ``--html DIR`` also writes the full HTML report (``dashboards.report``).
@@ -24,8 +25,8 @@ if TYPE_CHECKING:  # mlflow and pandas load only when a report runs: `sweeper --
     import pandas as pd
 
 FORMATS = ("table", "csv", "markdown", "latex", "html")
-# sweeper.tables.paper.LAYOUTS and pareto (not imported: keeps --help fast)
-LAYOUTS = ("ablation", "domains", "compat", "wise", "pareto")
+# sweeper.tables.paper.LAYOUTS, sessions and pareto (not imported: keeps --help fast)
+LAYOUTS = ("ablation", "domains", "compat", "wise", "sessions", "pareto")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -53,7 +54,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         metavar="M1,M2",
         help="metrics, comma-separated (default: the sweep's report.metrics; for pareto its "
-        "objectives, else id/acc,ood/avg_acc)",
+        "objectives, else id/acc,ood/avg_acc; for sessions the per-session quantities, default "
+        "target_gain,forgetting)",
     )
     parser.add_argument(
         "--columns",
@@ -67,8 +69,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="ablation",
         metavar="|".join(LAYOUTS),
         help="ablation (rows x --metrics, default); domains (ID, each OOD domain, OOD avg, "
-        "ID ECE); compat (v1, v2, HM); wise (WiSE-FT alpha x ID/OOD acc); pareto (the front of "
-        "the objectives, with WiSE-FT points, hypervolume and effective robustness)",
+        "ID ECE); compat (v1, v2, HM); wise (WiSE-FT alpha x ID/OOD acc); sessions (a continual "
+        "sweep's metrics per session, then its summary); pareto (the front of the objectives, with "
+        "WiSE-FT points, hypervolume and effective robustness)",
     )
     parser.add_argument(
         "--stat",
@@ -204,6 +207,10 @@ def build_table(args: argparse.Namespace, meta: dict, df: pd.DataFrame) -> pd.Da
         chosen_rows = _names(args.rows)
     else:  # the method, then whatever else tells configurations apart (and was logged)
         chosen_rows = ["method", *(k for k in config_keys(meta) if k != "method" and k in df.columns)]
+    if layout == "sessions":
+        from sweeper.tables.sessions import sessions_table
+
+        return sessions_table(df, chosen_rows or [], chosen_metrics, columns=columns, delta=delta, where=where)
     modes = {m: v for m, v in modes.items() if m in df.columns}
     return paper.layout_table(
         layout, df, rows=chosen_rows, metrics=chosen_metrics, columns=columns, delta=delta, modes=modes, where=where

@@ -82,15 +82,16 @@ def ci_halfwidth(std: float, n: int) -> float:
 
 
 def default_mode(metric: str) -> str:
-    """``min`` for calibration errors, likelihoods, losses and parameter counts (fewer trained
-    parameters is the cheaper method), ``max`` for everything else."""
+    """``min`` for calibration errors, likelihoods, losses, forgetting (``session/<k>/forgetting``,
+    ``continual/forgetting``) and parameter counts (fewer trained parameters is the cheaper
+    method), ``max`` for everything else."""
     last = metric.rsplit("/", 1)[-1]
     # avg_ece and avg_nll are averages of lower-is-better numbers, so lower is better too.
     calibration = last in ("ece", "nll") or last.endswith(("_ece", "_nll"))
     # train/<term> are loss terms (ce, reg, kl, ...); train/lr is the one that is not.
     base = metric.removeprefix("last/")
     loss = last.endswith("loss") or (base.startswith("train/") and last != "lr")
-    lower = calibration or loss or base.startswith("params/")
+    lower = calibration or loss or last == "forgetting" or base.startswith("params/")
     return "min" if lower else "max"
 
 

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from sweeper.spec.references import REFERENCE_TAG
 from sweeper.tables.frontier import frontier  # noqa: F401 - results.frontier(df, ...): the front with WiSE points
 from sweeper.tables.pareto import pareto  # noqa: F401 - results.pareto(df, ...): the API next to load
+from sweeper.tables.sessions import accuracy_matrix  # noqa: F401 - results.accuracy_matrix(df.iloc[0])
 from sweeper.tracking.runs import summary_step_of
 from sweeper.tracking.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
 from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri

@@ -840,6 +840,11 @@ CASES: list[Bad] = [
     Bad("report-unknown-metric", report("tiny", "--metrics", "id/acc,id/f1"), ("--metrics", "id/f1")),
     Bad("report-unknown-row", report("tiny", "--rows", "Q"), ("--rows", "'Q'")),
     Bad("report-unknown-layout", report("tiny", "--layout", "grid"), ("--layout", "unknown layout 'grid'")),
+    Bad(
+        "report-sessions-not-continual",
+        report("tiny", "--layout", "sessions"),
+        ("--layout", "the sessions layout needs session/<k>/... metrics"),
+    ),
     Bad("report-bad-delta", report("tiny", "--delta", "method"), ("--delta", "KEY=VALUE")),
     Bad("report-bad-precision", report("tiny", "--precision", "40"), ("--precision", "between 0 and 12")),
     Bad(

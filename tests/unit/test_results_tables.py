@@ -465,6 +465,7 @@ def test_report_layouts_stats_and_deltas(store: dict, tmp_path: Path, capsys: py
     [
         (["--layout", "nope"], "--layout"),
         (["--layout", "domains"], "--layout"),  # abl logs no ood/<domain>/acc
+        (["--layout", "sessions"], "--layout"),  # abl is not a continual sweep: no session/<k>/ metrics
         (["--layout", "wise", "--rows", "L"], "--rows"),
         (["--layout", "compat", "--metrics", "id/acc"], "--metrics"),
         (["--delta", "L=3"], "--delta"),
@@ -521,7 +522,8 @@ def test_report_html_calls_the_dashboard(
 
 def test_every_calibration_and_likelihood_name_is_lower_is_better() -> None:
     # Every name a trial logs (metric_checks' families, averaged or per domain, under last/ and
-    # wise/<alpha>/ too): ECE, NLL, losses and parameter counts rank low; the rest high.
+    # wise/<alpha>/ too, and the continual sessions' metrics): ECE, NLL, losses, forgetting and parameter
+    # counts rank low; the rest high.
     from sweeper.tables.ablation import default_mode
 
     lower = [
@@ -545,6 +547,8 @@ def test_every_calibration_and_likelihood_name_is_lower_is_better() -> None:
         "last/params/trainable",
         "wise/0.5/id/nll",
         "wise/0.5/ood/avg_ece",
+        "session/2/forgetting",
+        "continual/forgetting",
     ]
     higher = [
         "id/acc",
@@ -562,6 +566,9 @@ def test_every_calibration_and_likelihood_name_is_lower_is_better() -> None:
         "last/val/acc",
         "wise/0.5/id/acc",
         "wise/1.0/ood/avg_acc",
+        "session/2/target_gain",
+        "session/2/retention_change",
+        "continual/avg_acc",
     ]
     assert {m: default_mode(m) for m in lower} == {m: "min" for m in lower}
     assert {m: default_mode(m) for m in higher} == {m: "max" for m in higher}
