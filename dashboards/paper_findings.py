@@ -1,4 +1,4 @@
-"""The five findings of issue 9, each from the frames of its ``search_spaces/paper-*.yaml`` sweeps.
+"""The findings of RESULTS.md (issue 9; the sixth from issue 21), each from its ``paper-*.yaml`` sweeps.
 
 ``FINDINGS`` maps a finding number to its sweeps and the function that judges it; the functions
 take ``{sweep name: frame}`` (``sweeper.tracking.results.load``) and return a :class:`findings.Finding`.
@@ -32,14 +32,15 @@ from dashboards.findings import (
 Frames = Mapping[str, pd.DataFrame]
 
 
-def comparable_id(a: pd.Series, b: pd.Series, names: str) -> Claim:
-    """The "at comparable ID" condition of a comparison: mean IDs within ``ID_TOLERANCE``."""
+def comparable_id(a: pd.Series, b: pd.Series, names: str, what: str = "ID") -> Claim:
+    """The "at comparable ID" condition of a comparison: mean IDs (or another accuracy, ``what``)
+    within ``ID_TOLERANCE``."""
     gap = float(a.mean() - b.mean())
     return bound(
-        f"at comparable ID: {names} within {ID_TOLERANCE * 100:.0f} points",
+        f"at comparable {what}: {names} within {ID_TOLERANCE * 100:.0f} points",
         abs(gap),
         ID_TOLERANCE,
-        f"ID {a.mean():.3f} vs {b.mean():.3f}, gap {gap:+.3f}",
+        f"{what} {a.mean():.3f} vs {b.mean():.3f}, gap {gap:+.3f}",
     )
 
 
@@ -167,6 +168,40 @@ def lorsu(frames: Frames) -> Finding:
     )
 
 
+def lorsu_continual(frames: Frames) -> Finding:
+    """6. LoRSU over 5 continual sessions: less forgetting than FT at a comparable target gain."""
+    df = finished(frames["paper-lorsu-continual"])
+    # LoRSU's lr chosen on ID validation after the last session, as in finding 4
+    lr = df[df["method"] == "lorsu"].groupby("lr")["val/acc"].mean().idxmax()
+    df = df[(df["method"] != "lorsu") | (df["lr"] == lr)]
+    metric = {name: {m: per_seed(df, f"continual/{name}", method=m) for m in ("ft", "lorsu")} for name in _CONTINUAL}
+    gain, forget, kept = metric["target_gain"], metric["forgetting"], metric["retention_change"]
+    return Finding(
+        6,
+        "LoRSU vs FT over continual sessions",
+        [
+            comparable_id(gain["lorsu"], gain["ft"], "LoRSU's and FT's mean gains", what="target gain"),
+            directional(
+                "LoRSU forgets less of the earlier sessions than FT",
+                forget["ft"],
+                forget["lorsu"],
+                f"continual/forgetting after 5 sessions: FT {forget['ft'].mean():.3f}, "
+                f"LoRSU (lr {lr:g}, best on val/acc) {forget['lorsu'].mean():.3f}",
+            ),
+            directional(
+                "LoRSU keeps more of the held-out zero-shot tasks than FT",
+                kept["lorsu"],
+                kept["ft"],
+                f"continual/retention_change: FT {kept['ft'].mean():+.3f}, LoRSU {kept['lorsu'].mean():+.3f}",
+            ),
+        ],
+        ["paper-lorsu-continual"],
+    )
+
+
+_CONTINUAL = ("target_gain", "forgetting", "retention_change")
+
+
 def contcoop(frames: Frames) -> Finding:
     """5. ContCoOp has a higher compat/hmean than CoOp and KgCoOp for v1 -> v2."""
     df = frames["paper-contcoop"]
@@ -220,6 +255,16 @@ FINDINGS: dict[int, Spec] = {
                 ["compat/v1/acc", "compat/v2/acc", "compat/hmean", "compat/v1/zs_acc", "compat/v2/zs_acc"],
             )
         },
+    ),
+    6: Spec(
+        lorsu_continual,
+        {
+            "paper-lorsu-continual": (
+                ["method", "lr"],
+                [f"continual/{name}" for name in ("target_gain", "forgetting", "avg_acc", "retention_change")],
+            )
+        },
+        {"paper-lorsu-continual": "sessions"},
     ),
 }
 

@@ -26,6 +26,7 @@ from sweeper.run.files import write_text_atomic
 from sweeper.tables.ablation import ablation_table
 from sweeper.tables.formats import to_markdown
 from sweeper.tables.paper import layout_table
+from sweeper.tables.sessions import sessions_table
 from sweeper.tracking.results import load
 
 SPACES = Path("search_spaces")
@@ -66,7 +67,8 @@ def _tables(frames: dict[str, pd.DataFrame], spec: Spec) -> list[str]:
         ]
         if sweep in spec.layouts:
             layout = spec.layouts[sweep]
-            parts += [f"`sweeper report {sweep} --layout {layout}`:", "", to_markdown(layout_table(layout, frame)), ""]
+            table = sessions_table(frame, rows) if layout == "sessions" else layout_table(layout, frame)
+            parts += [f"`sweeper report {sweep} --layout {layout}`:", "", to_markdown(table), ""]
     return parts
 
 

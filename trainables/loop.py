@@ -254,7 +254,7 @@ def run(
                     metrics.update(continual.summary(metrics))
             # A continual trial reports its model after the last session: an earlier epoch is
             # a model that has not seen every session yet.
-            whole = last or not (method.final_epoch_only or continual is not None)
+            whole = last or not (method.reports_final_epoch() or continual is not None)
             best.offer(epoch, metrics, complete and whole)
             final = _finish(method, data, config, device, artifacts, wise) if last else {}
             summary = best.summary(metrics, final) if last else {}

@@ -55,7 +55,11 @@ def kill_between_sessions(driver: subprocess.Popen, client: MlflowClient, within
         with contextlib.suppress(Exception):  # the store may be mid-creation
             for run in trial_runs(client):
                 epochs = client.get_metric_history(run.info.run_id, "id/acc")
-                if run.info.status == "RUNNING" and "session/1/target_acc" in run.data.metrics and len(epochs) == EPOCHS:
+                if (
+                    run.info.status == "RUNNING"
+                    and "session/1/target_acc" in run.data.metrics
+                    and len(epochs) == EPOCHS
+                ):
                     os.kill(driver.pid, signal.SIGKILL)
                     driver.wait(timeout=30)
                     time.sleep(3)

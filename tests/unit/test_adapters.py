@@ -201,6 +201,28 @@ def test_tip_adapter_f_starts_at_tip_adapter_and_fine_tunes_the_keys_only() -> N
     assert not any(p.requires_grad for p in plain.parameters())  # training-free: nothing trains
 
 
+def test_tip_adapter_f_searches_alpha_and_beta_on_validation_after_training_not_before() -> None:
+    images, labels = split("train")
+    data = ShapesSource(ShapesConfig(per_class={"train": 4, "val": 2, "test": 4}))
+    f = make(TipAdapterF, augment_epochs=0, alpha=1.0, beta=1.0)
+    f.context.validation = data.split("photo", "val")
+    f.prepare([(images, labels)], [split("val")])
+    assert (float(f.alpha), float(f.beta)) == (1.0, 1.0)  # the keys train at the initial values
+    with torch.no_grad():
+        f.keys.add_(0.05 * torch.randn_like(f.keys))
+    twin = make(TipAdapter, augment_epochs=0, alpha=1.0, beta=1.0)  # the same grid search, done directly
+    twin.keys.data, twin.cache_values = f.keys.detach().clone(), f.cache_values.clone()
+    twin.search([split("val")])
+    f.after_training()
+    assert f.reports_final_epoch()
+    assert (float(f.alpha), float(f.beta)) == (float(twin.alpha), float(twin.beta)) != (1.0, 1.0)
+    fixed = make(TipAdapterF, augment_epochs=0, alpha=1.0, beta=1.0, search_hp=False)
+    fixed.context.validation = f.context.validation
+    fixed.prepare([(images, labels)])
+    fixed.after_training()
+    assert (float(fixed.alpha), float(fixed.beta)) == (1.0, 1.0) and not fixed.reports_final_epoch()
+
+
 @pytest.mark.parametrize("cls", [ClipAdapter, TipAdapter, TipAdapterF])
 def test_upgrade_carries_the_module_unchanged_onto_v2_features_and_head(cls) -> None:
     method = make(cls, upgrade_model="zoo/tiny-clip-v2")

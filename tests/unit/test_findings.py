@@ -155,3 +155,42 @@ def test_lipsum_insensitivity_reads_the_default_value_from_the_main_sweep() -> N
     axis = pd.DataFrame({"L": [2, 24], "seed": [0, 0], "status": "FINISHED", "ood/avg_acc": [0.49, 0.51]})
     pooled = with_default({"paper-lipsum": main, "paper-lipsum-L": axis}, "L")
     assert sorted(zip(pooled["L"], pooled["ood/avg_acc"], strict=True)) == [(2, 0.49), (8, 0.5), (24, 0.51)]
+
+
+def test_lorsu_continual_reads_lorsus_lr_from_validation_and_compares_forgetting() -> None:
+    rows = []
+    for seed in range(3):
+        rows += [
+            {
+                "method": "ft",
+                "lr": 3e-4,
+                "val/acc": 0.3,
+                "continual/target_gain": 0.40 + seed / 100,
+                "continual/forgetting": 0.30,
+                "continual/retention_change": -0.10,
+            },
+            {
+                "method": "lorsu",
+                "lr": 1e-3,
+                "val/acc": 0.5,
+                "continual/target_gain": 0.38 + seed / 100,
+                "continual/forgetting": 0.10 + seed / 100,
+                "continual/retention_change": -0.01,
+            },
+            # Better on test gain and forgetting, worse on validation: must not be the one judged.
+            {
+                "method": "lorsu",
+                "lr": 3e-3,
+                "val/acc": 0.4,
+                "continual/target_gain": 0.60,
+                "continual/forgetting": 0.0,
+                "continual/retention_change": 0.0,
+            },
+        ]
+        for row in rows[-3:]:
+            row.update(seed=seed, status="FINISHED")
+    finding = FINDINGS[6].judge({"paper-lorsu-continual": pd.DataFrame(rows)})
+    assert [c.verdict for c in finding.claims] == [f.HOLDS, f.HOLDS, f.HOLDS]
+    assert finding.claims[0].text.startswith("at comparable target gain")
+    assert finding.claims[1].effect == pytest.approx(0.30 - 0.11)
+    assert "lr 0.001" in finding.claims[1].detail

@@ -120,6 +120,11 @@ class Method(torch.nn.Module):
         call. It also runs, before evaluation, for a method that does not train (Tip-Adapter's
         cache)."""
 
+    def reports_final_epoch(self) -> bool:
+        """Whether the trial reports its last epoch rather than the one best on validation
+        (``final_epoch_only``, or a choice of the method's parameters)."""
+        return self.final_epoch_only
+
     def begin_session(self) -> None:
         """Optional step before each continual session after the first, before its optimiser is
         built (LoRA and LoRSU fold their updates into the weights and start new ones); the method

@@ -10,11 +10,13 @@ A separate method rather than a flag of ``tip_adapter``: whether a method trains
 declaration (``Params.trains``), which the loop, the recipes, ``sweeper methods`` and the
 contract tests read per method; a flag would make one declaration both training-free and trained.
 
-Deviations: the code keeps the epoch with the best TEST accuracy and then grid-searches alpha and
-beta on val; here the loop selects the epoch on validation like every method [R], and alpha and
-beta stay the values the keys were trained at: a search after training would need the validation
-split, which a method sees only before training, and would be lost when a trial resumes. Search
-them as hyperparameters on ``val/acc`` instead (``search_spaces/tip_adapter_f.yaml``) [R].
+After the last epoch, alpha and beta are grid-searched on the ID validation split with
+``tip_adapter``'s grid (``search_hp``, on by default, as ``main.py`` searches after fine-tuning)
+[C]; the keys train at the initial alpha and beta, and the cache is built without a search before
+training. Deviation: the code keeps the epoch with the best TEST accuracy before its search; here
+the trial reports its last epoch, the one the search was made for [R] (with ``search_hp: false``, the
+epoch best on validation, like every method). A sweep may also search alpha and beta as
+hyperparameters on ``val/acc`` with ``search_hp: false`` (``search_spaces/tip-adapter-f.yaml``).
 
 Model update: the fine-tuned keys are carried unchanged to v2 (``trainables.methods._adapter``).
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainables.evaluation import eval_batches
+from trainables.methods.base import Batches
 from trainables.methods.params.tip_adapter_f import TipAdapterFParams
 from trainables.methods.tip_adapter import TipAdapter
 from trainables.registry import register
@@ -39,3 +43,14 @@ class TipAdapterF(TipAdapter):
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         return [{"params": [self.keys], "eps": ADAMW_EPS}]
+
+    def prepare(self, batches: Batches, validation: Batches | None = None) -> None:
+        super().prepare(batches, None)  # the keys train at the initial alpha and beta: no search yet
+
+    def reports_final_epoch(self) -> bool:
+        return self.params.search_hp  # the earlier epochs had other alpha and beta
+
+    def after_training(self) -> None:
+        split = self.context.validation
+        if self.params.search_hp and split is not None:
+            self.search(eval_batches(split, self.context.bundle, batch_size=512))

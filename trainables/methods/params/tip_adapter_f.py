@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from trainables.methods.params._adapter import CacheParams
+from pydantic import Field
+
+from trainables.methods.params.tip_adapter import TipAdapterParams
 from trainables.registry import register_params
 
 
 @register_params("tip_adapter_f")
-class TipAdapterFParams(CacheParams):
+class TipAdapterFParams(TipAdapterParams):
     """Tip-Adapter with its cache keys fine-tuned as a linear layer initialised from the cache."""
 
     paper = "Zhang et al., ECCV 2022 (Tip-Adapter-F; gaopengcuhk/Tip-Adapter)"
+    trains = True
+    search_hp: bool = Field(
+        True,
+        description=(
+            "after fine-tuning, grid-search alpha and beta on the ID validation split as main.py does; the keys "
+            "train at alpha and beta, and the trial reports its last epoch"
+        ),
+    )
     # main.py and configs/*.yaml [C]: AdamW at lr 1e-3 (eps 1e-4, set by the method; torch's
     # default weight decay 0.01), cosine over all steps with no warm-up, batch 256, 20 epochs, the
     # cache's augmentation (random resized crop of area 0.5-1, flip).
