@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import yaml
 
 from sweeper.cli import main
+from trainables.config import TrialConfig
 from trainables.data.captions import CLASS_TEMPLATES
 from trainables.data.shapes_source import ShapesSource
 from trainables.data.shapes_world import CLASSES, ShapesConfig
@@ -27,6 +28,7 @@ from trainables.methods.tip_adapter import TipAdapter, augment, cache_logits, se
 from trainables.methods.tip_adapter_f import TipAdapterF
 from trainables.models.heads import zero_shot_head
 from trainables.models.loading import load_clip
+from trainables.optim import make_optimizer
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
@@ -174,6 +176,32 @@ def test_clip_adapter_trains_only_the_adapter_and_fits_the_shots() -> None:
     assert after > before + 0.2, (before, after)
     assert all(torch.equal(v, method.state_dict()[k]) for k, v in frozen.items())
     assert {n for n, p in method.named_parameters() if p.requires_grad} == {"adapter.down.weight", "adapter.up.weight"}
+
+
+@pytest.mark.parametrize(("lr", "moves"), [(None, True), (2e-3, False)])
+def test_clip_adapter_moves_at_its_tiny_recipe_and_not_at_coops_lr(lr: float | None, moves: bool) -> None:
+    """The tiny zoo's lr [R]: CoOp's SGD at 2e-3, the official recipe, leaves the adapter where it
+    started in a tiny budget (logit scale 21.5, not CLIP's 100); the tiny recipe's lr fits the shots."""
+    config = TrialConfig(method="clip_adapter", data={"id": "photo"}, train={} if lr is None else {"lr": lr})
+    assert (config.train.optimizer, config.train.momentum, config.train.weight_decay) == ("sgd", 0.9, 5e-4)
+    method = make(ClipAdapter)
+    images, labels = split("train", per_class=8)
+    optimiser = make_optimizer(method.parameter_groups(), config.train)
+    with torch.no_grad():
+        before = method.logits(images)
+    losses = []
+    for _ in range(40):
+        loss = method.training_loss(images, labels)["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        after = method.logits(images)
+    if moves:
+        assert losses[-1] < losses[0] - 0.1 and (after.argmax(1) == labels).sum() > (before.argmax(1) == labels).sum()
+    else:
+        assert losses[0] - losses[-1] < 0.01 and (after - before).abs().max() < 0.1
 
 
 def test_tip_adapter_f_starts_at_tip_adapter_and_fine_tunes_the_keys_only() -> None:
