@@ -83,7 +83,7 @@ def finding_section(
     lines = [
         f"## Finding {number}: {finding.title} — **{finding.verdict}**",
         "",
-        (spec.judge.__doc__ or "").strip(),
+        " ".join((spec.judge.__doc__ or "").split()),
         "",
         "| claim | effect | seed std | effect / std | verdict | detail |",
         "|:--|--:|--:|--:|:--|:--|",

@@ -194,3 +194,47 @@ def test_lorsu_continual_reads_lorsus_lr_from_validation_and_compares_forgetting
     assert finding.claims[0].text.startswith("at comparable target gain")
     assert finding.claims[1].effect == pytest.approx(0.30 - 0.11)
     assert "lr 0.001" in finding.claims[1].detail
+
+
+def contcoop_frame(losses: dict[str, float]) -> pd.DataFrame:
+    """paper-contcoop's five methods over three seeds, each losing ``losses[method]`` on the upgrade
+    (beyond its zero-shot head's drop), with a seed noise of +-0.005."""
+    heads = {"coop": (0.524, 0.488), "tip_adapter_f": (0.524, 0.488)}  # the ensemble; the others one template
+    rows = []
+    for method, loss in losses.items():
+        v1_zs, v2_zs = heads.get(method, (0.518, 0.498))
+        for seed, noise in enumerate((-0.005, 0.0, 0.005)):
+            v1 = v1_zs + 0.01
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "status": "FINISHED",
+                    "compat/v1/acc": v1,
+                    "compat/v2/acc": v1 - (v1_zs - v2_zs) - loss - noise,
+                    "compat/v1/zs_acc": v1_zs,
+                    "compat/v2/zs_acc": v2_zs,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_contcoop_finding_compares_the_loss_beyond_zero_shot_against_the_weakest_rival() -> None:
+    from dashboards.paper_findings import upgrade_loss
+
+    losses = {"coop": 0.08, "kgcoop": 0.10, "contcoop": 0.03, "clip_adapter": 0.15, "tip_adapter_f": 0.20}
+    frame = contcoop_frame(losses)
+    # CoOp's raw drop is its loss plus the ensemble head's zero-shot drop (0.036); that drop is not counted
+    assert upgrade_loss(frame, "coop").tolist() == pytest.approx([0.075, 0.08, 0.085])
+    finding = FINDINGS[5].judge({"paper-contcoop": frame})
+    assert [c.verdict for c in finding.claims] == [f.HOLDS, f.HOLDS, f.HOLDS] and finding.verdict == f.HOLDS
+    deep, tip, least = finding.claims
+    assert deep.text.startswith("CLIP-Adapter loses more") and "vs KgCoOp" in deep.detail
+    assert deep.effect == pytest.approx(0.15 - 0.10) and tip.effect == pytest.approx(0.20 - 0.10)
+    assert least.effect == pytest.approx(0.08 - 0.03) and "vs CoOp" in least.detail
+    assert any("CLIP-Adapter 0.150" in note for note in finding.notes)
+
+    # an adapter that loses less than one prompt fails its claim; a tie with ContCoOp is inconclusive
+    finding = FINDINGS[5].judge({"paper-contcoop": contcoop_frame({**losses, "clip_adapter": 0.03})})
+    assert [c.verdict for c in finding.claims] == [f.FAILS, f.HOLDS, f.UNSURE] and finding.verdict == f.FAILS
+    assert "vs KgCoOp" in finding.claims[0].detail and "vs CLIP-Adapter" in finding.claims[2].detail
