@@ -5,12 +5,19 @@
 each finding (:mod:`dashboards.paper_findings`) and writes one markdown file: a verdict line per
 finding, its claims with effect sizes against the seed std, and the mean ± std tables of its
 sweeps. A finding whose sweeps are missing is listed as not run, with the command that runs it.
+
+``--findings N [N ...]`` judges only those findings (and ``--launch`` runs only their sweeps): their
+summary rows and sections in the existing file are replaced, each section saying when it was
+regenerated, and every other finding's row and section are kept as they were, so that one
+finding's sweeps can be rerun without relaunching the others. The hand-written notes are included
+again from ``--notes``.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -41,9 +48,9 @@ data and recipe.
 """
 
 
-def sweeps_needed() -> list[str]:
-    """Every sweep the findings read, in finding order."""
-    return [name for spec in FINDINGS.values() for name in spec.tables]
+def sweeps_needed(numbers: Sequence[int] | None = None) -> list[str]:
+    """Every sweep the findings read (only those of ``numbers`` when given), in finding order."""
+    return [name for n, spec in FINDINGS.items() if numbers is None or n in numbers for name in spec.tables]
 
 
 def launch_all(names: Sequence[str]) -> None:
@@ -94,6 +101,18 @@ def finding_section(
     return lines + _tables(frames, spec)
 
 
+def judge(number: int, tracking_uri: str) -> tuple[str, list[str]]:
+    """Finding ``number`` judged from the sweeps in ``tracking_uri``: its summary row and its section."""
+    spec = FINDINGS[number]
+    try:
+        frames = {name: load(name, tracking_uri) for name in spec.tables}
+        finding, error = spec.judge(frames), None
+    except Exception as exc:  # noqa: BLE001 - a sweep not run yet, or without the columns the finding reads
+        frames, finding, error = {}, None, f"{type(exc).__name__}: {exc}"
+    row = f"| {number}. {finding.title if finding else '(not run)'} | {finding.verdict if finding else 'not run'} |"
+    return row, finding_section(number, finding, frames, error)
+
+
 def build(tracking_uri: str, investigation: str = "") -> str:
     """The whole RESULTS.md text from the sweeps in ``tracking_uri``."""
     lines = [
@@ -107,22 +126,55 @@ def build(tracking_uri: str, investigation: str = "") -> str:
         "|:--|:--|",
     ]
     sections: list[str] = []
-    for number, spec in FINDINGS.items():
-        try:
-            frames = {name: load(name, tracking_uri) for name in spec.tables}
-            finding, error = spec.judge(frames), None
-        except Exception as exc:  # noqa: BLE001 - a sweep not run yet, or without the columns the finding reads
-            frames, finding, error = {}, None, f"{type(exc).__name__}: {exc}"
-        lines.append(
-            f"| {number}. {finding.title if finding else '(not run)'} | {finding.verdict if finding else 'not run'} |"
-        )
-        sections += finding_section(number, finding, frames, error)
+    for number in FINDINGS:
+        row, section = judge(number, tracking_uri)
+        lines.append(row)
+        sections += section
     return "\n".join([*lines, "", *sections, investigation]).rstrip() + "\n"
+
+
+_SECTION = re.compile(r"^## Finding (\d+):")
+
+
+def refresh(text: str, numbers: Sequence[int], tracking_uri: str, investigation: str = "") -> str:
+    """``text``, a RESULTS.md, with the summary rows and sections of findings ``numbers`` judged
+    again from ``tracking_uri``; every other finding's row and section as it was; the notes (what
+    follows the last finding's section) replaced by ``investigation``."""
+    lines = text.rstrip("\n").split("\n")
+    headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    sections = {int(m.group(1)): i for i in headings if (m := _SECTION.match(lines[i]))}
+    missing = sorted(set(numbers) - set(sections))
+    if missing:
+        raise ValueError(f"no section for finding(s) {missing} in the file: regenerate it whole instead")
+    notes_at = next((i for i in headings if i > max(sections.values()) and not _SECTION.match(lines[i])), len(lines))
+    ends = {n: next((i for i in headings if i > start), notes_at) for n, start in sections.items()}
+    when = time.strftime("%Y-%m-%d")
+    out = lines[:notes_at]
+    for number in sorted(numbers, reverse=True):  # from the end, so that earlier indices stay valid
+        row, section = judge(number, tracking_uri)
+        rows = [i for i, line in enumerate(out[: min(sections.values())]) if line.startswith(f"| {number}. ")]
+        if len(rows) != 1:
+            raise ValueError(f"no single summary row for finding {number} in the file")
+        note = (
+            f"*This section was regenerated on {when} from its own sweeps alone "
+            f"(`python -m dashboards.results_file --findings {number}`); the date at the top is the other findings'.*"
+        )
+        out[sections[number] : ends[number]] = [section[0], "", note, *section[1:]]
+        out[rows[0]] = row
+    return "\n".join([*out, investigation]).rstrip() + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboards.results_file", description=__doc__.splitlines()[0])
     parser.add_argument("--launch", action="store_true", help="run every paper-* sweep first (long)")
+    parser.add_argument(
+        "--findings",
+        type=int,
+        nargs="+",
+        choices=sorted(FINDINGS),
+        metavar="N",
+        help="judge (and with --launch run) only these findings, keeping the others' sections in --out",
+    )
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     parser.add_argument(
@@ -132,10 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="hand-written investigation notes appended to the file, if present",
     )
     args = parser.parse_args(argv)
+    if args.findings and not args.out.is_file():
+        parser.error(f"--findings refreshes an existing file, and {args.out} does not exist")
     if args.launch:
-        launch_all(sweeps_needed())
+        launch_all(sweeps_needed(args.findings))
     notes = args.notes.read_text() if args.notes.is_file() else ""
-    write_text_atomic(args.out, build(args.tracking_uri, notes))
+    if args.findings:
+        text = refresh(args.out.read_text(), args.findings, args.tracking_uri, notes)
+    else:
+        text = build(args.tracking_uri, notes)
+    write_text_atomic(args.out, text)
     print(f"wrote {args.out}")
     return 0
 

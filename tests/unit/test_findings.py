@@ -238,3 +238,34 @@ def test_contcoop_finding_compares_the_loss_beyond_zero_shot_against_the_weakest
     finding = FINDINGS[5].judge({"paper-contcoop": contcoop_frame({**losses, "clip_adapter": 0.03})})
     assert [c.verdict for c in finding.claims] == [f.FAILS, f.HOLDS, f.UNSURE] and finding.verdict == f.FAILS
     assert "vs KgCoOp" in finding.claims[0].detail and "vs CLIP-Adapter" in finding.claims[2].detail
+
+
+def test_one_finding_is_regenerated_alone_and_the_others_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboards import results_file
+
+    def missing(name: str, uri: str) -> pd.DataFrame:
+        raise KeyError(name)
+
+    monkeypatch.setattr(results_file, "load", missing)
+    old = results_file.build("sqlite:///x.db", "## What was checked\n\nold notes\n")
+    assert "## Finding 5: not run" in old and "| 5. (not run) | not run |" in old
+    frame = contcoop_frame({"coop": 0.08, "kgcoop": 0.10, "contcoop": 0.03, "clip_adapter": 0.15, "tip_adapter_f": 0.2})
+    frame.attrs["sweep"] = "paper-contcoop"
+
+    def only_contcoop(name: str, uri: str) -> pd.DataFrame:
+        if name != "paper-contcoop":
+            raise AssertionError(f"{name} was read: only finding 5 is regenerated")
+        return frame
+
+    monkeypatch.setattr(results_file, "load", only_contcoop)
+    new = results_file.refresh(old, [5], "sqlite:///x.db", "## What was checked\n\nnew notes\n")
+    assert "| 5. ContCoOp compatibility | holds |" in new and "## Finding 5: ContCoOp compatibility — **holds**" in new
+    assert "regenerated on" in new and "--findings 5" in new and "| tip_adapter_f " in new
+    assert new.endswith("new notes\n") and "old notes" not in new
+    # the other findings' rows and sections, before and after finding 5's, are the old file's to the byte
+    before = old.split("## Finding 5")[0].replace("| 5. (not run) | not run |", "| 5. ContCoOp compatibility | holds |")
+    assert new.split("## Finding 5")[0] == before
+    after = old.split("## Finding 6")[1].split("## What was checked")[0]
+    assert new.split("## Finding 6")[1].split("## What was checked")[0] == after and "## Finding 6: not run" in new
+    with pytest.raises(ValueError, match="regenerate it whole"):
+        results_file.refresh("# Results\n", [5], "sqlite:///x.db")
