@@ -1,5 +1,6 @@
 """Reading a large sweep back (issue 22): each read of the budget table on generated stores of one
-sweep of 1,000 and 10,000 trials, on sqlite and on an MLflow server backed by PostgreSQL.
+sweep of 1,000 and 10,000 trials, on sqlite, on an MLflow server backed by PostgreSQL, and on that
+PostgreSQL database read directly.
 
 The stores (bench/scale_stores.py, cached between runs) hold what a real TPE sweep's runs carry:
 the parent run of ``start_sweep`` and per trial the provenance tags, the flat params, 21 metrics
@@ -7,12 +8,12 @@ x 4 epochs and the summary step (the selected epoch's 21 values, 21 ``last/*`` a
 ``best_epoch``), written with MLflow's client. Each call runs in a fresh process, as a user would
 run it: ``results.load`` and ``results.history`` (every metric) time the call after the import;
 ``sweeper status NAME``, ``sweeper report NAME`` and ``sweeper report NAME --html DIR`` time the
-whole command. Per call: wall seconds, CPU seconds of the process (and of the server, through it),
-peak memory (max RSS). The server is warmed up by one untimed read first: its first request after
-a start pays for its own imports.
+whole command. Per call: wall seconds, CPU seconds (of the call, or of the command's process, plus
+the server's meanwhile), peak memory (VmHWM). The server is warmed up by one untimed pass first:
+its first requests after a start pay for its own imports.
 
-Run: .venv/bin/python bench/bench_scale.py [--trials 1000,10000] [--stores sqlite,server]
-     [--per-run] [--code DIR] [--cache DIR] [--fresh] [--json FILE]
+Run: .venv/bin/python bench/bench_scale.py [--trials 1000,10000] [--stores sqlite,server,postgres]
+     [--per-run] [--code DIR] [--cache DIR] [--fresh] [--timeout S] [--json FILE]
 ``--per-run`` measures the per-run reads (``bulk=False``) for comparison; ``--code DIR`` runs the
 calls with another checkout's ``sweeper`` (e.g. the commit before the bulk reads).
 """
@@ -50,11 +51,11 @@ PROBE = (
 import json, sys, time
 start = time.perf_counter()
 from sweeper.tracking import results
-imported = time.perf_counter()
+imported, cpu = time.perf_counter(), time.process_time()
 kind, name, uri, options = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 frame = (results.load if kind == "load" else results.load_history)(name, uri, **options)
-done = time.perf_counter()
-print(json.dumps({"import_s": imported - start, "call_s": done - imported, "rows": len(frame)}))
+done, cpu = time.perf_counter(), time.process_time() - cpu
+print(json.dumps({"import_s": imported - start, "call_s": done - imported, "call_cpu_s": cpu, "rows": len(frame)}))
 """
 )
 CLI = PEAK + "from sweeper.cli import main\nsys.exit(main())"
@@ -149,7 +150,7 @@ def _cell(result: dict, call: str) -> str:
     if result.get("error"):
         return f"failed: {result['error']}"
     seconds = result.get("call_s", result["wall_s"])
-    cpu = result["cpu_s"] + (result.get("server_cpu_s") or 0)
+    cpu = result.get("call_cpu_s", result["cpu_s"]) + (result.get("server_cpu_s") or 0)
     return f"{seconds:.1f} ({cpu:.1f})"
 
 
@@ -171,7 +172,11 @@ def table(found: dict[str, dict[str, dict]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", default="1000,10000", help="comma-separated trial counts")
-    parser.add_argument("--stores", default="sqlite,server", help="sqlite, server (PostgreSQL-backed) or both")
+    parser.add_argument(
+        "--stores",
+        default="sqlite,server,postgres",
+        help="any of sqlite, server (an mlflow server on PostgreSQL), postgres (its database read directly)",
+    )
     parser.add_argument("--per-run", action="store_true", help="read with bulk=False (the per-run calls)")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose sweeper runs the calls")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where generated stores are kept")
@@ -189,18 +194,26 @@ def main() -> None:
             uri = sqlite_store(args.cache, shape)
             print(f"sqlite, {shape.trials} trials ({uri}):", flush=True)
             found[f"sqlite {shape.trials:,}"] = run_calls(uri, shape.trials, args, None)
-    if "server" in args.stores:
-        with server_store(args.cache, shapes) as (uri, pid):
-            # The server's first requests after a start import its handlers' modules (18 s here): one
-            # untimed pass over the smallest sweep, so that no measured call pays for them.
-            print(f"server ({uri}): warming up on {sweep_name(counts[0])}", flush=True)
-            run_calls(uri, counts[0], args, pid, quiet=True)
-            for shape in shapes:
-                print(f"server, {shape.trials} trials ({uri}):", flush=True)
-                found[f"server {shape.trials:,}"] = run_calls(uri, shape.trials, args, pid)
+    served = [kind for kind in ("server", "postgres") if kind in args.stores]
+    if served and not scale_stores.have_postgres():
+        print("server, postgres: PostgreSQL server packages not found (apt-get install postgresql); skipped")
+    elif served:
+        with server_store(args.cache, shapes) as (uri, pid, database):
+            if "server" in served:
+                # The server's first requests after a start import its handlers' modules (18 s here):
+                # one untimed pass over the smallest sweep, so that no measured call pays for them.
+                print(f"server ({uri}): warming up on {sweep_name(counts[0])}", flush=True)
+                run_calls(uri, counts[0], args, pid, quiet=True)
+                for shape in shapes:
+                    print(f"server, {shape.trials} trials ({uri}):", flush=True)
+                    found[f"server {shape.trials:,}"] = run_calls(uri, shape.trials, args, pid)
+            if "postgres" in served:  # the server's database, read directly
+                for shape in shapes:
+                    print(f"postgres, {shape.trials} trials (the server's database, read directly):", flush=True)
+                    found[f"postgres {shape.trials:,}"] = run_calls(database, shape.trials, args, None)
     mode = "per-run reads (bulk=False)" if args.per_run else "bulk reads"
     print(f"\n{mode}, code {args.code}; wall seconds (results.*: the call after its import; commands: all of")
-    print("it), in brackets the CPU seconds of the process and the server together")
+    print("it), in brackets the CPU seconds of the call (the process) and of the server together")
     print(table(found))
     if args.json:
         args.json.write_text(json.dumps(found, indent=2))

@@ -1,11 +1,13 @@
 """The generated stores of bench/bench_scale.py, cached between runs (generating 10,000 trials takes
-about ten minutes on sqlite): one sqlite file per trial count, and one PostgreSQL cluster holding
-every trial count, served by a real ``mlflow server`` (tests/servers.py, the compose file's command).
+about six minutes on sqlite, ten on PostgreSQL): one sqlite file per trial count, and one
+PostgreSQL cluster holding every trial count, served by a real ``mlflow server`` (tests/servers.py:
+the compose file's command, with its two workers). The same PostgreSQL database is also read
+directly (``postgresql+psycopg2://...``), as ``--tracking-uri`` allows.
 
 A store is reused while its marker file names the same shape and the same generator (a hash of
 tests/scale_store.py); otherwise it is written again. Each sweep is named ``scale-<trials>``.
 The PostgreSQL store is written with MLflow's client straight to the database (the rows a server
-would write, without an HTTP round trip per call) and read through the server.
+would write, without an HTTP round trip per call).
 """
 
 from __future__ import annotations
@@ -75,13 +77,11 @@ def sqlite_store(cache: Path, shape: Shape) -> str:
 
 
 @contextlib.contextmanager
-def server_store(cache: Path, shapes: list[Shape]) -> Iterator[tuple[str, int]]:
+def server_store(cache: Path, shapes: list[Shape]) -> Iterator[tuple[str, int, str]]:
     """A tracking server on the cached PostgreSQL store holding every shape (generated first where
-    needed); yields its URI and its process id (to count its CPU time)."""
-    from servers import postgres_bindir, postgres_server, start_mlflow_server, stop_process_group
+    needed); yields its URI, its process id (to count its CPU time) and the database's URI."""
+    from servers import compose_workers, postgres_server, start_mlflow_server, stop_process_group
 
-    if postgres_bindir() is None:
-        raise SystemExit("PostgreSQL server binaries not found (apt-get install -y postgresql)")
     folder = cache / "postgres"
     with postgres_server(keep=folder) as database:
         for shape in shapes:
@@ -98,11 +98,18 @@ def server_store(cache: Path, shapes: list[Shape]) -> Iterator[tuple[str, int]]:
         scratch = cache / "server"
         scratch.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        server = start_mlflow_server(scratch, port, database, timeout_s=180)
+        # as many workers as the compose file deploys (2): requests in flight are served at once
+        server = start_mlflow_server(scratch, port, database, timeout_s=180, workers=compose_workers())
         try:
-            yield f"http://127.0.0.1:{port}", server.pid
+            yield f"http://127.0.0.1:{port}", server.pid, database
         finally:
             stop_process_group(server)
+
+
+def have_postgres() -> bool:
+    from servers import postgres_bindir
+
+    return postgres_bindir() is not None
 
 
 def wipe(cache: Path) -> None:

@@ -65,14 +65,20 @@ def mlflow_server(tmp_path: Path, backend_store_uri: str | None = None, timeout_
         stop_process_group(server)
 
 
+def compose_workers() -> int:
+    """The compose file's ``mlflow server --workers`` (how many processes serve a deployment)."""
+    command = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["mlflow"]["command"]
+    return next((int(arg.split("=", 1)[1]) for arg in command if arg.startswith("--workers=")), 1)
+
+
 def start_mlflow_server(
-    tmp_path: Path, port: int, backend_store_uri: str | None = None, timeout_s: float = 90
+    tmp_path: Path, port: int, backend_store_uri: str | None = None, timeout_s: float = 90, workers: int = 1
 ) -> subprocess.Popen:
     """Start the server on ``port`` (again, after an outage) and wait until it answers /health."""
     # Through MLflow's own variable, as in the compose file: no password in the process list.
     backend = backend_store_uri or f"sqlite:///{tmp_path / 'server.db'}"
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": backend}
-    command = compose_mlflow_command("127.0.0.1", port, tmp_path / "mlartifacts")
+    command = compose_mlflow_command("127.0.0.1", port, tmp_path / "mlartifacts", workers)
     log_path = tmp_path / "server.log"
     with log_path.open("a") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

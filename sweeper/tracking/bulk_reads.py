@@ -33,6 +33,7 @@ SQL_PAGE = 500
 # 25,000 points per request. A full page may have been cut short: its runs are read one by one.
 REST_PAGE = 100
 REST_MAX_RESULTS = 25_000
+REST_THREADS = 4  # requests in flight at once
 REST_ENDPOINT = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
 
 Point = tuple[int, float, int]  # step, value, timestamp
@@ -104,30 +105,40 @@ def _read_sql(store: Any, pairs: dict[str, list[str]], found: Histories) -> None
 
 def _read_rest(client: MlflowClient, store: Any, pairs: dict[str, list[str]], found: Histories) -> bool:
     """The bulk endpoint, page by page; False (nothing read) when the server does not offer it."""
-    from mlflow.utils.rest_utils import http_request, verify_rest_response
+    from concurrent.futures import ThreadPoolExecutor
 
     by_key: dict[str, list[str]] = {}
     for run_id, keys in pairs.items():
         for key in keys:
             by_key.setdefault(key, []).append(run_id)
-    first = True
-    for key, run_ids in by_key.items():
-        for page in _pages(run_ids, REST_PAGE):
-            params = {"run_id": page, "metric_key": key, "max_results": REST_MAX_RESULTS}
-            response = http_request(store.get_host_creds(), REST_ENDPOINT, "GET", params=params)
-            if first and response.status_code == 404:
-                return False  # an older or another kind of server: no bulk endpoint
-            first = False
-            points = verify_rest_response(response, REST_ENDPOINT).json().get("metrics", [])
-            if len(points) >= REST_MAX_RESULTS:  # maybe cut short: these runs one by one
-                for run_id in page:
-                    found[run_id, key] = _one(client, run_id, key)
-                continue
-            for point in points:
-                # JSON has no NaN: the server writes NaN and infinities as strings, which float() reads
-                value = float(point["value"])
-                found[point["run_id"], key].append((int(point["step"]), value, int(point["timestamp"])))
+    jobs = [(key, page) for key, run_ids in by_key.items() for page in _pages(run_ids, REST_PAGE)]
+    first = _fetch(store, *jobs[0])
+    if first is None:
+        return False  # an older or another kind of server: no bulk endpoint
+    # Each request is mostly the server's own overhead (about 10 ms for a few hundred points):
+    # REST_THREADS in flight keep a server with several workers busy.
+    with ThreadPoolExecutor(REST_THREADS) as pool:
+        answers = [first, *pool.map(lambda job: _fetch(store, *job), jobs[1:])]
+    for (key, page), points in zip(jobs, answers, strict=True):
+        if points is None or len(points) >= REST_MAX_RESULTS:  # maybe cut short: these runs one by one
+            for run_id in page:
+                found[run_id, key] = _one(client, run_id, key)
+            continue
+        for point in points:
+            # NaN and infinities may come as strings (JSON has none): float() reads both forms
+            found[point["run_id"], key].append((int(point["step"]), float(point["value"]), int(point["timestamp"])))
     return True
+
+
+def _fetch(store: Any, key: str, page: list[str]) -> list[dict[str, Any]] | None:
+    """One get-history-bulk answer: the points of ``key`` for the runs of ``page``; None on 404."""
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    params = {"run_id": page, "metric_key": key, "max_results": REST_MAX_RESULTS}
+    response = http_request(store.get_host_creds(), REST_ENDPOINT, "GET", params=params)
+    if response.status_code == 404:
+        return None
+    return verify_rest_response(response, REST_ENDPOINT).json().get("metrics", [])
 
 
 def _one(client: MlflowClient, run_id: str, key: str) -> list[Point]:
