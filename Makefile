@@ -58,6 +58,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_posthoc.py
 	# Trials logging at once: 1-32 writer processes on one sqlite store and on a PostgreSQL-backed server.
 	$(BIN)/python bench/bench_many_writers.py
+	# Reading a sweep of 1,000 and 10,000 trials back (load, history, status, report, HTML) from sqlite and from a
+	# PostgreSQL-backed server; the generated stores are cached in /var/tmp/sweeper-bench-scale (first run: ~30 min).
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_startup.py --demo
 	# Lipsum-FT's text bank against fresh texts: a 6-trial sweep in a scratch folder.
 	BANK=$$(mktemp -d) && cd $$BANK && $(abspath $(BIN))/sweeper launch $(CURDIR)/search_spaces/lipsum-bank.yaml \

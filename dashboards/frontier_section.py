@@ -11,7 +11,7 @@ objectives. Every artist carries a ``gid`` (``trials``, ``unfinished``, ``front`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from dashboards.report_sections import FigureEntry, Section
 from sweeper.tables.ablation import fmt_param
 from sweeper.tables.completion import complete_mask
 from sweeper.tables.frontier import POINT, TEST_METRICS, TRAINED, Frontier, zero_shot_point
+
+if TYPE_CHECKING:
+    from sweeper.tracking.launches import Launch
 
 X, Y = TEST_METRICS
 
@@ -123,6 +126,7 @@ def frontier_section(
     meta: dict[str, Any],
     search_keys: list[str],
     tracking_uri: str | None = None,
+    launch: Launch | None = None,
 ) -> Section:
     """The report's frontier section: the figure, or a note saying why there is none. Configurations
     are told apart by the method (when it varies) and ``search_keys``."""
@@ -137,7 +141,7 @@ def frontier_section(
     if missing:
         section.notes.append(f"No frontier: the trials did not log {', '.join(sorted(missing))}.")
         return section
-    frame = add_epochs_run(df.copy(), tracking_uri)
+    frame = add_epochs_run(df.copy(), tracking_uri, launch)
     frame.attrs = dict(df.attrs)
     spec = sweep_file(meta["sweep"], tracking_uri, parent_run_id=meta["parent_run_id"])
     line, why = default_line(frame[complete_mask(frame)], (spec or {}).get("data"))

@@ -11,7 +11,10 @@ reader sees.
 Sections: the ablation table(s) (mean ± std over seeds), each searched parameter against each
 report metric, ID vs OOD accuracy with WiSE-FT curves and the zero-shot point, the Pareto front in
 the ID-OOD plane (``dashboards.frontier_section``), Optuna parameter
-importances and the optimisation history (TPE / random sweeps), and per-epoch learning curves.
+importances and the optimisation history (TPE / random sweeps), and per-epoch learning curves
+(``dashboards.curves_section``: aggregated past ``CURVE_TRIALS`` trials, as the page says). The
+trial runs are read once (``results.read_launch``) and every section works from them; the
+learning curves' histories come in bulk (``sweeper.tracking.bulk_reads``).
 
 The searcher and the search dimensions come from the parent run's tags ``sweeper.searcher`` and
 ``sweeper.search_dims`` (JSON of the sweep file's ``search`` section), as ``results.sweep_meta``
@@ -24,13 +27,14 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dashboards import plots
+from dashboards.curves_section import CURVE_METRICS, curves_section
 from dashboards.frontier_section import frontier_section
 from dashboards.report_sections import FigureEntry, Section, ablation_section, file_name, with_config_labels
 from dashboards.search_section import SEARCHER_TAG, optuna_section
@@ -38,9 +42,11 @@ from dashboards.study import CONFIG
 from sweeper.run.files import write_text_atomic
 from sweeper.tables.reference_rows import reference_mask
 
+if TYPE_CHECKING:
+    from sweeper.tracking.launches import Launch
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
-CURVE_METRICS = ("id/acc", "ood/avg_acc")
 DPI = 110
 
 
@@ -77,18 +83,9 @@ class _Builder:
         )
 
 
-def _end_times(client, parent) -> dict[str, int]:
-    """Run id -> end time (ms) of the parent's children (for the completion order)."""
-    times: dict[str, int] = {}
-    token = None
-    while True:
-        page = client.search_runs(
-            [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", page_token=token
-        )
-        times.update({run.info.run_id: run.info.end_time or 0 for run in page})
-        token = page.token
-        if not token:
-            return times
+def _end_times(trials: list[Any]) -> dict[str, int]:
+    """Run id -> end time (ms) of the launch's trials (for the completion order)."""
+    return {run.info.run_id: run.info.end_time or 0 for run in trials}
 
 
 def _report_columns(meta: dict[str, Any], df: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -113,11 +110,13 @@ def write_report(
     *,
     parent_run_id: str | None = None,
     console: Console | None = None,
+    launch: Launch | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` and ``out_dir/figures/*.png|.pdf`` for ``sweep``; returns the page.
 
     Reads the sweep's latest launch (or ``parent_run_id``) from ``tracking_uri`` (default: the
-    ``mlflow.db`` in the working directory). Progress goes to ``console`` (default: stderr).
+    ``mlflow.db`` in the working directory), or the runs of ``launch`` already read (``sweeper
+    report --html`` passes those its tables came from). Progress goes to ``console`` (default: stderr).
     """
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -135,10 +134,11 @@ def write_report(
         build = _Builder(out_dir, progress, task)
 
         build.step(f"reading sweep {sweep!r} from MLflow")
-        client, parent = results.resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
-        pinned = parent.info.run_id  # a launch starting meanwhile cannot mix two sweeps
-        meta = results.sweep_meta(sweep, tracking_uri, experiment, pinned)
-        df = results.load(sweep, tracking_uri, experiment, pinned)
+        # Read once: a launch starting meanwhile cannot mix two sweeps, and no section reads again.
+        launch = launch or results.read_launch(sweep, tracking_uri, experiment, parent_run_id)
+        parent, pinned = launch.parent, launch.parent.info.run_id
+        meta = {**results.meta_of(launch.client, parent), "sweep": sweep}
+        df = results.frame_of(launch)
         if df.empty:
             raise InputError("sweep", f"sweep {sweep!r} (parent run {pinned}) has no trial runs yet")
         tags = parent.data.tags
@@ -207,7 +207,7 @@ def write_report(
         build.advance()
 
         build.step("Pareto front in the ID-OOD plane")
-        sections.append(frontier_section(build.save, df, meta, search_keys, tracking_uri))
+        sections.append(frontier_section(build.save, df, meta, search_keys, tracking_uri, launch))
         build.advance()
 
         build.step("Optuna importances and optimisation history")
@@ -219,28 +219,14 @@ def write_report(
                 dims,
                 search_keys,
                 objective,
-                lambda: _end_times(client, parent),
+                lambda: _end_times(launch.trials),
             )
         )
         build.advance()
 
         build.step("learning curves")
-        curves_section = Section("curves", "Learning curves")
-        history = results.load_history(sweep, tracking_uri, experiment, pinned, metrics=list(CURVE_METRICS))
-        if history.empty:
-            curves_section.notes.append("No per-epoch history of id/acc or ood/avg_acc.")
-        else:
-            curves = curve_frame(history, labelled)
-            figure = plots.learning_curves(curves, CURVE_METRICS)
-            curves_section.figures.append(
-                build.save(
-                    figure,
-                    "learning_curves",
-                    "id/acc and ood/avg_acc per epoch",
-                    "Mean over seeds per configuration; bands are ± std.",
-                )
-            )
-        sections.append(curves_section)
+        history = results.history_of(launch, list(CURVE_METRICS))
+        sections.append(curves_section(build.save, history, labelled, objective))
         build.advance()
 
         build.step("writing index.html")
@@ -268,10 +254,3 @@ def write_report(
         build.advance()
         build.step(f"done: {index}")
     return index
-
-
-def curve_frame(history: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
-    """``config, metric, step, mean, std, n``: the history averaged over seeds per configuration."""
-    joined = history.merge(labelled[["run_id", CONFIG]], on="run_id", how="inner")
-    stats = joined.groupby([CONFIG, "metric", "step"])["value"].agg(["mean", "std", "count"]).reset_index()
-    return stats.rename(columns={CONFIG: "config", "count": "n"})

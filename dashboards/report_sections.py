@@ -69,8 +69,9 @@ def with_config_labels(df: pd.DataFrame, search_keys: list[str]) -> pd.DataFrame
         return out
     labels = []
     references = out["reference"] if "reference" in out.columns else pd.Series(None, index=out.index)
-    for (_, row), reference in zip(out[keys].iterrows(), references, strict=True):
-        parts = [f"{k}={_value_text(row[k])}" for k in keys if not pd.isna(row[k])]
+    # The rows as iterrows() gives them (one array of the keys' common dtype), without a Series per row.
+    for row, reference in zip(out[keys].values, references, strict=True):
+        parts = [f"{k}={_value_text(v)}" for k, v in zip(keys, row, strict=True) if not pd.isna(v)]
         # a reference trial is its own configuration: its method at its defaults
         labels.append(
             f"{reference} (reference)" if isinstance(reference, str) and reference else ", ".join(parts) or "(defaults)"
@@ -93,19 +94,20 @@ def table_html(table: pd.DataFrame, modes: dict[str, str]) -> str:
         target = (max(valid) if modes.get(m, "max") == "max" else min(valid)) if valid else None
         best[m] = {i for i, v in enumerate(means) if target is not None and v == target}
     body = []
+    series = {name: table[name] for name in table.columns}  # once: table[name] copies the attrs
     for i in range(len(table)):
-        line = [html.escape(_value_text(table[r].iloc[i])) for r in rows]
+        line = [html.escape(_value_text(series[r].iloc[i])) for r in rows]
         for m in metrics:
-            mean, std = table[f"{m} mean"].iloc[i], table[f"{m} std"].iloc[i]
+            mean, std = series[f"{m} mean"].iloc[i], series[f"{m} std"].iloc[i]
             if pd.isna(mean):
                 text = "–"
             else:
                 text = f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
                 if per_metric_n:
-                    text += f" (n={int(table[f'{m} n'].iloc[i])})"
+                    text += f" (n={int(series[f'{m} n'].iloc[i])})"
             line.append(f"<strong>{text}</strong>" if i in best[m] else text)
         if not per_metric_n:
-            line.append(str(int(table["n"].iloc[i])))
+            line.append(str(int(series["n"].iloc[i])))
         body.append(line)
     header = [html.escape(h) for h in [*rows, *(f"{m} ({modes.get(m, 'max')})" for m in metrics)]]
     if not per_metric_n:

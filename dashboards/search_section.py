@@ -72,12 +72,13 @@ def optuna_section(
                 f"the line is the best so far ({mode}).",
             )
         )
-    varied = {
-        name
-        for t in trials
-        for name in t.params
-        if len({str(u.params.get(name)) for u in trials if name in u.params}) > 1
-    }
+    # One pass over the trials (a set per parameter), not one per trial and parameter: quadratic
+    # in the trials, that took seconds at 1,000 trials and minutes at 10,000.
+    seen: dict[str, set[str]] = {}
+    for t in trials:
+        for name, value in t.params.items():
+            seen.setdefault(name, set()).add(str(value))
+    varied = {name for name, values in seen.items() if len(values) > 1}
     if len(trials) < 2 or not varied:
         section.notes.append("Importances need at least two finished configurations that differ.")
         return section

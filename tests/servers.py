@@ -65,14 +65,20 @@ def mlflow_server(tmp_path: Path, backend_store_uri: str | None = None, timeout_
         stop_process_group(server)
 
 
+def compose_workers() -> int:
+    """The compose file's ``mlflow server --workers`` (how many processes serve a deployment)."""
+    command = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["mlflow"]["command"]
+    return next((int(arg.split("=", 1)[1]) for arg in command if arg.startswith("--workers=")), 1)
+
+
 def start_mlflow_server(
-    tmp_path: Path, port: int, backend_store_uri: str | None = None, timeout_s: float = 90
+    tmp_path: Path, port: int, backend_store_uri: str | None = None, timeout_s: float = 90, workers: int = 1
 ) -> subprocess.Popen:
     """Start the server on ``port`` (again, after an outage) and wait until it answers /health."""
     # Through MLflow's own variable, as in the compose file: no password in the process list.
     backend = backend_store_uri or f"sqlite:///{tmp_path / 'server.db'}"
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": backend}
-    command = compose_mlflow_command("127.0.0.1", port, tmp_path / "mlartifacts")
+    command = compose_mlflow_command("127.0.0.1", port, tmp_path / "mlartifacts", workers)
     log_path = tmp_path / "server.log"
     with log_path.open("a") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -117,10 +123,12 @@ def postgres_bindir() -> Path | None:
 
 
 @contextlib.contextmanager
-def postgres_server(user: str = "mlflow", database: str = "mlflow") -> Iterator[str]:
+def postgres_server(user: str = "mlflow", database: str = "mlflow", keep: Path | None = None) -> Iterator[str]:
     """A throw-away PostgreSQL cluster on 127.0.0.1 (TCP only, password auth) holding ``database``
     owned by ``user``; yields its SQLAlchemy URI for psycopg2. Skips when the server packages are
-    missing, except under .ci/run, which installs them."""
+    missing, except under .ci/run, which installs them. With ``keep``, the cluster lives in that
+    folder and outlives the call: a later call with the same folder starts it again, data and
+    password included (bench/bench_scale.py caches its generated stores so)."""
     bindir = postgres_bindir()
     if bindir is None:
         message = "PostgreSQL server binaries not found (Debian: apt-get install -y postgresql)"
@@ -130,9 +138,14 @@ def postgres_server(user: str = "mlflow", database: str = "mlflow") -> Iterator[
     # PostgreSQL refuses to run as root: as root, run it as the packages' `postgres` user, in a
     # folder outside pytest's root-only tmp tree.
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    folder = Path(tempfile.mkdtemp(prefix="sweeper-pg-"))
-    data, password, port = folder / "data", secrets.token_hex(16), free_port()
-    (folder / "pwfile").write_text(password)
+    folder = keep or Path(tempfile.mkdtemp(prefix="sweeper-pg-"))
+    data, port = folder / "data", free_port()
+    fresh = not (data / "PG_VERSION").exists()
+    if fresh:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(data, ignore_errors=True)  # a cluster whose initdb did not finish
+        (folder / "pwfile").write_text(secrets.token_hex(16))
+    password = (folder / "pwfile").read_text().strip()
     if as_user:
         shutil.chown(folder, "postgres", "postgres")
         shutil.chown(folder / "pwfile", "postgres", "postgres")
@@ -150,27 +163,30 @@ def postgres_server(user: str = "mlflow", database: str = "mlflow") -> Iterator[
 
     started = False
     try:
-        pg(
-            "initdb",
-            "-D",
-            str(data),
-            "-U",
-            user,
-            "--auth=scram-sha-256",
-            f"--pwfile={folder / 'pwfile'}",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        )
+        if fresh:
+            pg(
+                "initdb",
+                "-D",
+                str(data),
+                "-U",
+                user,
+                "--auth=scram-sha-256",
+                f"--pwfile={folder / 'pwfile'}",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            )
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder} -c fsync=off"
         pg("pg_ctl", "-D", str(data), "-l", str(folder / "server.log"), "-o", options, "-w", "start")
         started = True
-        pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", user, database)
+        if fresh:
+            pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", user, database)
         yield f"postgresql+psycopg2://{user}:{password}@127.0.0.1:{port}/{database}"
     finally:
         if started:
             pg("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # Credentials for the moto server: it accepts any; the secret is recognisable so that tests can

@@ -231,9 +231,11 @@ def run(args: argparse.Namespace) -> int:
         report_pareto.refuse_flags(args)
     pareto = report_pareto.check_flags(args) if args.layout == "pareto" else None
     check_server(args.tracking_uri)
-    meta = results.sweep_meta(args.name, args.tracking_uri, args.experiment, args.parent_run)
-    # Pin the parent run found above, so a launch starting in between cannot mix two sweeps.
-    df = results.load(args.name, args.tracking_uri, args.experiment, meta["parent_run_id"])
+    # The trial runs are read once, for the table and for --html: a launch starting in between
+    # cannot mix two sweeps, and a sweep of 10,000 trials is not read twice.
+    launch = results.read_launch(args.name, args.tracking_uri, args.experiment, args.parent_run)
+    meta = {**results.meta_of(launch.client, launch.parent), "sweep": args.name}
+    df = results.frame_of(launch)
     attrs = dict(df.attrs)
     if args.finished_only:
         df = df[df["status"] == "FINISHED"].reset_index(drop=True)
@@ -247,10 +249,10 @@ def run(args: argparse.Namespace) -> int:
     stem = args.name.replace("/", "_").replace("\\", "_")  # a file name, whatever the sweep is called
     out = args.out if args.out is not None else Path("sweeps") / stem / "report"
     if pareto is not None:
-        paths = report_pareto.run_pareto(args, pareto, meta, df, out, f"{stem}_pareto", config_keys(meta))
+        paths = report_pareto.run_pareto(args, pareto, meta, df, out, f"{stem}_pareto", config_keys(meta), launch)
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
         if args.html is not None:
-            print(f"wrote {write_html_report(args)}", file=sys.stderr)
+            print(f"wrote {write_html_report(args, launch)}", file=sys.stderr)
         return 0
     table = build_table(args, meta, df)
     paths = write_files(
@@ -289,5 +291,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: included {counts} trial(s); --finished-only leaves them out", file=sys.stderr)
     print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
     if args.html is not None:
-        print(f"wrote {write_html_report(args)}", file=sys.stderr)
+        print(f"wrote {write_html_report(args, launch)}", file=sys.stderr)
     return 0

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from sweeper.run.files import write_text_atomic
 from trainables.errors import InputError
 
-if TYPE_CHECKING:  # pandas loads only when a report runs: `sweeper --help` stays fast
+if TYPE_CHECKING:  # pandas and mlflow load only when a report runs: `sweeper --help` stays fast
     import pandas as pd
+
+    from sweeper.tracking.launches import Launch
 
 
 def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", precision: int = 3) -> list[Path]:
@@ -29,8 +31,9 @@ def write_files(table: pd.DataFrame, out: Path, stem: str, stat: str = "std", pr
     return paths
 
 
-def write_html_report(args: argparse.Namespace) -> Path:
-    """``dashboards.report.write_report`` into ``--html``; returns the path it wrote."""
+def write_html_report(args: argparse.Namespace, launch: Launch | None = None) -> Path:
+    """``dashboards.report.write_report`` into ``--html`` (of ``launch``, the runs the tables came
+    from, when given); returns the path it wrote."""
     try:
         from dashboards.report import write_report
     except ModuleNotFoundError as error:
@@ -39,5 +42,7 @@ def write_html_report(args: argparse.Namespace) -> Path:
         ) from error
     pinned = {"parent_run_id": args.parent_run} if args.parent_run else {}  # the launch the tables came from
     return Path(
-        write_report(args.name, args.html, tracking_uri=args.tracking_uri, experiment=args.experiment, **pinned)
+        write_report(
+            args.name, args.html, tracking_uri=args.tracking_uri, experiment=args.experiment, launch=launch, **pinned
+        )
     )

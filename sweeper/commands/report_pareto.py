@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pandas and the tables load only when a report runs: `sweepe
 
     from sweeper.tables.frontier import Frontier
     from sweeper.tables.robustness_lines import Line
+    from sweeper.tracking.launches import Launch
 
 ZOO = "zoo"
 
@@ -165,6 +166,7 @@ def run_pareto(
     out: Path,
     stem: str,
     config_keys: list[str],
+    launch: Launch | None = None,
 ) -> list[Path]:
     """Print the front and its notes, write ``<stem>.csv/.md/.tex/.html`` and ``<stem>_summary.txt``."""
     from rich.console import Console
@@ -181,7 +183,7 @@ def run_pareto(
         raise InputError(
             "--reference-point", f"{len(flags.reference)} values for {len(metrics)} metrics ({', '.join(metrics)})"
         )
-    df = add_epochs_run(df.copy(), args.tracking_uri)
+    df = add_epochs_run(df.copy(), args.tracking_uri, launch)
     labels = config_labels(config_keys, df)
     line = choose_line(args, flags, meta, df[complete_mask(df)])
     result = frontier(df, metrics, modes, labels, flags.reference, line)

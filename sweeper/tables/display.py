@@ -93,22 +93,26 @@ def grid(table: pd.DataFrame, stat: str = "std", precision: int = 3) -> Grid:
         key = tuple(_norm(v) for v in r)
         where[(key[: len(rows)], key[len(rows) :])] = position
     has_delta = all(f"{m} delta" in table.columns for m in metrics)
+    # Each column taken once: table[name] copies the table's attrs, which per cell took most of
+    # the time of a table with thousands of rows.
+    series = {name: table[name] for name in table.columns}
     cells: list[list[Cell | None]] = [[] for _ in row_keys]
     for col in col_keys:
         for m in metrics:
             column: list[Cell | None] = []
+            means = series[f"{m} mean"]
             for r in row_keys:
                 i = where.get((r, col))
-                if i is None or pd.isna(table[f"{m} mean"].iloc[i]):
+                if i is None or pd.isna(means.iloc[i]):
                     column.append(None)
                     continue
-                count = int(table["n"].iloc[i] if "n" in table.columns else table[f"{m} n"].iloc[i])
+                count = int(series["n"].iloc[i] if "n" in series else series[f"{m} n"].iloc[i])
                 column.append(
                     Cell(
-                        float(table[f"{m} mean"].iloc[i]),
-                        float(table[f"{m} {stat}"].iloc[i]),
+                        float(means.iloc[i]),
+                        float(series[f"{m} {stat}"].iloc[i]),
                         count,
-                        float(table[f"{m} delta"].iloc[i]) if has_delta else math.nan,
+                        float(series[f"{m} delta"].iloc[i]) if has_delta else math.nan,
                         None,
                     )
                 )

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from sweeper.tracking import bulk_reads
+from sweeper.tracking.launches import Launch, runs_by_id
 from sweeper.tracking.results import open_store, resolve_parent
 from sweeper.tracking.runs import summary_step_of
 
@@ -21,20 +23,30 @@ SWEEP_ARTIFACT = "sweep.yaml"  # the sweep file as launched (sweeper.tracking.ru
 _NOTE = re.compile(r"```yaml\n(.*)\n```", re.DOTALL)
 
 
-def add_epochs_run(frame: pd.DataFrame, tracking_uri: str | None = None) -> pd.DataFrame:
+def add_epochs_run(frame: pd.DataFrame, tracking_uri: str | None = None, launch: Launch | None = None) -> pd.DataFrame:
     """Add ``epochs_run``: how many epochs each trial logged (the summary step of a trial that
     finished its last epoch, else one past the last step of a per-epoch metric; 0 when none).
-    With the configured ``epochs`` it tells a trial stopped early (``sweeper.tables.completion``)."""
-    client = open_store(tracking_uri)
+    With the configured ``epochs`` it tells a trial stopped early (``sweeper.tables.completion``).
+    The runs come from ``launch`` when given (else one read each), the histories in bulk."""
+    client = launch.client if launch is not None else open_store(tracking_uri)
+    runs = runs_by_id(client, list(frame["run_id"]), launch)
+    summaries = {run_id: summary_step_of(run) for run_id, run in runs.items()}
+    # Only a trial without a summary needs a history: that of its first per-epoch metric.
+    wanted = {
+        run_id: [metric]
+        for run_id, run in runs.items()
+        if summaries[run_id] is None
+        for metric in [next((m for m in EPOCH_METRICS if m in run.data.metrics), None)]
+        if metric
+    }
+    found = bulk_reads.histories(client, wanted, bulk=launch is None or launch.bulk)
     counts = []
     for run_id in frame["run_id"]:
-        run = client.get_run(run_id)
-        summary = summary_step_of(run)
+        summary = summaries[run_id]
         if summary is not None:
             counts.append(float(summary))
             continue
-        metric = next((m for m in EPOCH_METRICS if m in run.data.metrics), None)
-        steps = [m.step for m in client.get_metric_history(run_id, metric)] if metric else []
+        steps = [step for step, _, _ in found[run_id, wanted[run_id][0]]] if run_id in wanted else []
         counts.append(float(max(steps) + 1) if steps else 0.0)
     frame["epochs_run"] = pd.Series(counts, index=frame.index, dtype="float64")
     return frame

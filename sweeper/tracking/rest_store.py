@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sweeper.tracking.run_records import Experiment, Run, make_run, unreadable
+from sweeper.tracking.run_records import ALL, Experiment, Keys, Run, chosen, make_run, unreadable
 
 PAGE = 1000  # runs per REST page, as MlflowClient.search_runs asks
 TIMEOUT_S = 60
@@ -85,10 +85,11 @@ class RestStore:
             else Experiment(str(found["experiment"]["experiment_id"]), found["experiment"]["name"])
         )
 
-    def runs_tagged(self, experiment_ids: list[str], key: str, value: str) -> list[Run]:
+    def runs_tagged(self, experiment_ids: list[str], key: str, value: str, keys: Keys = ALL) -> list[Run]:
         if not experiment_ids:
             return []
-        # key and value are sweeper's own tag names and run ids: nothing to escape in the filter.
+        # key and value are sweeper's own tag names and run ids: nothing to escape in the filter. The
+        # REST API returns every tag, metric and param of a run: ``keys`` only trims what is kept.
         body = {
             "experiment_ids": experiment_ids,
             "filter": f"tags.`{key}` = '{value}'",
@@ -111,9 +112,9 @@ class RestStore:
                     info["status"],
                     info.get("start_time"),
                     info.get("end_time"),
-                    tags,
-                    metrics,
-                    params,
+                    chosen(tags, keys.tags),
+                    chosen(metrics, keys.metrics),
+                    chosen(params, keys.params),
                 )
             )
         return runs

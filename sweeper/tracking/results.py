@@ -4,6 +4,11 @@
 one child run per trial (tag ``mlflow.parentRunId``). This module finds the sweep's parent run (the
 most recent launch unless a run id is given) and turns its children into a tidy wide frame, a long
 metric-history frame, and the decoded sweep metadata. It only reads; it never creates a store.
+
+The runs come from :mod:`sweeper.tracking.launches` and the metric histories from
+:mod:`sweeper.tracking.bulk_reads`, a page of runs per query: a sweep of 10,000 trials reads in
+seconds, not the quarter of an hour that one MLflow call per run and metric took. ``bulk=False``
+reads with those per-run calls, which return the same frames (tests/unit/test_bulk_reads.py).
 """
 
 from __future__ import annotations
@@ -11,118 +16,38 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from sweeper.spec.references import REFERENCE_TAG
 from sweeper.tables.frontier import frontier  # noqa: F401 - results.frontier(df, ...): the front with WiSE points
 from sweeper.tables.pareto import pareto  # noqa: F401 - results.pareto(df, ...): the API next to load
 from sweeper.tables.sessions import accuracy_matrix  # noqa: F401 - results.accuracy_matrix(df.iloc[0])
+from sweeper.tracking import bulk_reads
+from sweeper.tracking.launches import (  # noqa: F401 - resolve_parent, sweep_parents, trial_runs: this module's API
+    Launch,
+    client_of,
+    default_tracking_uri,
+    read_launch,
+    resolve_parent,
+    runs_by_id,
+    sweep_parents,
+    trial_runs,
+)
 from sweeper.tracking.runs import summary_step_of
-from sweeper.tracking.sweep_runs import latest_launch, trial_id, trials_of, unknown_experiment
-from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
-from trainables.errors import InputError
+from sweeper.tracking.sweep_runs import trial_id
 
 BASE_COLUMNS = ["sweep", "run_id", "trial_id", "status", "method", "seed", "config_hash", "duration_s", "reference"]
 # MLflow stores every param as a string; these spellings mean "not set" (str(None), empty).
 _MISSING = {"", "None", "none", "null"}
 
 
-def default_tracking_uri() -> str:
-    """The store ``sweeper launch`` writes when the sweep file names none."""
-    return resolve_uri(None)
-
-
-def _paged(fetch: Callable[[str | None], Any]) -> list[Any]:
-    """All pages of an MLflow ``PagedList`` search."""
-    items: list = []
-    token: str | None = None
-    while True:
-        page = fetch(token)
-        items.extend(page)
-        token = page.token
-        if not token:
-            return items
-
-
-def _client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
-    uri = check_readable_uri(tracking_uri or default_tracking_uri())
-    try:  # first contact: a wrong host, a non-MLflow database, a missing driver all surface here
-        client = MlflowClient(tracking_uri=uri)
-        client.search_experiments(max_results=1)
-    except Exception as error:  # any failure here means the URI is unusable
-        detail = str(error).replace(uri, redact_uri(uri))
-        raise InputError(
-            "--tracking-uri", f"cannot read MLflow store {redact_uri(uri)}: {type(error).__name__}: {detail}"
-        ) from error
-    return client, uri
-
-
-def _parent_runs(client: MlflowClient, experiment_ids: list[str]) -> list[Run]:
-    """Every sweep parent run in these experiments, newest first."""
-    if not experiment_ids:
-        return []
-    return _paged(
-        lambda token: client.search_runs(
-            experiment_ids, "tags.`sweeper.kind` = 'sweep'", order_by=["attributes.start_time DESC"], page_token=token
-        )
-    )
-
-
-def resolve_parent(
-    sweep: str, tracking_uri: str | None = None, experiment: str | None = None, parent_run_id: str | None = None
-) -> tuple[MlflowClient, Run]:
-    """The client and the parent run of ``sweep`` (the latest launch unless ``parent_run_id``)."""
-    client, uri = _client(tracking_uri)
-    if parent_run_id:
-        try:
-            run = client.get_run(parent_run_id)
-        except Exception as error:  # MLflow raises its own type for "not found"
-            raise InputError("--parent-run", f"no run {parent_run_id!r} in {uri}") from error
-        if run.data.tags.get("sweeper.kind") != "sweep" or run.data.tags.get("sweeper.sweep") != sweep:
-            raise InputError("--parent-run", f"run {parent_run_id} is not a parent run of sweep {sweep!r}")
-        return client, run
-    if experiment:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise unknown_experiment(
-                experiment, uri, (e.name for e in _paged(lambda t: client.search_experiments(page_token=t)))
-            )
-        experiment_ids = [found.experiment_id]
-    else:  # several sweeps may share an experiment, and its name may differ from the sweep's
-        experiment_ids = [e.experiment_id for e in _paged(lambda t: client.search_experiments(page_token=t))]
-    where = f"experiment {experiment!r} of {uri}" if experiment else uri
-    return client, latest_launch(_parent_runs(client, experiment_ids), sweep, where)
-
-
-def _children(client: MlflowClient, parent: Run) -> list[Run]:
-    return trials_of(
-        _paged(
-            lambda token: client.search_runs(
-                [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", page_token=token
-            )
-        )
-    )
-
-
 def open_store(tracking_uri: str | None = None) -> MlflowClient:
     """A client of the MLflow store, checked to be readable (InputError otherwise)."""
-    return _client(tracking_uri)[0]
-
-
-def sweep_parents(client: MlflowClient) -> list[Run]:
-    """Every sweep launch (parent run) in the store, newest first."""
-    experiments = [e.experiment_id for e in _paged(lambda t: client.search_experiments(page_token=t))]
-    return _parent_runs(client, experiments)
-
-
-def trial_runs(client: MlflowClient, parent: Run) -> list[Run]:
-    """The trial (child) runs of one sweep launch."""
-    return _children(client, parent)
+    return client_of(tracking_uri)[0]
 
 
 def natural(values: Iterable[Any]) -> pd.Series:
@@ -154,6 +79,7 @@ def load(
     experiment: str | None = None,
     parent_run_id: str | None = None,
     best: bool | list[str] = False,
+    bulk: bool = True,
 ) -> pd.DataFrame:
     """One row per trial of the sweep's latest launch: ids, typed params, final metric values.
 
@@ -164,10 +90,15 @@ def load(
     ``last/<metric>`` for the last epoch and ``best_epoch``). ``best=True`` adds ``best/<metric>``
     (best epoch) for the sweep's objective and report metrics, or ``best=[...]`` for the metrics
     listed. ``frame.attrs`` holds ``params``, ``metrics`` (the column names of each kind), ``sweep``
-    and ``parent_run_id``.
+    and ``parent_run_id``. ``bulk=False`` reads with MlflowClient's per-run calls (the same frame,
+    slower: :mod:`sweeper.tracking.bulk_reads`).
     """
-    client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
-    runs = _children(client, parent)
+    return frame_of(read_launch(sweep, tracking_uri, experiment, parent_run_id, bulk), best)
+
+
+def frame_of(launch: Launch, best: bool | list[str] = False) -> pd.DataFrame:
+    """:func:`load`'s frame of a launch already read."""
+    runs, parent, sweep = launch.trials, launch.parent, launch.sweep
     params = sorted({k for run in runs for k in run.data.params} - {"method", "seed"})
     metrics = sorted({k for run in runs for k in run.data.metrics})
     params = [p for p in params if p not in metrics and p not in BASE_COLUMNS]
@@ -200,28 +131,33 @@ def load(
                 *((_json_tag(tags, "sweeper.report") or {}).get("metrics") or []),
             ]
             best = [m for m in dict.fromkeys(wanted) if m in metrics]
-        add_best(frame, list(best), tracking_uri)
+        add_best(frame, list(best), launch=launch)
     return frame
 
 
-def _duration(run: Run) -> float:
+def _duration(run: Any) -> float:
     """Seconds from the run's start to its end (to now while it runs)."""
     end = run.info.end_time or int(time.time() * 1000)
     return (end - run.info.start_time) / 1000 if run.info.start_time else math.nan
 
 
-def add_best(frame: pd.DataFrame, metrics: list[str], tracking_uri: str | None = None) -> pd.DataFrame:
+def add_best(
+    frame: pd.DataFrame, metrics: list[str], tracking_uri: str | None = None, launch: Launch | None = None
+) -> pd.DataFrame:
     """Add ``best/<metric>`` columns: the best value over each trial's epochs (max for accuracies,
-    min for ECE / NLL), read from the metric histories."""
+    min for ECE / NLL), read from the metric histories (in bulk; the runs from ``launch`` if given)."""
     from sweeper.tables.ablation import default_mode
 
-    client, _ = _client(tracking_uri)
+    client = launch.client if launch is not None else client_of(tracking_uri)[0]
+    run_ids = list(frame["run_id"])
+    runs = runs_by_id(client, run_ids, launch)
+    found = bulk_reads.histories(client, {r: metrics for r in run_ids}, bulk=launch is None or launch.bulk)
     for metric in metrics:
         pick = max if default_mode(metric) == "max" else min
         values = []
-        for run_id in frame["run_id"]:
-            summary = summary_step_of(client.get_run(run_id))
-            history = [m.value for m in client.get_metric_history(run_id, metric) if m.step != summary]
+        for run_id in run_ids:
+            summary = summary_step_of(runs[run_id])
+            history = [value for step, value, _ in found[run_id, metric] if step != summary]
             values.append(pick(history) if history else math.nan)
         frame[f"best/{metric}"] = pd.Series(values, index=frame.index, dtype="float64")
     return frame
@@ -233,23 +169,32 @@ def load_history(
     experiment: str | None = None,
     parent_run_id: str | None = None,
     metrics: list[str] | None = None,
+    bulk: bool = True,
 ) -> pd.DataFrame:
     """Long frame ``run_id, trial_id, metric, step, value`` of every value logged per epoch (for
     plots); the summary step after the last epoch (the selected epoch's values) is left out.
 
-    ``metrics`` limits the metrics fetched (one MLflow call per run and metric).
+    ``metrics`` limits the metrics fetched. The histories come in bulk, a page of runs per query
+    (:mod:`sweeper.tracking.bulk_reads`); ``bulk=False`` makes one MLflow call per run and metric.
     """
-    client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
+    return history_of(read_launch(sweep, tracking_uri, experiment, parent_run_id, bulk), metrics)
+
+
+def history_of(launch: Launch, metrics: list[str] | None = None) -> pd.DataFrame:
+    """:func:`load_history`'s frame of a launch already read."""
+    wanted = {
+        run.info.run_id: [key for key in sorted(run.data.metrics) if metrics is None or key in metrics]
+        for run in launch.trials
+    }
+    found = bulk_reads.histories(launch.client, wanted, bulk=launch.bulk)
     records = []
-    for run in _children(client, parent):
+    for run in launch.trials:
         summary_step = summary_step_of(run)
-        for key in sorted(run.data.metrics):
-            if metrics is not None and key not in metrics:
-                continue
-            for point in client.get_metric_history(run.info.run_id, key):
-                if point.step == summary_step:
-                    continue
-                records.append((run.info.run_id, trial_id(run), key, point.step, point.value, point.timestamp))
+        run_id, trial = run.info.run_id, trial_id(run)
+        for key in wanted[run_id]:
+            for step, value, timestamp in found[run_id, key]:
+                if step != summary_step:
+                    records.append((run_id, trial, key, step, value, timestamp))
     frame = pd.DataFrame(records, columns=["run_id", "trial_id", "metric", "step", "value", "timestamp"])
     frame = frame.astype({"step": "int64", "value": "float64", "timestamp": "int64"})
     # A retried trial may log a step twice; the later write is the one the run kept going from.
@@ -271,10 +216,15 @@ def sweep_meta(
     """The parent run's decoded tags: report, objective (the first), objectives, posthoc, search_keys,
     config_hash, ids and status."""
     client, parent = resolve_parent(sweep, tracking_uri, experiment, parent_run_id)
+    return {**meta_of(client, parent), "sweep": sweep}
+
+
+def meta_of(client: MlflowClient, parent: Any) -> dict[str, Any]:
+    """:func:`sweep_meta` of a parent run already found."""
     tags = parent.data.tags
     experiment_obj = client.get_experiment(parent.info.experiment_id)
     return {
-        "sweep": sweep,
+        "sweep": tags.get("sweeper.sweep"),
         "parent_run_id": parent.info.run_id,
         "status": parent.info.status,
         "start_time": parent.info.start_time,

@@ -41,6 +41,19 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Keys:
+    """Which tags, metrics and params of each run to read (None: all of that kind). ``sweeper
+    status`` reads only what it prints: at 10,000 trials the rest is most of the rows."""
+
+    tags: frozenset[str] | None = None
+    metrics: frozenset[str] | None = None
+    params: frozenset[str] | None = None
+
+
+ALL = Keys()
+
+
+@dataclass(frozen=True)
 class Experiment:
     experiment_id: str
     name: str
@@ -55,8 +68,9 @@ class RunStore(Protocol):
     def experiment_named(self, name: str) -> Experiment | None:
         """The experiment of this name, deleted or not (as ``MlflowClient.get_experiment_by_name``)."""
 
-    def runs_tagged(self, experiment_ids: list[str], key: str, value: str) -> list[Run]:
-        """The active runs of these experiments whose tag ``key`` is ``value``, newest first."""
+    def runs_tagged(self, experiment_ids: list[str], key: str, value: str, keys: Keys = ALL) -> list[Run]:
+        """The active runs of these experiments whose tag ``key`` is ``value``, newest first, with
+        the tags, metrics and params that ``keys`` names."""
 
 
 def make_run(
@@ -80,6 +94,11 @@ def make_run(
         int(end) if end else None,
     )
     return Run(info, RunData(tags, metrics, params))
+
+
+def chosen(values: dict[str, Any], names: frozenset[str] | None) -> dict[str, Any]:
+    """``values`` limited to ``names`` (all of them when None)."""
+    return values if names is None else {k: v for k, v in values.items() if k in names}
 
 
 def unreadable(uri: str, error: BaseException) -> InputError:

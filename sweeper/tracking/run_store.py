@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.tracking.rest_store import RestStore
-from sweeper.tracking.run_records import Experiment, Run, RunStore, make_run, unreadable
+from sweeper.tracking.run_records import ALL, Experiment, Keys, Run, RunStore, make_run, unreadable
 from sweeper.tracking.uri import check_readable_uri, redact_uri, resolve_uri
 from trainables.errors import InputError
 
@@ -75,7 +75,7 @@ class SqlStore:
     def experiment_named(self, name: str) -> Experiment | None:
         return next(iter(self._experiments(self.experiments_t.c.name == name)), None)
 
-    def runs_tagged(self, experiment_ids: list[str], key: str, value: str) -> list[Run]:
+    def runs_tagged(self, experiment_ids: list[str], key: str, value: str, keys: Keys = ALL) -> list[Run]:
         if not experiment_ids:
             return []
         sa, r, t = self.sa, self.runs_t, self.tags_t
@@ -91,20 +91,29 @@ class SqlStore:
         )  # MLflow's order and tie-break
         # One query per table for all the runs, not one per run: a 10,000-trial sweep stays fast.
         ids = [row[0] for row in runs]
-        tags, params, metrics = (self._values(table, chosen, ids) for table in (t, self.params_t, self.metrics_t))
+        tags, params, metrics = (
+            self._values(table, chosen, ids, names)
+            for table, names in ((t, keys.tags), (self.params_t, keys.params), (self.metrics_t, keys.metrics))
+        )
         return [
             make_run(run_id, name, experiment, status, start, end, tags[run_id], metrics[run_id], params[run_id])
             for run_id, name, experiment, status, start, end in runs
         ]
 
-    def _values(self, table: Any, chosen: Any, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Each run's ``key: value`` pairs in ``table`` (tags, params or latest metrics)."""
+    def _values(
+        self, table: Any, chosen: Any, run_ids: list[str], names: frozenset[str] | None
+    ) -> dict[str, dict[str, Any]]:
+        """Each run's ``key: value`` pairs in ``table`` (tags, params or latest metrics), for the
+        keys in ``names`` (every key when None)."""
         c = table.c
-        nan_column = [c.is_nan] if "is_nan" in c else []  # metrics: MLflow keeps NaN as 0 plus is_nan
         found: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
-        for run_id, key, value, *nan in self._rows(
-            self.sa.select(c.run_uuid, c.key, c.value, *nan_column).where(c.run_uuid.in_(chosen))
-        ):
+        if names is not None and not names:
+            return found
+        nan_column = [c.is_nan] if "is_nan" in c else []  # metrics: MLflow keeps NaN as 0 plus is_nan
+        query = self.sa.select(c.run_uuid, c.key, c.value, *nan_column).where(c.run_uuid.in_(chosen))
+        if names is not None:
+            query = query.where(c.key.in_(sorted(names)))
+        for run_id, key, value, *nan in self._rows(query):
             if run_id in found:  # else a run that started after the runs query: not part of this answer
                 found[run_id][key] = value if not nan else float("nan") if nan[0] else float(value)
         return found

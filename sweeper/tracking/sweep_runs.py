@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sweeper.tracking.run_records import Run, RunStore
+from sweeper.tracking.run_records import ALL, Keys, Run, RunStore
 from sweeper.tracking.run_store import open_store
 from sweeper.tracking.uri import redact_uri
 from trainables.errors import InputError
@@ -73,6 +73,13 @@ def sweep_parents(store: RunStore) -> list[Run]:
     return _parents(store, [e.experiment_id for e in store.experiments()])
 
 
-def trial_runs(store: RunStore, parent: Run) -> list[Run]:
-    """The trial (child) runs of one sweep launch, in trial order."""
-    return trials_of(store.runs_tagged([parent.info.experiment_id], PARENT_RUN_TAG, parent.info.run_id))
+# The tags that tell a launch's trials from its other children and order them (trials_of, trial_id).
+TRIAL_TAGS = frozenset({KIND_TAG, "sweeper.trial_id", "mlflow.runName"})
+
+
+def trial_runs(store: RunStore, parent: Any, keys: Keys = ALL) -> list[Run]:
+    """The trial (child) runs of one sweep launch (``parent``: any run with ``info``), in trial
+    order; ``keys`` limits the tags (beyond :data:`TRIAL_TAGS`), metrics and params read."""
+    if keys.tags is not None:
+        keys = Keys(keys.tags | TRIAL_TAGS, keys.metrics, keys.params)
+    return trials_of(store.runs_tagged([parent.info.experiment_id], PARENT_RUN_TAG, parent.info.run_id, keys))

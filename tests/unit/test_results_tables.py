@@ -488,8 +488,15 @@ def test_report_html_calls_the_dashboard(
     calls = []
 
     def write_report(
-        sweep: str, out_dir: Path, *, tracking_uri: str | None = None, experiment: str | None = None
+        sweep: str,
+        out_dir: Path,
+        *,
+        tracking_uri: str | None = None,
+        experiment: str | None = None,
+        launch: results.Launch | None = None,
     ) -> Path:
+        # The runs the tables came from, not read a second time.
+        assert launch is not None and launch.parent.info.run_id == store["new"] and len(launch.trials) == 6
         calls.append((sweep, out_dir, tracking_uri, experiment))
         return Path(out_dir) / "index.html"
 

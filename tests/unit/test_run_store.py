@@ -25,6 +25,7 @@ import pytest
 from servers import free_port, mlflow_server, postgres_server
 
 from sweeper.cli import main
+from sweeper.commands.status import printed as printed_keys
 from sweeper.commands.status import summarise
 from sweeper.tracking import results, sweep_runs
 from sweeper.tracking.rest_store import RestStore, authorization_header
@@ -145,6 +146,10 @@ def finds_the_same(uri: str, mlflow_uri: str | None = None) -> None:
         found = sweep_runs.trial_runs(store, light)
         assert [view(r) for r in found] == [view(r) for r in expected]
         assert summarise(light, found, NOW_MS) == summarise(parent, expected, NOW_MS)
+        # `sweeper status` reads only what it prints, and prints the same
+        printed = sweep_runs.trial_runs(store, light, printed_keys(light))
+        assert [r.info for r in printed] == [r.info for r in found]
+        assert summarise(light, printed, NOW_MS) == summarise(parent, expected, NOW_MS)
     for sweep, experiment in [
         ("demo", None),
         ("demo", "demo-exp"),
