@@ -69,7 +69,7 @@ bench: $(STAMP)
 		$(BIN)/python bench/bench_gpu.py; else echo "bench_gpu.py: no CUDA device here, skipped"; fi
 
 # The papers' findings on the embedded world (issue 9): runs every search_spaces/paper-*.yaml
-# sweep into ./mlflow.db (84 trials, over 60 minutes on 2 cores: README), then writes RESULTS.md from MLflow.
+# sweep into ./mlflow.db (99 trials, over 60 minutes on 2 cores: README), then writes RESULTS.md from MLflow.
 # `python -m dashboards.results_file --launch --findings N` reruns one finding's sweeps and section only.
 results: $(STAMP)
 	$(BIN)/python -m dashboards.results_file --launch
