@@ -64,11 +64,7 @@ def aggregate_figure(history: pd.DataFrame, curves: pd.DataFrame, top: list[str]
             part = curves[(curves["config"] == config) & (curves["metric"] == metric)].sort_values("step")
             if len(part):
                 ax.plot(part["step"] + 1, part["mean"], "o-", ms=3, lw=1.1, color=colours[k], label=config)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} per epoch", fontsize=10)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(True, alpha=0.3)
+        plots.epoch_axes(ax, metric)
     axes[-1].legend(fontsize=6, loc="best", framealpha=0.85)
     figure.suptitle(f"learning curves of {trials} trials: aggregate and the best configurations", fontsize=11)
     return figure

@@ -301,11 +301,16 @@ def learning_curves(curves: pd.DataFrame, metrics: Sequence[str]) -> Figure:
             )
             if len(part) > 1 and (std > 0).any():
                 ax.fill_between(epochs, mean - std, mean + std, color=colour[config], alpha=0.15, lw=0)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} per epoch", fontsize=10)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(True, alpha=0.3)
+        epoch_axes(ax, metric)
     axes[-1].legend(fontsize=7, loc="best", framealpha=0.85)
     figure.suptitle("learning curves: mean over seeds per configuration", fontsize=11)
     return figure
+
+
+def epoch_axes(ax: Any, metric: str) -> None:
+    """The axes of one learning-curve panel: epochs (integers) against ``metric``."""
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per epoch", fontsize=10)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True, alpha=0.3)
