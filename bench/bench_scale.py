@@ -189,6 +189,7 @@ def main() -> None:
     if args.fresh:
         scale_stores.wipe(args.cache)
     found: dict[str, dict[str, dict]] = {}
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     if "sqlite" in args.stores:
         for shape in shapes:
             uri = sqlite_store(args.cache, shape)
@@ -211,7 +212,8 @@ def main() -> None:
                 for shape in shapes:
                     print(f"postgres, {shape.trials} trials (the server's database, read directly):", flush=True)
                     found[f"postgres {shape.trials:,}"] = run_calls(database, shape.trials, args, None)
-    mode = "per-run reads (bulk=False)" if args.per_run else "bulk reads"
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    mode = "per-run reads (bulk=False)" if args.per_run else "reads as the code does them"
     print(f"\n{mode}, code {args.code}; wall seconds (results.*: the call after its import; commands: all of")
     print("it), in brackets the CPU seconds of the call (the process) and of the server together")
     print(table(found))
