@@ -21,7 +21,8 @@ import pandas as pd
 import yaml
 
 from sweeper.spec.loading import from_mapping
-from sweeper.spec.schema import SchedulerSpec, SweepSpec, TrackingSpec
+from sweeper.spec.schema import SweepSpec
+from sweeper.spec.sections import SchedulerSpec, TrackingSpec
 from sweeper.tracking import results
 from trainables.errors import InputError
 

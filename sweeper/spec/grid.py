@@ -8,7 +8,8 @@ from sweeper.spec.references import reference_trials
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
-    from sweeper.spec.schema import SearchDim, SweepSpec
+    from sweeper.spec.schema import SweepSpec
+    from sweeper.spec.sections import SearchDim
 
 
 def _condition_holds(dim: SearchDim, point: dict[str, Any], fixed: dict[str, Any]) -> bool:

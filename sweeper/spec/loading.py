@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from sweeper.spec import checks
-from sweeper.spec.schema import (
+from sweeper.spec.schema import SweepSpec
+from sweeper.spec.sections import (
     DataSpec,
     ModelSpec,
     ObjectiveSpec,
@@ -27,7 +28,6 @@ from sweeper.spec.schema import (
     ResourcesSpec,
     SchedulerSpec,
     SearchDim,
-    SweepSpec,
     TrackingSpec,
     TrainSpec,
     WiseSpec,

@@ -14,7 +14,7 @@ from trainables.models import zoo
 from trainables.models.loading import ZOO_PREFIX, _check_arch, check_weights_file, resolve_hub_weights
 
 if TYPE_CHECKING:  # the schema imports this module
-    from sweeper.spec.schema import ModelSpec
+    from sweeper.spec.sections import ModelSpec
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 

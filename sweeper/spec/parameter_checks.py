@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from sweeper.spec.metric_checks import listing as _listing
-from sweeper.spec.schema import TrainSpec
+from sweeper.spec.sections import TrainSpec
 from trainables.config import TRAIN_KEYS
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
-    from sweeper.spec.schema import SearchDim, SweepSpec
+    from sweeper.spec.schema import SweepSpec
+    from sweeper.spec.sections import SearchDim
     from trainables.methods.params.base import MethodParams
 
 

@@ -1,6 +1,6 @@
-"""The sweep file's schema: strict pydantic models (unknown keys are errors), from the whole
-:class:`SweepSpec` down to one search dim, and what a spec derives from its fields (a point's method
-parameters and train settings, the config hash).
+"""The sweep file's schema: :class:`SweepSpec`, a strict pydantic model (unknown keys are errors)
+of the sections in :mod:`sweeper.spec.sections`, and what a spec derives from its fields (a point's
+method parameters and train settings, the config hash).
 
 :func:`sweeper.spec.loading.load` builds one from a file and runs the checks that need more than
 these types (:mod:`sweeper.spec.checks`).
@@ -11,193 +11,48 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
     PrivateAttr,
-    SerializerFunctionWrapHandler,
-    Tag,
-    model_serializer,
     model_validator,
 )
 
 from sweeper.spec import model_checks
+from sweeper.spec.sections import (
+    DEFAULT_MODEL,
+    DataSpec,
+    ModelSpec,
+    ObjectiveItem,
+    ObjectiveSpec,
+    PosthocSpec,
+    ReportSpec,
+    ResourcesSpec,
+    SchedulerSpec,
+    SearchDim,
+    SessionDomainSpec,
+    SessionSplitSpec,
+    StrictModel,
+    TrackingSpec,
+    TrainSpec,
+    mapping_or_list,
+    picked_union,
+    str_or_mapping,
+)
 from trainables import registry
-from trainables.config import TRAIN_KEYS, PosthocConfig, SessionDomain, SessionSplit, TrainConfig, WiseConfig
+from trainables.config import TRAIN_KEYS
 from trainables.methods.params.base import MethodParams
 from trainables.recipes import model_family, recipe
-from trainables.selection import DEFAULT_SELECTION_METRIC
-
-DEFAULT_MODEL = "zoo/tiny-clip-v1"
-DEFAULT_REPORT_METRICS = ["id/acc", "ood/avg_acc", "id/ece"]
-# ``int`` and ``float`` are field names of SearchDim; these aliases keep its annotations unambiguous.
-Int: TypeAlias = int
-Float: TypeAlias = float
-Bool: TypeAlias = bool
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-def _union(kind_of, message: str, **tags: Any) -> Any:
-    """A union picked by ``kind_of(value)``; tags start with '~' so error paths can drop them."""
-    members = [Annotated[t, Tag(f"~{name}")] for name, t in tags.items()]
-    # Union over a runtime list of members: the `X | Y` form cannot be spelled for a list.
-    union: Any = Union[tuple(members)]  # noqa: UP007
-    return Annotated[union, Discriminator(kind_of, custom_error_type="form", custom_error_message=message)]
-
-
-def _str_or_mapping(value: Any) -> str | None:
-    return "~str" if isinstance(value, str) else "~map" if isinstance(value, (dict, BaseModel)) else None
-
-
-def _mapping_or_list(value: Any) -> str | None:
-    return "~list" if isinstance(value, list) else "~map" if isinstance(value, (dict, BaseModel)) else None
-
-
-class ModelSpec(_Strict):
-    arch: str
-    pretrained: str
-    cache_dir: str | None = None
-
-
-class DataSpec(_Strict):
-    # A discriminated union built by _union: pydantic reads it, a type checker cannot.
-    source: _union(  # type: ignore[valid-type]
-        _str_or_mapping, "must be shapes, {shapes: {...}} or {imagefolder: PATH}", str=str, map=dict[str, Any]
-    ) = "shapes"
-    id: str
-    ood: list[str]
-    ood_val: list[str] = Field(default_factory=list)
-    retention: bool = True  # evaluate the source's zero-shot retention tasks (zs/<task>/acc)
-
-
-class TrainSpec(TrainConfig):
-    """The trial's train settings (``trainables.config.TrainConfig``), strictly typed in the file."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class SearchDim(_Strict):
-    """One search axis: exactly one of grid / int / float / choice (checked by sweeper.spec.parameter_checks)."""
-
-    grid: list[Any] | None = Field(None, min_length=1)
-    int: list[Int] | None = Field(None, min_length=2, max_length=2)
-    float: list[Float] | None = Field(None, min_length=2, max_length=2)
-    choice: list[Any] | None = Field(None, min_length=1)
-    log: Bool = False
-    when: dict[str, Any] | None = None
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in ("grid", "int", "float", "choice") if getattr(self, k) is not None)
-
-    @property
-    def values(self) -> list[Any]:
-        """The candidates of a grid / choice dim, or the two ends of a range."""
-        return list(getattr(self, self.kind))
-
-
-class SchedulerSpec(_Strict):
-    kind: Literal["fifo", "asha"] = "fifo"
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: int = Field(2, ge=2)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _forms(cls, value: Any) -> Any:
-        if value in ("fifo", "asha"):
-            return {"kind": value}
-        if isinstance(value, dict) and set(value) == {"asha"} and isinstance(value["asha"], (dict, type(None))):
-            return {"kind": "asha", **(value["asha"] or {})}
-        if isinstance(value, SchedulerSpec) or (isinstance(value, dict) and (not value or "kind" in value)):
-            return value  # the constructor's and the dumped form, for round trips
-        raise ValueError("must be fifo, asha or {asha: {grace_period: N, reduction_factor: N}}")
-
-
-class ObjectiveSpec(_Strict):
-    """What the searcher optimises and each trial selects its epoch on. A test metric (``id/*``,
-    ``ood/*``, ...) is oracle selection and needs ``oracle: true``."""
-
-    metric: str = DEFAULT_SELECTION_METRIC
-    mode: Literal["max", "min"] = "max"
-    oracle: bool = False
-
-
-class ObjectiveItem(ObjectiveSpec):
-    """One objective of a multi-objective sweep (``objective: [{metric: ..., mode: ...}, ...]``):
-    both keys are required, since no direction is a safe default for the second metric."""
-
-    metric: str
-    mode: Literal["max", "min"]
-
-
-class WiseSpec(WiseConfig):
-    """``posthoc.wise``: ``trainables.config.WiseConfig``, strictly typed in the file."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class PosthocSpec(PosthocConfig):
-    """``posthoc``: steps applied to each trial's trained weights after its last epoch."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    wise: WiseSpec | None = None
-
-
-class SessionDomainSpec(SessionDomain):
-    """One entry of ``sessions: [{id: DOMAIN}, ...]``: a session trained on that domain."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class SessionSplitSpec(SessionSplit):
-    """``sessions: {split: DOMAIN, count: N, by: class|shot, shots: N, order_seed: N}``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ResourcesSpec(_Strict):
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
-
-
-class TrackingSpec(_Strict):
-    uri: str | None = None
-    experiment: str | None = None
-    # Where the Optuna study lives (sqlite or PostgreSQL URL); by default beside the MLflow store
-    # (``sweeper.run.optuna_storage``). Needed for an optuna-dashboard view of a server's sweeps.
-    optuna_storage: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Unset, it is left out of dumps: sweeps written before it existed keep their config hash
-        # (and ``sweeper resume`` accepts them).
-        data: dict[str, Any] = handler(self)
-        if self.optuna_storage is None:
-            data.pop("optuna_storage", None)
-        return data
-
-
-class ReportSpec(_Strict):
-    rows: list[str] | None = None
-    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_REPORT_METRICS), min_length=1)
-    # The row each cell's delta is taken against: {reference: ft}, or row values such as {L: 8}.
-    delta: dict[str, str | int | float | bool] | None = None
-
-
-class SweepSpec(_Strict):
+class SweepSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # One method, or None when the methods are searched: ``method: {choice: [...]}`` in the file
     # becomes the first search dim, ``search.method``, so other dims can depend on it with ``when``.
     method: str | None = None
-    model: _union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
-        _str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec
+    model: picked_union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
+        str_or_mapping, "must be zoo/<name> or {arch: ..., pretrained: ...}", str=str, map=ModelSpec
     ) = DEFAULT_MODEL
     data: DataSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -209,8 +64,8 @@ class SweepSpec(_Strict):
     search_seed: int = 0
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     # One objective, or a list of them for a multi-objective search (a Pareto front).
-    objective: _union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
-        _mapping_or_list,
+    objective: picked_union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
+        mapping_or_list,
         "must be {metric: ..., mode: ...} or a list of them",
         map=ObjectiveSpec,
         list=list[ObjectiveItem],
@@ -221,8 +76,8 @@ class SweepSpec(_Strict):
     posthoc: PosthocSpec = Field(default_factory=PosthocSpec)
     # Continual sessions: a list of domains, or one domain cut by class or shot (trainables.continual).
     sessions: (
-        _union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
-            _mapping_or_list,
+        picked_union(  # type: ignore[valid-type]  # a discriminated union, as DataSpec.source
+            mapping_or_list,
             "must be a list of {id: DOMAIN} or {split: DOMAIN, count: N}",
             map=SessionSplitSpec,
             list=Annotated[list[SessionDomainSpec], Field(min_length=2)],

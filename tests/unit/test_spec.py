@@ -16,7 +16,7 @@ import yaml
 from sweeper.cli import main
 from sweeper.spec.grid import grid_points, trial_count
 from sweeper.spec.loading import from_mapping, load
-from sweeper.spec.schema import TrainSpec
+from sweeper.spec.sections import TrainSpec
 from sweeper.tracking.uri import check_tracking_uri
 from trainables.errors import InputError
 
