@@ -74,7 +74,8 @@ def fit(
         ensure_ray()
         stop.take_back()
         stop.check()  # Ray's start-up takes seconds: a Ctrl-C meanwhile is acted on here
-        with Live(progress.render(), console=console, refresh_per_second=2, transient=False) as live:
+        # Drawn by rich's refresh thread, twice a second, whatever the rate of Tune's events.
+        with Live(console=console, refresh_per_second=2, transient=False, get_renderable=progress.render) as live:
             results = make_tuner([LiveView(progress, live, console), stop.tune_callback()]).fit()
         stop.check()  # Tune ended its loop on the signal: its unfinished trials stay resumable
     except SweepStopped as stopped:

@@ -230,6 +230,7 @@ def sweep_trainable_for(spec: SweepSpec, tracking: SweepRun) -> Any:
         threads=max(1, int(spec.resources.cpu)),
         fail_once_dir=os.environ.get("SWEEPER_FAIL_ONCE_DIR"),
         objectives=[o.metric for o in spec.objectives],
+        trial_body=os.environ.get("SWEEPER_TRIAL_BODY") or None,
     )
     return tune.with_resources(
         tune.with_parameters(sweep_trainable, context=context),

@@ -4,6 +4,10 @@ elapsed time and ETA. A Ray Tune callback feeds it from the driver process.
 A multi-objective sweep has no single best: the view shows the size of the Pareto front of the
 finished trials and the best value of each objective. Optuna reports no intermediate values with
 several objectives, so the view reads each finished trial's last result itself, once per trial.
+
+The view costs the same at any trial count: it shows counts, never a row per trial; Tune's events
+only update them (the front and the bests as each trial arrives); and the terminal is redrawn by
+rich's own refresh, twice a second, not once per event (``sweeper.run.driving.fit``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from rich.text import Text
 from sweeper.run.scoring import objective_values
 from sweeper.run.space import point_of
 from sweeper.spec.references import REFERENCE
-from sweeper.tables.pareto import front_indices
+from sweeper.tables.pareto import RunningFront
 
 
 def failure_reason(trial: Any) -> str:
@@ -49,10 +53,19 @@ class SweepProgress:
     failed: set[str] = field(default_factory=set)
     best_value: float | None = None
     best_config: dict[str, Any] = field(default_factory=dict)
-    # Finished trials of the sweep's own (not references): every objective's value, or unscored.
-    scores: dict[str, list[float]] = field(default_factory=dict)
+    # Finished trials of the sweep's own (not references): scored (every objective's value) or not.
+    scored: int = 0
     unscored: set[str] = field(default_factory=set)
-    front_size: int = 0
+    bests: list[float | None] = field(default_factory=list)
+    front: RunningFront | None = None
+
+    def __post_init__(self) -> None:
+        self.bests = [None] * len(self.objectives)
+        self.front = RunningFront([mode for _, mode in self.objectives])
+
+    @property
+    def front_size(self) -> int:
+        return len(self.front) if self.front is not None else 0
 
     @property
     def metric(self) -> str:
@@ -72,23 +85,23 @@ class SweepProgress:
         return value > self.best_value if self.mode == "max" else value < self.best_value
 
     def finish(self, trial_id: str, last_result: dict[str, Any] | None) -> None:
-        """Score a finished trial from its last result, and the front with it (once per trial:
-        a front of n trials costs n^2 comparisons, nothing next to a trial)."""
+        """Score a finished trial from its last result: the bests and the front take it in as it
+        comes (one pass over the front, see ``RunningFront``)."""
         values = objective_values(last_result, [metric for metric, _ in self.objectives])
         if values is None:
             self.unscored.add(trial_id)
             return
-        self.scores[trial_id] = values
-        if self.multi_objective:
-            self.front_size = len(front_indices(list(self.scores.values()), [m for _, m in self.objectives]))
+        self.scored += 1
+        self.bests = [
+            value if best is None else (max if mode == "max" else min)(best, value)
+            for value, best, (_, mode) in zip(values, self.bests, self.objectives, strict=True)
+        ]
+        if self.multi_objective and self.front is not None:
+            self.front.add(values)
 
     def best_of_each(self) -> list[float | None]:
         """The best value of each objective over the scored trials."""
-        columns = list(zip(*self.scores.values(), strict=True)) or [()] * len(self.objectives)
-        return [
-            None if not column else (max if mode == "max" else min)(column)
-            for column, (_, mode) in zip(columns, self.objectives, strict=True)
-        ]
+        return list(self.bests)
 
     def statuses(self) -> dict[str, str]:
         """MLflow end status of each trial Ray has finished with."""
@@ -135,14 +148,15 @@ class SweepProgress:
             f"{metric} ({mode}) {'-' if value is None else f'{value:.4f}'}"
             for (metric, mode), value in zip(self.objectives, self.best_of_each(), strict=True)
         )
-        return f"front: {self.front_size} of {len(self.scores)} scored trials; best {best}"
+        return f"front: {self.front_size} of {self.scored} scored trials; best {best}"
 
     def unscored_line(self) -> str:
         return f"{len(self.unscored)} unscored: finished without a finite value of every objective"
 
 
 class LiveView(Callback):
-    """Keeps a :class:`SweepProgress` up to date and redraws it."""
+    """Keeps a :class:`SweepProgress` up to date; ``live`` draws it (and a console that is not a
+    terminal gets a line per trial instead)."""
 
     def __init__(self, progress: SweepProgress, live: Live | None, console: Console) -> None:
         self.progress, self.live, self.console = progress, live, console
@@ -155,13 +169,8 @@ class LiveView(Callback):
         self.__dict__.update(state)
         self.console = Console()
 
-    def _redraw(self) -> None:
-        if self.live is not None:
-            self.live.update(self.progress.render())
-
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.progress.running.add(trial.trial_id)
-        self._redraw()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         value = result.get(self.progress.metric)
@@ -169,7 +178,6 @@ class LiveView(Callback):
         if isinstance(value, (int, float)) and not reference and self.progress.better(float(value)):
             self.progress.best_value = float(value)
             self.progress.best_config = point_of(dict(trial.config))
-        self._redraw()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.progress.running.discard(trial.trial_id)
@@ -178,7 +186,6 @@ class LiveView(Callback):
             self.progress.finish(trial.trial_id, trial.last_result)
         if self.live is None or not self.console.is_terminal:
             self.console.print(f"trial {trial.trial_id} done {point_of(dict(trial.config))}")
-        self._redraw()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.progress.running.discard(trial.trial_id)
@@ -188,4 +195,3 @@ class LiveView(Callback):
             f"[red]trial {trial.trial_id} failed[/red] {point_of(dict(trial.config))}"
             + (f": {escape(reason)}" if reason else "")
         )
-        self._redraw()

@@ -10,6 +10,7 @@ no gap and no repeat.
 
 from __future__ import annotations
 
+import importlib
 import math
 import tempfile
 from pathlib import Path
@@ -78,6 +79,15 @@ def run_name(trial: TrialConfig, point: dict[str, Any]) -> str:
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def trial_body(name: str | None) -> Any:
+    """The function that trains a trial: ``trainables.loop.run``, or the ``module:function`` a
+    benchmark names (``SweepContext.trial_body``)."""
+    if not name:
+        return run
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
@@ -149,4 +159,4 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
                 checkpoint(Path(folder))
                 tune.report(for_tune, checkpoint=tune.Checkpoint.from_directory(folder))
 
-        run(trial, reporter, resume_from=resume, artifacts=tracked.log_text)
+        trial_body(context.trial_body)(trial, reporter, resume_from=resume, artifacts=tracked.log_text)

@@ -32,6 +32,9 @@ class SweepContext:
     # The metrics the searcher optimises (the first is also Tune's). Some exist only after the
     # last epoch (compat/*, wise/*).
     objectives: list[str] = field(default_factory=list)
+    # Benchmarking hook: ``module:function`` run in place of ``trainables.loop.run`` (the
+    # harness benchmark's ``trainables.sleep_trial:run``); None for every real sweep.
+    trial_body: str | None = None
 
 
 def sweep_trainable(config: dict[str, Any], context: SweepContext) -> None:

@@ -206,3 +206,24 @@ def test_an_objective_computed_after_the_last_epoch_drives_a_sweep(local_ray, wo
         assert (
             [m.step for m in history] == [1, 2] and 0 < history[0].value <= 1 and history[1].value == history[0].value
         )
+
+
+def test_the_benchmarks_sleeping_trial_body_runs_through_launch_and_resumes(local_ray, workdir, monkeypatch) -> None:
+    """bench/bench_driver.py's sweeps: the real launch path with ``SWEEPER_TRIAL_BODY`` in place of
+    training; a trial failing after its first epoch resumes from the sleeping body's checkpoint."""
+    markers = workdir / "fail-once"
+    markers.mkdir()
+    monkeypatch.setenv("SWEEPER_FAIL_ONCE_DIR", str(markers))
+    monkeypatch.setenv("SWEEPER_TRIAL_BODY", "trainables.sleep_trial:run")
+    path = write_sweep(
+        workdir, "sleep-e2e", method="ft", fixed={}, search={"lr": {"grid": [1e-4, 1e-3]}}, max_retries=1
+    )
+    assert main(["launch", str(path)]) == 0
+    parents, children = runs_of(workdir, "sleep-e2e")
+    assert parents[0].info.status == "FINISHED" and len(children) == 2
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    for child in children:
+        assert child.info.status == "FINISHED" and child.data.tags["sweeper.failure_history"]
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "val/acc")] == [0, 1, 2]
+        assert "train/reg" not in child.data.metrics  # the sleeping body's metrics, not FT's training
+    assert main(["report", "sleep-e2e", "--format", "csv"]) == 0
