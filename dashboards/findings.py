@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -28,6 +29,7 @@ from trainables.robustness import robustness_line as zero_shot_line
 
 HOLDS, FAILS, UNSURE = "holds", "does not hold", "inconclusive"
 # "Comparable ID" and "within a few points" (findings 2-4), in accuracy units.
+Frames = Mapping[str, pd.DataFrame]  # sweep name -> its trials (sweeper.tracking.results.load)
 ID_TOLERANCE = 0.03
 # The smallest spread that counts as a sensitivity, whatever the seed noise.
 FLAT_SPREAD = 0.01

@@ -220,7 +220,7 @@ def contcoop_frame(losses: dict[str, float]) -> pd.DataFrame:
 
 
 def test_contcoop_finding_compares_the_loss_beyond_zero_shot_against_the_weakest_rival() -> None:
-    from dashboards.paper_findings import upgrade_loss
+    from dashboards.compat_finding import upgrade_loss
 
     losses = {"coop": 0.08, "kgcoop": 0.10, "contcoop": 0.03, "clip_adapter": 0.15, "tip_adapter_f": 0.20}
     frame = contcoop_frame(losses)
