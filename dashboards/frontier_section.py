@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dashboards.plots import MAX_LEGEND, _colours, _message, new_figure
+from dashboards.plots import MAX_LEGEND, message, new_figure, palette
 from dashboards.report_sections import FigureEntry, Section
 from sweeper.tables.ablation import fmt_param
 from sweeper.tables.completion import complete_mask
@@ -39,7 +39,7 @@ def frontier_figure(df: pd.DataFrame, result: Frontier) -> Figure:
     and each configuration's WiSE-FT curve (mean over seeds, alphas marked)."""
     figure = new_figure(7.2, 5.4)
     if X not in df.columns or Y not in df.columns:
-        return _message(figure, f"needs the metrics {X} and {Y}")
+        return message(figure, f"needs the metrics {X} and {Y}")
     ax = figure.subplots()
     done = complete_mask(df)
     ax.scatter(df.loc[done, X], df.loc[done, Y], s=18, color="0.55", alpha=0.7, label="trials", gid="trials", zorder=2)
@@ -57,7 +57,7 @@ def frontier_figure(df: pd.DataFrame, result: Frontier) -> Figure:
     table = result.table
     wise = table[table[POINT] != TRAINED]
     configs = wise.groupby(result.labels, dropna=False, sort=True) if result.labels and len(wise) else []
-    colours = _colours(max(1, len(configs)))
+    colours = palette(max(1, len(configs)))
     for k, (_, curve) in enumerate(configs):
         curve = curve.sort_values("wise_alpha")
         name = _label(curve.iloc[0], result.labels)

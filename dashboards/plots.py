@@ -34,7 +34,7 @@ def new_figure(width: float = 6.4, height: float = 4.2) -> Figure:
     return figure
 
 
-def _colours(n: int) -> list[Any]:
+def palette(n: int) -> list[Any]:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "viridis"]
@@ -51,7 +51,7 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _message(figure: Figure, text: str) -> Figure:
+def message(figure: Figure, text: str) -> Figure:
     figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True, color="0.4")
     return figure
 
@@ -81,7 +81,7 @@ def param_effects(
     metrics = [m for m in metrics if m in df.columns]
     figure = new_figure(max(4.2, 3.6 * len(metrics)), 3.6)
     if not metrics or param not in df.columns:
-        return _message(figure, f"no data for {param}")
+        return message(figure, f"no data for {param}")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     present = df[df[param].notna()]
     numeric = is_numeric(df[param])
@@ -149,10 +149,10 @@ def id_ood_scatter(
     figure = new_figure(6.8, 5.0)
     ax = figure.subplots()
     if x not in df.columns or y not in df.columns:
-        return _message(figure, f"needs the metrics {x} and {y}")
+        return message(figure, f"needs the metrics {x} and {y}")
     groups = df[color_by].map(_label) if color_by and color_by in df.columns else pd.Series("trials", index=df.index)
     names = sorted(groups.unique(), key=str)
-    colour = dict(zip(names, _colours(len(names)), strict=True))
+    colour = dict(zip(names, palette(len(names)), strict=True))
     alphas = wise_alphas(df)
     for k, name in enumerate(names):
         part = df[groups == name]
@@ -220,7 +220,7 @@ def importances(values: dict[str, float], title: str = "parameter importances") 
     """Horizontal bars of Optuna parameter importances, most important on top."""
     figure = new_figure(6.0, max(2.2, 0.45 * len(values) + 1.2))
     if not values:
-        return _message(figure, "no importances")
+        return message(figure, "no importances")
     ax = figure.subplots()
     ordered = sorted(values.items(), key=lambda item: item[1])
     ax.barh([k for k, _ in ordered], [v for _, v in ordered], color="tab:blue")
@@ -239,7 +239,7 @@ def optimization_history(
     """Objective of each configuration in completion order, with the best-so-far line."""
     figure = new_figure(6.8, 4.0)
     if not len(values):
-        return _message(figure, "no completed configurations")
+        return message(figure, "no completed configurations")
     ax = figure.subplots()
     order = np.arange(1, len(values) + 1)
     series = np.asarray(values, dtype="float64")
@@ -257,60 +257,3 @@ def optimization_history(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return figure
-
-
-def learning_curves(curves: pd.DataFrame, metrics: Sequence[str]) -> Figure:
-    """Per-epoch curves, one line per configuration: mean over seeds, band = ± std.
-
-    ``curves`` is long: ``config, metric, step, mean, std, n`` (see ``dashboards.report``).
-    A configuration with a single step (zero-shot: evaluated, never trained) is drawn as a dashed
-    horizontal reference line when other configurations have several epochs, else as a point.
-    """
-    metrics = [m for m in metrics if m in set(curves["metric"])] if len(curves) else []
-    figure = new_figure(max(4.5, 4.2 * max(1, len(metrics))), 3.8)
-    if not metrics:
-        return _message(figure, "no per-epoch history")
-    axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    configs = sorted(curves["config"].unique(), key=str)
-    colour = dict(zip(configs, _colours(len(configs)), strict=True))
-    several = curves["step"].nunique() > 1
-    for ax, metric in zip(axes, metrics, strict=True):
-        for k, config in enumerate(configs):
-            part = curves[(curves["config"] == config) & (curves["metric"] == metric)].sort_values("step")
-            if part.empty:
-                continue
-            if len(part) == 1 and several:
-                ax.axhline(
-                    float(part["mean"].iloc[0]),
-                    color=colour[config],
-                    ls="--",
-                    lw=1.2,
-                    label=f"{config} (not trained)" if k < MAX_LEGEND else None,
-                )
-                continue
-            epochs = part["step"].to_numpy() + 1
-            mean, std = part["mean"].to_numpy(), part["std"].fillna(0.0).to_numpy()
-            ax.plot(
-                epochs,
-                mean,
-                "o-" if len(part) > 1 else "o",
-                color=colour[config],
-                lw=1.3,
-                ms=3.5,
-                label=config if k < MAX_LEGEND else None,
-            )
-            if len(part) > 1 and (std > 0).any():
-                ax.fill_between(epochs, mean - std, mean + std, color=colour[config], alpha=0.15, lw=0)
-        epoch_axes(ax, metric)
-    axes[-1].legend(fontsize=7, loc="best", framealpha=0.85)
-    figure.suptitle("learning curves: mean over seeds per configuration", fontsize=11)
-    return figure
-
-
-def epoch_axes(ax: Any, metric: str) -> None:
-    """The axes of one learning-curve panel: epochs (integers) against ``metric``."""
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} per epoch", fontsize=10)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(True, alpha=0.3)

@@ -32,7 +32,7 @@ import yaml
 from matplotlib.figure import Figure
 from servers import REQUIRE_SERVICES
 
-from dashboards import plots
+from dashboards import curves_section, plots
 from dashboards import report as html_report
 from dashboards.report_sections import table_html
 from dashboards.search_section import optuna_section
@@ -330,7 +330,7 @@ def test_every_plot_function_returns_a_figure_that_saves(tmp_path) -> None:
         plots.id_ood_scatter(df, "loss", wise_by="config_hash"),
         plots.importances({"L": 0.7, "loss": 0.3}),
         plots.optimization_history([0.5, 0.4, 0.7], "max", "m"),
-        plots.learning_curves(curves, ["id/acc", "ood/avg_acc"]),
+        curves_section.learning_curves(curves, ["id/acc", "ood/avg_acc"]),
     ]
     assert [line.get_linestyle() for line in figures[5].axes[0].lines] == ["-", "--"]  # b: one step only
     scatter = figures[2].axes[0]
