@@ -100,9 +100,12 @@ def sleeping_trial(config: dict[str, Any], tracking: Any = None) -> None:
             tracked.log(metrics, step=epoch)
             if summary is not None:
                 tracked.log(summary, step=epoch + 1)
+        if summary is not None:  # as Sweeper's trainable: no checkpoint with the last report
+            tune.report({**metrics, **summary})
+            return
         with tempfile.TemporaryDirectory() as folder:
             write(Path(folder))
-            tune.report({**metrics, **(summary or {})}, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     if tracking is None:
         run(trial, report, resume_from=resume)

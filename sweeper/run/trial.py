@@ -1,4 +1,4 @@
-"""The Ray Tune trainable: one trial of a sweep, tracked in MLflow and checkpointed each epoch.
+"""The Ray Tune trainable: one trial of a sweep, tracked in MLflow and checkpointed each epoch but its last.
 
 It runs in a Ray worker, which imports it on a trial's first call (``sweeper.run.trial_entry``; the
 driver does not import it, nor the torch it needs). It turns the searcher's config into a
@@ -152,7 +152,13 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
             # last result too: the searcher counts the trial as unscored.
             result = {**metrics, **(summary or {})}
             for_tune = {**{name: math.nan for name in context.objectives}, **result}
-            if checkpoint is None:
+            if checkpoint is None or summary is not None:
+                # No checkpoint with the last report: nothing resumes a finished trial (a crash
+                # before Tune records the result redoes the last epoch from the one before). And
+                # with CheckpointConfig(num_to_keep=2) Tune forces a snapshot of the whole
+                # experiment, every trial's state, each time a trial reaches 2 new checkpoints:
+                # once per 2-epoch trial, which grew quadratically with the sweep (BENCHMARKS.md,
+                # "A driver holding many trials").
                 tune.report(for_tune)
                 return
             with tempfile.TemporaryDirectory() as folder:

@@ -23,7 +23,6 @@ from sweeper.tracking.failure_tags import FAILURE_HISTORY_TAG, FAILURE_TAG, fail
 from sweeper.tracking.locked import retry_locked
 from sweeper.tracking.provenance import git_sha, versions
 
-TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 # Tag of a finished trial run: the step (one past the last epoch) that holds its summary, the
 # metrics of the epoch selected on validation; learning curves leave that step out.
 SUMMARY_STEP_TAG = "sweeper.summary_step"
@@ -76,12 +75,15 @@ def start_sweep(
     return SweepRun(uri, experiment_id, parent.info.run_id, name)
 
 
-def child_runs(sweep: SweepRun) -> list:
-    """The sweep's trial runs (a confirm sweep's parent run nests under it too, and is not one)."""
+def child_runs(sweep: SweepRun, unsettled: bool = False) -> list:
+    """The sweep's trial runs (a confirm sweep's parent run nests under it too, and is not one);
+    with ``unsettled``, only those neither FINISHED nor KILLED: the store filters them, so closing
+    a sweep of thousands of finished trials reads none of them."""
     client = MlflowClient(sweep.uri)
+    status = " and attributes.status != 'FINISHED' and attributes.status != 'KILLED'" if unsettled else ""
     runs = client.search_runs(
         [sweep.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}'",
+        filter_string=f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}'{status}",
         max_results=50_000,
     )
     return [run for run in runs if run.data.tags.get("sweeper.kind", "trial") == "trial"]
@@ -98,9 +100,7 @@ def finish_sweep(
     """
     client = MlflowClient(sweep.uri)
     stopped = [RunTag(STOPPED_BY_TAG, stopped_by)] if stopped_by else []
-    for run in child_runs(sweep):
-        if run.info.status in TERMINAL and run.info.status != "FAILED":
-            continue
+    for run in child_runs(sweep, unsettled=True):
         trial_id = run.data.tags.get("sweeper.trial_id", "")
         status = trial_status.get(trial_id, "KILLED")
         if status == "KILLED" and stopped:

@@ -104,7 +104,8 @@ def test_a_sweep_on_s3_storage_finishes_and_keeps_its_credentials_out_of_every_r
     workdir: Path, endpoint: str
 ) -> None:
     name = "s3-launch"
-    sweep = {**killable_sweep(name), "train": {"epochs": 1, "batch_size": 40, "lr": 1e-4}}
+    # Two epochs: a trial checkpoints every epoch but its last (sweeper.run.trial).
+    sweep = {**killable_sweep(name), "train": {"epochs": 2, "batch_size": 40, "lr": 1e-4}}
     sweep["search"] = {"L": {"grid": [2, 4]}}
     (workdir / "s.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False))
     env = s3_env(endpoint, credentials=False)  # the credentials come only with the URI
