@@ -61,6 +61,8 @@ bench: $(STAMP)
 	# Reading a sweep of 1,000 and 10,000 trials back (load, history, status, report, HTML) from sqlite and from a
 	# PostgreSQL-backed server; the generated stores are cached in /var/tmp/sweeper-bench-scale (first run: ~30 min).
 	$(BIN)/python bench/bench_scale.py
+	# A driver holding 100, 1,000 and 2,000 sleeping trials: bare Ray Tune, with MLflow, and `sweeper launch` (~40 min).
+	$(BIN)/python bench/bench_driver.py
 	$(BIN)/python bench/bench_startup.py --demo
 	# Lipsum-FT's text bank against fresh texts: a 6-trial sweep in a scratch folder.
 	BANK=$$(mktemp -d) && cd $$BANK && $(abspath $(BIN))/sweeper launch $(CURDIR)/search_spaces/lipsum-bank.yaml \

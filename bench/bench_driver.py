@@ -13,10 +13,10 @@ side by side in one session:
   body in place of the training loop.
 
 Each prints wall seconds, the machine's busy CPU seconds meanwhile (every Ray process included),
-and the driver's peak memory (VmHWM). Per-trial cost is the wall time less the sleeping a trial
-does itself, divided by the trial count: ``(wall - n * 0.1 s / 2 workers) / n``. The layers' shares
-are the differences between the rows. A layer whose per-trial cost grows with the trial count
-grows faster than linearly.
+the driver process's own CPU seconds, and its peak memory (VmHWM). Per-trial cost is the wall
+time less the sleeping a trial does itself, divided by the trial count:
+``(wall - n * 0.1 s / 2 workers) / n``. The layers' shares are the differences between the
+rows. A layer whose per-trial cost grows with the trial count grows faster than linearly.
 
 Run: .venv/bin/python bench/bench_driver.py [--trials 100,1000,2000] [--variants tune,tune+mlflow,sweeper]
      [--json FILE]
@@ -41,11 +41,13 @@ from trainables.sleep_trial import SLEEP_S  # noqa: E402  (after the path: the b
 EPOCHS = 2
 WORKERS = os.cpu_count() or 1  # trials of 1 CPU each: as many at once as the machine has CPUs
 VARIANTS = ("tune", "tune+mlflow", "sweeper")
+# The driver's peak memory (VmHWM) and its own CPU seconds, printed at exit.
 PEAK = """
-import atexit, re, sys
+import atexit, os, re, sys
 def _peak():
     text = open("/proc/self/status").read()
     print("PEAK_KIB", re.search(r"VmHWM:\\s+(\\d+)", text).group(1), file=sys.stderr)
+    print("DRIVER_CPU_S", os.times().user + os.times().system, file=sys.stderr)
 atexit.register(_peak)
 """
 
@@ -173,6 +175,7 @@ def measure(variant: str, trials: int, timeout: float) -> dict[str, Any]:
         if done.returncode != 0:
             raise SystemExit(f"{variant} at {trials} trials failed ({done.returncode}):\n{done.stderr[-3000:]}")
         peak = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("PEAK_KIB")]
+        driver = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("DRIVER_CPU_S")]
     sleeping = trials * SLEEP_S / WORKERS
     return {
         "variant": variant,
@@ -181,6 +184,7 @@ def measure(variant: str, trials: int, timeout: float) -> dict[str, Any]:
         "cpu_s": cpu,
         "per_trial_ms": 1000 * (wall - sleeping) / trials,
         "cpu_per_trial_ms": 1000 * cpu / trials,
+        "driver_cpu_per_trial_ms": 1000 * float(driver[-1]) / trials if driver else float("nan"),
         "peak_mib": int(peak[-1]) / 1024 if peak else float("nan"),
     }
 
@@ -194,15 +198,16 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     print(f"trials sleep {SLEEP_S} s over {EPOCHS} epochs, {WORKERS} at once (1 CPU each)")
-    print("| variant | trials | wall s | per trial ms (less sleep) | machine CPU ms / trial | driver peak MiB |")
-    print("|---|---:|---:|---:|---:|---:|")
+    columns = ["variant", "trials", "wall s", "per trial ms (less sleep)", "machine CPU ms / trial"]
+    print("| " + " | ".join([*columns, "of which driver", "driver peak MiB"]) + " |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for trials in [int(t) for t in args.trials.split(",")]:
         for variant in args.variants.split(","):
             row = measure(variant, trials, args.timeout)
             rows.append(row)
             print(
                 f"| {variant} | {trials:,} | {row['wall_s']:.1f} | {row['per_trial_ms']:.0f} | "
-                f"{row['cpu_per_trial_ms']:.0f} | {row['peak_mib']:.0f} |",
+                f"{row['cpu_per_trial_ms']:.0f} | {row['driver_cpu_per_trial_ms']:.0f} | {row['peak_mib']:.0f} |",
                 flush=True,
             )
     if args.json:
