@@ -208,9 +208,10 @@ def test_an_objective_computed_after_the_last_epoch_drives_a_sweep(local_ray, wo
         )
 
 
-def test_the_benchmarks_sleeping_trial_body_runs_through_launch_and_resumes(local_ray, workdir, monkeypatch) -> None:
+def test_the_benchmarks_sleeping_trial_body_runs_through_launch_and_is_retried(local_ray, workdir, monkeypatch) -> None:
     """bench/bench_driver.py's sweeps: the real launch path with ``SWEEPER_TRIAL_BODY`` in place of
-    training; a trial failing after its first epoch resumes from the sleeping body's checkpoint."""
+    training; a trial failing after its first epoch is retried into the same run, one step per
+    epoch (resume from its checkpoint: tests/unit/test_driver_scale.py)."""
     markers = workdir / "fail-once"
     markers.mkdir()
     monkeypatch.setenv("SWEEPER_FAIL_ONCE_DIR", str(markers))
