@@ -56,8 +56,8 @@ class SweepProgress:
     # Finished trials of the sweep's own (not references): scored (every objective's value) or not.
     scored: int = 0
     unscored: set[str] = field(default_factory=set)
-    bests: list[float | None] = field(default_factory=list)
-    front: RunningFront | None = None
+    bests: list[float | None] = field(init=False)
+    front: RunningFront = field(init=False)
 
     def __post_init__(self) -> None:
         self.bests = [None] * len(self.objectives)
@@ -65,7 +65,7 @@ class SweepProgress:
 
     @property
     def front_size(self) -> int:
-        return len(self.front) if self.front is not None else 0
+        return len(self.front)
 
     @property
     def metric(self) -> str:
@@ -96,7 +96,7 @@ class SweepProgress:
             value if best is None else (max if mode == "max" else min)(best, value)
             for value, best, (_, mode) in zip(values, self.bests, self.objectives, strict=True)
         ]
-        if self.multi_objective and self.front is not None:
+        if self.multi_objective:
             self.front.add(values)
 
     def best_of_each(self) -> list[float | None]:
